@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Independent-client checks of a running `haven serve`, using the official Python MCP SDK.
+
+Run with the CI venv (`.ci/venv/bin/python .ci/mcp_clients.py --url http://127.0.0.1:PORT`).
+Every check is recorded; the script ends with `mcp-clients: N passed, M failed` and exits 1
+when any check failed (2 when it could not even run).
+
+What is exercised:
+  * Streamable HTTP (`POST /mcp`) anonymously, in both `mode="auto"` (2026-07-28 discover,
+    falling back to initialize) and `mode="legacy"` (initialize handshake): tools/list,
+    registerUser, login, getUser (must be a tool error without a token);
+  * the same endpoint with `Authorization: Bearer <accessToken>`: a larger tool list without
+    admin-only tools, getUser on itself and on an unknown id, argument validation errors;
+  * legacy SSE (`GET /mcp/sse` + `POST /mcp/message`) with the Bearer header.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import traceback
+import uuid
+import warnings
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+# Tools that only an admin may see; a plain user's list must not contain them.
+ADMIN_ONLY_TOOLS = ("updateUserRole",)
+PUBLIC_TOOLS = ("registerUser", "login")
+STEP_TIMEOUT = 60.0
+
+warnings.simplefilter("ignore")  # the SDK flags the deprecated 2025-era methods; noise here
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise CheckFailed(msg)
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed: list[tuple[str, str]] = []
+
+    async def run(self, name: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one check; record pass/fail; return its value (None on failure)."""
+        try:
+            with anyio.fail_after(STEP_TIMEOUT):
+                value = await fn()
+        except CheckFailed as e:
+            self._fail(name, str(e))
+            return None
+        except MCPError as e:
+            self._fail(name, f"MCP error {e.code}: {e.message} data={e.data!r}")
+            return None
+        except TimeoutError:
+            self._fail(name, f"timed out after {STEP_TIMEOUT:.0f}s")
+            return None
+        except BaseException as e:  # noqa: BLE001 - anything else is a failure too
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            detail = "" if _all_expected(e) else "\n" + _tb(e)
+            self._fail(name, _leaves(e) + detail)
+            return None
+        self.passed += 1
+        print(f"PASS  {name}", flush=True)
+        return value
+
+    def _fail(self, name: str, why: str) -> None:
+        self.failed.append((name, why))
+        print(f"FAIL  {name}: {why}", flush=True)
+
+
+def _leaves(e: BaseException) -> str:
+    """One line naming the innermost exceptions (task groups wrap them in ExceptionGroups)."""
+    if isinstance(e, BaseExceptionGroup):
+        return " | ".join(_leaves(x) for x in e.exceptions)
+    if isinstance(e, MCPError):
+        return f"MCP error {e.code}: {e.message} data={e.data!r}"
+    if isinstance(e, CheckFailed):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def _all_expected(e: BaseException) -> bool:
+    """True when every leaf is a failed check or an MCP error (no traceback needed)."""
+    if isinstance(e, BaseExceptionGroup):
+        return all(_all_expected(x) for x in e.exceptions)
+    return isinstance(e, (CheckFailed, MCPError))
+
+
+def _tb(e: BaseException) -> str:
+    lines = traceback.format_exception(type(e), e, e.__traceback__)
+    text = "".join(lines)
+    # ExceptionGroups from anyio task groups hide the real cause; show the tail.
+    return "    " + text[-3000:].replace("\n", "\n    ")
+
+
+def _text_of(result: Any) -> str:
+    """All text of a CallToolResult: text content blocks plus structured content."""
+    parts: list[str] = []
+    for block in result.content or []:
+        t = getattr(block, "text", None)
+        if t:
+            parts.append(t)
+    if result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content))
+    return "\n".join(parts)
+
+
+def _short(result: Any) -> str:
+    return f"isError={result.is_error} text={_text_of(result)[:400]!r}"
+
+
+@asynccontextmanager
+async def streamable(url: str, token: str | None, mode: str) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=STEP_TIMEOUT) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+            yield client
+
+
+@asynccontextmanager
+async def legacy_sse(url: str, token: str | None) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with Client(sse_client(url, headers=headers, timeout=STEP_TIMEOUT), mode="legacy") as client:
+        yield client
+
+
+async def all_tools(client: Client) -> list[str]:
+    names: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+        names.extend(t.name for t in page.tools)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    else:
+        raise CheckFailed("tools/list pagination did not end after 100 pages")
+    check(len(names) == len(set(names)), f"duplicate tool names in tools/list: {sorted(names)}")
+    return names
+
+
+async def main(base: str) -> int:
+    mcp_url = f"{base}/mcp"
+    sse_url = f"{base}/mcp/sse"
+    r = Runner()
+    state: dict[str, Any] = {}
+    email = f"ci-{uuid.uuid4().hex[:12]}@example.com"
+    password = "Pw-" + secrets.token_urlsafe(12)
+    fullname = "CI Client Check"
+
+    # ---- anonymous, Streamable HTTP, both protocol eras -------------------------------------
+    for mode in ("auto", "legacy"):
+
+        async def anon_session(mode: str = mode) -> None:
+            async with streamable(mcp_url, None, mode) as c:
+                print(f"      [{mode}] negotiated protocol {c.protocol_version}", flush=True)
+                names = await all_tools(c)
+                state.setdefault("anon_tools", {})[mode] = names
+                for t in PUBLIC_TOOLS:
+                    check(t in names, f"anonymous tools/list lacks {t!r}: {sorted(names)}")
+                for t in ADMIN_ONLY_TOOLS:
+                    check(t not in names, f"anonymous tools/list shows admin-only {t!r}")
+                if mode == "legacy":
+                    # Only the handshake era has ping; the auto/2026 era removed it.
+                    await c.send_ping()
+                    # Register in the legacy session, log in through the auto one below.
+                    res = await c.call_tool(
+                        "registerUser", {"email": email, "password": password, "fullname": fullname}
+                    )
+                    check(not res.is_error, f"registerUser failed: {_short(res)}")
+                    sc = res.structured_content
+                    check(isinstance(sc, dict) and sc.get("id"), f"registerUser has no structured id: {_short(res)}")
+                    check(sc.get("email") in (None, email), f"registerUser echoed email {sc.get('email')!r}")
+                    state["user_id"] = str(sc["id"])
+                    # getUser anonymously must be a tool error, not a success.
+                    res = await c.call_tool("getUser", {"userId": state["user_id"]})
+                    check(res.is_error, f"anonymous getUser did not fail: {_short(res)}")
+
+        await r.run(f"streamable-http[{mode}] anonymous list_tools/registerUser/getUser", anon_session)
+
+    if "user_id" not in state:
+        return finish(r, "registerUser did not succeed; later checks need a user")
+
+    async def do_login() -> None:
+        async with streamable(mcp_url, None, "auto") as c:
+            res = await c.call_tool("login", {"username": email, "password": password})
+            check(not res.is_error, f"login failed: {_short(res)}")
+            sc = res.structured_content
+            check(isinstance(sc, dict), f"login has no structuredContent: {_short(res)}")
+            for k in ("accessToken", "userId", "sessionId"):
+                check(bool(sc.get(k)), f"login structuredContent lacks {k!r}: {sorted(sc)}")
+            check(str(sc["userId"]) == state["user_id"], f"login userId {sc['userId']} != registered {state['user_id']}")
+            state["token"] = sc["accessToken"]
+            # a wrong password must be refused as a tool error
+            bad = await c.call_tool("login", {"username": email, "password": password + "x"})
+            check(bad.is_error, f"login with a wrong password did not fail: {_short(bad)}")
+
+    await r.run("streamable-http[auto] login (and wrong password refused)", do_login)
+    if "token" not in state:
+        return finish(r, "login did not succeed; authenticated checks need a token")
+    token, user_id = state["token"], state["user_id"]
+
+    # ---- authenticated, Streamable HTTP, both protocol eras ---------------------------------
+    async def authed_checks(c: Client, label: str) -> None:
+        names = await all_tools(c)
+        state.setdefault("auth_tools", {})[label] = names
+        anon = state.get("anon_tools", {}).get("legacy") or state.get("anon_tools", {}).get("auto") or []
+        check(
+            len(names) > len(anon),
+            f"authenticated tools/list ({len(names)}) is not larger than anonymous ({len(anon)})",
+        )
+        check("getUser" in names, f"authenticated tools/list lacks getUser: {sorted(names)}")
+        for t in ADMIN_ONLY_TOOLS:
+            check(t not in names, f"plain user's tools/list shows admin-only {t!r}")
+        res = await c.call_tool("getUser", {"userId": user_id})
+        check(not res.is_error, f"getUser(self) failed: {_short(res)}")
+        sc = res.structured_content
+        check(isinstance(sc, dict), f"getUser(self) has no structuredContent: {_short(res)}")
+        check(sc.get("email") == email, f"getUser(self) email {sc.get('email')!r} != {email!r}")
+        check(str(sc.get("id")) == user_id, f"getUser(self) id {sc.get('id')!r} != {user_id!r}")
+        other = str(uuid.uuid4())
+        res = await c.call_tool("getUser", {"userId": other})
+        check(res.is_error, f"getUser(random uuid {other}) did not fail: {_short(res)}")
+
+    for mode in ("auto", "legacy"):
+
+        async def authed_session(mode: str = mode) -> None:
+            async with streamable(mcp_url, token, mode) as c:
+                print(f"      [{mode}] negotiated protocol {c.protocol_version}", flush=True)
+                await authed_checks(c, f"http-{mode}")
+
+        await r.run(f"streamable-http[{mode}] bearer list_tools/getUser", authed_session)
+
+    # ---- argument validation: errors must be tool errors naming the field -------------------
+    bad_calls = [
+        ("getUser userId=not-a-uuid", {"userId": "not-a-uuid"}, "userId"),
+        ("getUser unknown extra field", {"userId": user_id, "bogusExtraField": 1}, "bogusExtraField"),
+        ("getUser missing userId", {}, "userId"),
+    ]
+    for mode in ("auto", "legacy"):
+
+        async def bad_args(mode: str = mode) -> None:
+            async with streamable(mcp_url, token, mode) as c:
+                await all_tools(c)  # 2026-era clients list before calling
+                problems = []
+                for label, args, field in bad_calls:
+                    try:
+                        res = await c.call_tool("getUser", args)
+                    except MCPError as e:
+                        problems.append(f"{label}: protocol error {e.code} {e.message!r} (expected isError result)")
+                        continue
+                    text = _text_of(res)
+                    if not res.is_error:
+                        problems.append(f"{label}: not an error: {_short(res)}")
+                    elif field.lower() not in text.lower():
+                        problems.append(f"{label}: error does not mention {field!r}: {text[:400]!r}")
+                check(not problems, "; ".join(problems))
+
+        await r.run(f"streamable-http[{mode}] bad arguments are tool errors naming the field", bad_args)
+
+    # ---- legacy SSE transport ---------------------------------------------------------------
+    async def sse_session() -> None:
+        async with legacy_sse(sse_url, token) as c:
+            print(f"      [sse] negotiated protocol {c.protocol_version}", flush=True)
+            await authed_checks(c, "sse")
+            http_names = state.get("auth_tools", {}).get("http-legacy")
+            if http_names is not None:
+                check(
+                    sorted(state["auth_tools"]["sse"]) == sorted(http_names),
+                    "SSE and Streamable HTTP tool lists differ: "
+                    f"{sorted(set(state['auth_tools']['sse']) ^ set(http_names))}",
+                )
+
+    await r.run("legacy-sse bearer list_tools/getUser", sse_session)
+
+    async def sse_anonymous() -> None:
+        async with legacy_sse(sse_url, None) as c:
+            names = await all_tools(c)
+            anon = state.get("anon_tools", {}).get("legacy")
+            if anon is not None:
+                check(sorted(names) == sorted(anon), f"anonymous SSE tool list differs from HTTP: {sorted(names)}")
+            res = await c.call_tool("getUser", {"userId": user_id})
+            check(res.is_error, f"anonymous getUser over SSE did not fail: {_short(res)}")
+
+    await r.run("legacy-sse anonymous list_tools/getUser refused", sse_anonymous)
+
+    # ---- a garbage token is not silently treated as anonymous-success -----------------------
+    async def bad_token() -> None:
+        bogus = "not-a-real-token-" + secrets.token_hex(8)
+        try:
+            async with streamable(mcp_url, bogus, "legacy") as c:
+                res = await c.call_tool("getUser", {"userId": user_id})
+                check(res.is_error, f"getUser with a bogus bearer token succeeded: {_short(res)}")
+        except CheckFailed:
+            raise
+        except BaseException as e:  # refusing the connection (401) is fine too
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            print(f"      bogus token refused at transport level: {type(e).__name__}: {str(e)[:200]}", flush=True)
+
+    await r.run("streamable-http bogus bearer token cannot read a user", bad_token)
+
+    return finish(r)
+
+
+def finish(r: Runner, fatal: str | None = None) -> int:
+    if fatal:
+        r.failed.append(("(aborted)", fatal))
+        print(f"FAIL  (aborted): {fatal}", flush=True)
+    if r.failed:
+        print("\nFailures:", flush=True)
+        for name, why in r.failed:
+            print(f"  - {name}: {why.splitlines()[0] if why else ''}", flush=True)
+    print(f"mcp-clients: {r.passed} passed, {len(r.failed)} failed", flush=True)
+    return 1 if r.failed else 0
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080")
+    args = ap.parse_args()
+    try:
+        sys.exit(asyncio.run(main(args.url.rstrip("/"))))
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001
+        print(f"mcp-clients: crashed: {type(e).__name__}: {e}\n{_tb(e)}", flush=True)
+        print("mcp-clients: 0 passed, 1 failed", flush=True)
+        sys.exit(2)

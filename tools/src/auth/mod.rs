@@ -1,0 +1,20 @@
+//! The auth service: users, sessions and tokens, groups, memberships and avatar files.
+
+pub mod avatars;
+pub mod groups;
+pub mod members;
+pub mod model;
+pub mod password;
+pub mod session;
+pub mod tokens;
+pub mod users;
+
+use crate::registry::Operation;
+
+/// Every auth operation.
+pub fn operations() -> Vec<Operation> {
+    [users::operations(), session::operations(), groups::operations(), members::operations(), avatars::operations()]
+        .into_iter()
+        .flatten()
+        .collect()
+}

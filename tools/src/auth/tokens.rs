@@ -1,0 +1,258 @@
+//! Credentials: RS256 access tokens (key pair generated on first start and kept in the database so
+//! every replica shares it) and `sk_` API keys (only their SHA-256 is stored). Both resolve to a
+//! [`Principal`] rebuilt from the database on every request, so logout, revocation, archiving and
+//! role changes take effect immediately.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ToolError;
+use crate::principal::{Credential, Principal, Role};
+
+/// The prefix of every Haven API key.
+pub const API_KEY_PREFIX: &str = "sk_haven_";
+
+/// Issues and checks access tokens and API keys.
+pub struct TokenService {
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    public_pems: HashMap<String, String>,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    /// The login session id (revocable).
+    pub sid: String,
+    /// The role at minting time (informational; the stored role is authoritative).
+    pub role: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expires.
+    pub exp: i64,
+}
+
+impl TokenService {
+    /// Loads the signing keys, generating and storing an RSA-2048 pair on first start (under an
+    /// advisory lock, so replicas starting together agree on one key).
+    pub async fn load_or_create(db: &PgPool, issuer: &str, audience: &str, ttl: Duration) -> anyhow::Result<Self> {
+        let mut tx = db.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7211)").execute(&mut *tx).await?;
+        let mut rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT kid, private_pem, public_pem FROM auth.signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            let (private_pem, public_pem) = tokio::task::spawn_blocking(generate_key_pair).await??;
+            let kid = Uuid::new_v4().simple().to_string()[..16].to_string();
+            sqlx::query("INSERT INTO auth.signing_keys (kid, private_pem, public_pem) VALUES ($1, $2, $3)")
+                .bind(&kid)
+                .bind(&private_pem)
+                .bind(&public_pem)
+                .execute(&mut *tx)
+                .await?;
+            rows.push((kid, private_pem, public_pem));
+        }
+        tx.commit().await?;
+        let (kid, private_pem, _) = rows[0].clone();
+        let mut decoding = HashMap::new();
+        let mut public_pems = HashMap::new();
+        for (kid, _, public_pem) in &rows {
+            decoding.insert(kid.clone(), DecodingKey::from_rsa_pem(public_pem.as_bytes())?);
+            public_pems.insert(kid.clone(), public_pem.clone());
+        }
+        Ok(Self {
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            ttl,
+            kid,
+            encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes())?,
+            decoding,
+            public_pems,
+        })
+    }
+
+    /// The id of the key new tokens are signed with.
+    pub fn current_kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The PEM public key for `kid` (the current key when `None`).
+    pub fn public_key(&self, kid: Option<&str>) -> Option<(&str, &str)> {
+        let kid = kid.unwrap_or(&self.kid);
+        self.public_pems.get_key_value(kid).map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Access-token lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs an access token for a session; returns it with its expiry.
+    pub fn sign(&self, user_id: Uuid, session_id: Uuid, role: Role) -> Result<(String, DateTime<Utc>), ToolError> {
+        let now = Utc::now();
+        let exp = now + chrono::Duration::from_std(self.ttl).map_err(ToolError::internal)?;
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_string(),
+            sid: session_id.to_string(),
+            role: role.as_str().to_string(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: exp.timestamp(),
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("at+jwt".into());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ToolError::internal)?;
+        Ok((token, exp))
+    }
+
+    /// Resolves a presented token (JWT or `sk_` key) to a principal, or a 401 saying why.
+    pub async fn authenticate(&self, db: &PgPool, token: &str) -> Result<Principal, ToolError> {
+        if token.starts_with("sk_") {
+            self.authenticate_api_key(db, token).await
+        } else {
+            self.authenticate_jwt(db, token).await
+        }
+    }
+
+    async fn authenticate_jwt(&self, db: &PgPool, token: &str) -> Result<Principal, ToolError> {
+        let invalid = || ToolError::unauthenticated("the access token is invalid or expired; log in again");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        if header.alg != Algorithm::RS256 {
+            return Err(invalid());
+        }
+        let key = header.kid.as_deref().and_then(|kid| self.decoding.get(kid)).ok_or_else(invalid)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| invalid())?.claims;
+        let session_id = Uuid::parse_str(&claims.sid).map_err(|_| invalid())?;
+        let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
+            "SELECT u.id, u.role_id, u.email, u.fullname FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+             WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active",
+        )
+        .bind(session_id)
+        .fetch_optional(db)
+        .await?;
+        let (user_id, role, email, fullname) = row.ok_or_else(invalid)?;
+        if user_id.to_string() != claims.sub {
+            return Err(invalid());
+        }
+        Ok(Principal {
+            user_id,
+            role: Role::parse(&role).unwrap_or(Role::User),
+            email,
+            fullname,
+            credential: Credential::Session(session_id),
+        })
+    }
+
+    async fn authenticate_api_key(&self, db: &PgPool, key: &str) -> Result<Principal, ToolError> {
+        let row: Option<(Uuid, Uuid, String, String, String)> = sqlx::query_as(
+            "SELECT k.id, u.id, u.role_id, u.email, u.fullname FROM platformadmin.api_keys k
+             JOIN auth.users u ON u.id = k.created_by
+             WHERE k.key_hash = $1 AND k.active AND k.revoked_at IS NULL AND k.is_active AND u.is_active",
+        )
+        .bind(hash_api_key(key))
+        .fetch_optional(db)
+        .await?;
+        let (key_id, user_id, role, email, fullname) =
+            row.ok_or_else(|| ToolError::unauthenticated("the API key is unknown or revoked"))?;
+        // At most one write a minute per key, so heavy use does not turn reads into writes.
+        sqlx::query(
+            "UPDATE platformadmin.api_keys SET last_used_at = now()
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
+        )
+        .bind(key_id)
+        .execute(db)
+        .await?;
+        Ok(Principal {
+            user_id,
+            role: Role::parse(&role).unwrap_or(Role::User),
+            email,
+            fullname,
+            credential: Credential::ApiKey(key_id),
+        })
+    }
+}
+
+fn generate_key_pair() -> anyhow::Result<(String, String)> {
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
+    let private_pem = private.to_pkcs1_pem(LineEnding::LF)?.to_string();
+    let public_pem = private.to_public_key().to_public_key_pem(LineEnding::LF)?;
+    Ok((private_pem, public_pem))
+}
+
+/// A fresh API key: the prefix plus 40 random alphanumerics (~238 bits).
+pub fn new_api_key() -> String {
+    let body: String = rand::rngs::OsRng.sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    format!("{API_KEY_PREFIX}{body}")
+}
+
+/// The stored form of an API key: hex SHA-256 (the key is high-entropy, so no slow hash is needed).
+pub fn hash_api_key(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates a login session for `user_id` and signs its access token.
+pub async fn open_session(
+    db: &mut sqlx::PgConnection,
+    tokens: &TokenService,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(Uuid, String, DateTime<Utc>), ToolError> {
+    let session_id = Uuid::new_v4();
+    let (token, expires) = tokens.sign(user_id, session_id, role)?;
+    sqlx::query("INSERT INTO auth.sessions (id, user_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(session_id)
+        .bind(user_id)
+        .bind(expires)
+        .execute(db)
+        .await?;
+    Ok((session_id, token, expires))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_have_prefix_and_entropy() {
+        let a = new_api_key();
+        assert!(a.starts_with(API_KEY_PREFIX));
+        assert_eq!(a.len(), API_KEY_PREFIX.len() + 40);
+        assert_ne!(a, new_api_key());
+        assert_eq!(hash_api_key(&a).len(), 64);
+    }
+}

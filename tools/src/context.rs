@@ -1,0 +1,92 @@
+//! What an operation's handler gets: the caller, the shared services, and one database
+//! transaction that the dispatcher commits (with the audit row) only when the handler succeeds.
+
+use std::sync::Arc;
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
+
+use crate::auth::tokens::TokenService;
+use crate::error::ToolError;
+use crate::principal::Principal;
+
+/// Process-wide services every handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// The database pool.
+    pub db: PgPool,
+    /// Signs and verifies access tokens.
+    pub tokens: Arc<TokenService>,
+    /// Settings handlers need.
+    pub settings: Arc<Settings>,
+}
+
+/// Operation-level settings (the server's config passes these down).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest accepted avatar file, in bytes.
+    pub max_avatar_bytes: usize,
+    /// Upper bound for `pageRowCount`.
+    pub max_page_rows: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { max_avatar_bytes: 1024 * 1024, max_page_rows: 100 }
+    }
+}
+
+/// Per-call context handed to a handler.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Shared services.
+    pub services: Services,
+    /// The caller, if authenticated.
+    pub principal: Option<Principal>,
+    /// The request id for log correlation.
+    pub request_id: String,
+    /// The caller's IP address, when known (for the audit log).
+    pub ip: Option<String>,
+    tx: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
+}
+
+/// A borrowed connection inside the call's transaction.
+pub type Db<'a> = tokio::sync::MappedMutexGuard<'a, PgConnection>;
+
+impl Ctx {
+    /// A context for one call.
+    pub fn new(services: Services, principal: Option<Principal>, request_id: String, ip: Option<String>) -> Self {
+        Self { services, principal, request_id, ip, tx: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The call's transaction, begun on first use. Everything a handler writes goes through it,
+    /// so a failed call leaves the database unchanged.
+    pub async fn db(&self) -> Result<Db<'_>, ToolError> {
+        let mut guard: MutexGuard<'_, Option<Transaction<'static, Postgres>>> = self.tx.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.services.db.begin().await?);
+        }
+        Ok(MutexGuard::map(guard, |slot| match slot {
+            Some(tx) => &mut **tx,
+            None => unreachable!("transaction was just begun"),
+        }))
+    }
+
+    /// Takes the transaction out for the dispatcher to finish (commit or drop = rollback).
+    pub(crate) async fn take_tx(&self) -> Option<Transaction<'static, Postgres>> {
+        self.tx.lock().await.take()
+    }
+
+    /// The authenticated caller, or a 401.
+    pub fn caller(&self) -> Result<&Principal, ToolError> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| ToolError::unauthenticated("this operation needs a login: send an access token or API key"))
+    }
+
+    /// The caller's user id, if any.
+    pub fn user_id(&self) -> Option<Uuid> {
+        self.principal.as_ref().map(|p| p.user_id)
+    }
+}

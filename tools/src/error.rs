@@ -1,0 +1,137 @@
+//! One error type for every operation, with a documented mapping to HTTP statuses and MCP results.
+//!
+//! | kind            | HTTP | when                                                         |
+//! |-----------------|------|--------------------------------------------------------------|
+//! | `BadInput`      | 400  | unknown/missing/ill-typed/out-of-range or server-owned field |
+//! | `Unauthenticated` | 401 | no or invalid credentials where the operation needs them    |
+//! | `Forbidden`     | 403  | authenticated, but the role may not do this                  |
+//! | `NotFound`      | 404  | absent, or present but hidden from this caller (no leaks)    |
+//! | `Conflict`      | 409  | uniqueness or stale `recordVersion`                          |
+//! | `Unprocessable` | 422  | well-formed but violates a business rule                     |
+//! | `RateLimited`   | 429  | too many calls                                               |
+//! | `Internal`      | 500  | our fault; the message never carries internals               |
+//!
+//! Over MCP every kind becomes a tool result with `isError: true` and the same message, so an LLM
+//! can read it and correct itself.
+
+use serde::Serialize;
+
+/// What went wrong, coarse enough to map onto HTTP and precise enough for a client to branch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorKind {
+    /// The request itself is wrong (400).
+    BadInput,
+    /// Credentials are missing or invalid (401).
+    Unauthenticated,
+    /// The caller's role may not do this (403).
+    Forbidden,
+    /// Not there, or not visible to this caller (404).
+    NotFound,
+    /// Clashes with existing state (409).
+    Conflict,
+    /// Violates a business rule (422).
+    Unprocessable,
+    /// Too many calls (429).
+    RateLimited,
+    /// A server fault (500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status for this kind (see the module table).
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::BadInput => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unprocessable => 422,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// An operation's failure: a kind, a message written for the caller (human or LLM), and the input
+/// field at fault when there is one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// A sentence the caller can act on.
+    pub message: String,
+    /// The input field at fault, when one is.
+    pub field: Option<String>,
+}
+
+impl ToolError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), field: None }
+    }
+    /// A 400 about one input field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        Self { kind: ErrorKind::BadInput, message: format!("invalid `{field}`: {message}"), field: Some(field) }
+    }
+    /// A 400 without a single field to blame.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadInput, message)
+    }
+    /// A 401.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthenticated, message)
+    }
+    /// A 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+    /// A 404 naming what was looked for, e.g. `not_found("user")`.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorKind::NotFound, format!("{what} not found"))
+    }
+    /// A 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    /// A 422.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unprocessable, message)
+    }
+    /// A 500 whose cause is logged, never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(ErrorKind::Internal, "internal error; it has been logged")
+    }
+    /// The 409 for an update that carried an outdated `recordVersion`.
+    pub fn stale_version(what: &str) -> Self {
+        Self::conflict(format!(
+            "{what} was changed by someone else (recordVersion is stale); read it again and retry"
+        ))
+    }
+}
+
+/// A constraint name and the error its violation means, for [`on_constraint`].
+pub type ConstraintMap<'a> = &'a [(&'a str, ErrorKind, &'a str)];
+
+/// Turns a database error into a [`ToolError`]: a violated constraint listed in `map` becomes that
+/// kind and message (so a duplicate email is a clean 409), anything else a logged 500.
+pub fn on_constraint(err: sqlx::Error, map: ConstraintMap<'_>) -> ToolError {
+    if let sqlx::Error::Database(db) = &err {
+        if let Some(name) = db.constraint() {
+            if let Some((_, kind, msg)) = map.iter().find(|(c, _, _)| *c == name) {
+                return ToolError::new(*kind, *msg);
+            }
+        }
+    }
+    ToolError::internal(err)
+}
+
+impl From<sqlx::Error> for ToolError {
+    fn from(err: sqlx::Error) -> Self {
+        on_constraint(err, &[])
+    }
+}

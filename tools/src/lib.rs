@@ -1,0 +1,19 @@
+//! Haven's business operations and the registry that describes them.
+//!
+//! Each operation is declared once (see [`registry`]) and every interface — MCP tools, REST
+//! routes, the agent catalog, OpenAPI — is derived from that declaration by the server.
+
+pub mod audit;
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod platformadmin;
+pub mod principal;
+pub mod registry;
+pub mod sql;
+pub mod types;
+
+pub use context::{Ctx, Services, Settings};
+pub use error::{ErrorKind, ToolError};
+pub use principal::{Principal, Role};
+pub use registry::{Operation, Registry};

@@ -1,0 +1,654 @@
+//! The registry: every business operation declared once, as data plus a typed handler.
+//!
+//! An [`Operation`] carries everything the four faces need — the MCP tool (name, title,
+//! description, input/output JSON Schema, annotations), the REST route (method, path, status,
+//! envelope), the agent catalog entry and the OpenAPI entry — so the server derives all of them
+//! from [`Registry::all`] with no per-operation code. [`Operation::invoke`] is the one way to run an
+//! operation: access rule, input parsing (unknown, ill-typed and server-owned fields become errors
+//! naming the field), the handler inside one transaction, and the audit row on success.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::audit;
+use crate::context::Ctx;
+use crate::error::ToolError;
+use crate::principal::{Principal, Role};
+
+/// The spec's services; each is a REST prefix (`/<segment>-api`) and an MCP toolset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    /// Users, groups, sessions, tokens.
+    Auth,
+    /// Administration: API keys (more later).
+    PlatformAdmin,
+}
+
+impl Service {
+    /// The URL segment and toolset name, e.g. `auth`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Service::Auth => "auth",
+            Service::PlatformAdmin => "platformadmin",
+        }
+    }
+    /// The spec's service name, e.g. `airbnb-auth-service`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Service::Auth => "Auth",
+            Service::PlatformAdmin => "Platform admin",
+        }
+    }
+}
+
+/// Who may call an operation at all. Object-level rules (own record or admin) live in handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, including anonymous callers.
+    Public,
+    /// Any logged-in user.
+    Authenticated,
+    /// Admins and superAdmins.
+    Admin,
+    /// SuperAdmins only.
+    SuperAdmin,
+}
+
+impl Access {
+    /// Whether a caller may see and call the operation.
+    pub fn allows(self, principal: Option<&Principal>) -> bool {
+        match (self, principal) {
+            (Access::Public, _) => true,
+            (_, None) => false,
+            (Access::Authenticated, Some(_)) => true,
+            (Access::Admin, Some(p)) => p.role >= Role::Admin,
+            (Access::SuperAdmin, Some(p)) => p.role >= Role::SuperAdmin,
+        }
+    }
+    /// The refusal for a caller that [`Access::allows`] rejects: 401 when anonymous, else 403.
+    pub fn check(self, principal: Option<&Principal>) -> Result<(), ToolError> {
+        if self.allows(principal) {
+            return Ok(());
+        }
+        match (self, principal) {
+            (_, None) => Err(ToolError::unauthenticated(
+                "this operation needs a login: send an access token or API key",
+            )),
+            (Access::SuperAdmin, _) => Err(ToolError::forbidden("only a superAdmin may do this")),
+            _ => Err(ToolError::forbidden("only an admin may do this")),
+        }
+    }
+    /// A short phrase for descriptions and OpenAPI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Access::Public => "public (no login needed)",
+            Access::Authenticated => "any logged-in user",
+            Access::Admin => "admins only",
+            Access::SuperAdmin => "superAdmins only",
+        }
+    }
+}
+
+/// The REST verb of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl Method {
+    /// Upper-case verb.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// The spec's response `action`; decides the REST status (create → 201) and the envelope shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read one object.
+    Get,
+    /// Read a page of objects.
+    List,
+    /// Create one object (201).
+    Create,
+    /// Change one object.
+    Update,
+    /// Soft-delete one object.
+    Delete,
+}
+
+impl Action {
+    /// The spec's lower-case action name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Get => "get",
+            Action::List => "list",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// How REST wraps the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// The spec's success envelope: object under `dataName` (lists: the output's fields merged in).
+    Standard,
+    /// The output as is (login sessions, `/currentuser`).
+    Raw,
+    /// One field of the output as is (`/permissions` answers a bare array).
+    RawField(&'static str),
+}
+
+/// What a REST call does to the `haven-access-token` cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieEffect {
+    /// Nothing.
+    None,
+    /// Sets it from the output's `accessToken` (login).
+    Set,
+    /// Clears it (logout).
+    Clear,
+}
+
+/// MCP tool annotations, always all four set: the protocol's defaults are the unsafe values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Annotations {
+    /// Changes nothing.
+    pub read_only: bool,
+    /// May overwrite or remove data.
+    pub destructive: bool,
+    /// Repeating the call has no further effect.
+    pub idempotent: bool,
+    /// Reaches outside Haven (payment providers, the web).
+    pub open_world: bool,
+}
+
+type Handler = Arc<dyn Fn(Ctx, Value) -> BoxFuture<'static, Result<Value, ToolError>> + Send + Sync>;
+
+/// How a REST query-string value must be coerced before the input type parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Leave as a string.
+    String,
+    /// Parse as an integer.
+    Integer,
+    /// Parse as a number.
+    Number,
+    /// Parse `true`/`false`.
+    Boolean,
+    /// Repeated keys become an array.
+    List,
+}
+
+/// One business operation: metadata for every face plus its handler.
+#[derive(Clone)]
+pub struct Operation {
+    /// The spec's camelCase API name; the MCP tool name.
+    pub name: &'static str,
+    /// The owning service (REST prefix and toolset).
+    pub service: Service,
+    /// Human display name.
+    pub title: &'static str,
+    /// What it does, who may call it and what it returns, written for an LLM.
+    pub description: String,
+    /// REST verb.
+    pub method: Method,
+    /// REST path with `{param}` placeholders, e.g. `/auth-api/v1/users/{userId}`.
+    pub path: &'static str,
+    /// Extra REST paths serving the same operation.
+    pub aliases: &'static [&'static str],
+    /// Who may call it.
+    pub access: Access,
+    /// MCP annotations.
+    pub annotations: Annotations,
+    /// The spec's action.
+    pub action: Action,
+    /// The envelope key for the payload, e.g. `user` or `users`.
+    pub data_name: &'static str,
+    /// REST envelope shape.
+    pub envelope: Envelope,
+    /// REST cookie handling.
+    pub cookie: CookieEffect,
+    /// JSON Schema (2020-12, inlined) of the input object.
+    pub input_schema: Arc<Map<String, Value>>,
+    /// JSON Schema of the output object.
+    pub output_schema: Arc<Map<String, Value>>,
+    fields: BTreeMap<String, FieldKind>,
+    handler: Handler,
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation").field("name", &self.name).field("path", &self.path).finish()
+    }
+}
+
+/// Fields the server owns, with the reason given to a caller that sends one where the operation
+/// does not declare it (mass-assignment protection with a message that says what to do instead).
+const SERVER_OWNED: &[(&str, &str)] = &[
+    ("id", "ids are assigned by the server"),
+    ("_owner", "the owner is always the caller"),
+    ("ownerId", "the owner is always the caller"),
+    ("createdBy", "the creator is always the caller"),
+    ("createdAt", "timestamps are kept by the server"),
+    ("updatedAt", "timestamps are kept by the server"),
+    ("isActive", "records are deactivated only by their delete/archive operation"),
+    ("roleId", "roles change only through updateUserRole, by an admin"),
+    ("emailVerified", "set by the server when the email is verified"),
+    ("password", "passwords change only through updateUserPassword or updateUserPasswordByAdmin"),
+    ("key", "API keys are generated by the server and shown once at creation"),
+    ("keyPrefix", "computed by the server from the generated key"),
+    ("lastUsedAt", "kept by the server"),
+    ("accessKey", "generated by the server"),
+    ("fileSize", "computed by the server from the uploaded data"),
+];
+
+impl Operation {
+    /// Starts declaring an operation.
+    pub fn build(name: &'static str, service: Service) -> OperationBuilder {
+        OperationBuilder {
+            name,
+            service,
+            title: name,
+            description: String::new(),
+            method: Method::Get,
+            path: "",
+            aliases: &[],
+            access: Access::Authenticated,
+            annotations: Annotations { read_only: true, destructive: false, idempotent: true, open_world: false },
+            action: Action::Get,
+            data_name: "",
+            envelope: Envelope::Standard,
+            cookie: CookieEffect::None,
+        }
+    }
+
+    /// The input fields the operation declares and how REST query values coerce into them.
+    pub fn fields(&self) -> &BTreeMap<String, FieldKind> {
+        &self.fields
+    }
+
+    /// The REST path parameters, in order (`{userId}` → `userId`).
+    pub fn path_params(&self) -> Vec<&'static str> {
+        path_params(self.path)
+    }
+
+    /// Runs the operation for `ctx.principal` on raw JSON arguments: access rule, parsing, the
+    /// handler in one transaction, then the audit row; commits only when everything succeeded.
+    pub async fn invoke(&self, ctx: Ctx, args: Value) -> Result<Value, ToolError> {
+        self.access.check(ctx.principal.as_ref())?;
+        let args = match args {
+            Value::Null => Value::Object(Map::new()),
+            Value::Object(map) => {
+                self.reject_server_owned(&map)?;
+                Value::Object(map)
+            }
+            other => {
+                return Err(ToolError::bad_input(format!(
+                    "arguments must be a JSON object, got {}",
+                    json_type(&other)
+                )))
+            }
+        };
+        let output = (self.handler)(ctx.clone(), args).await?;
+        if !self.annotations.read_only {
+            let mut db = ctx.db().await?;
+            audit::record(&mut db, &ctx, self, &output).await?;
+        }
+        if let Some(tx) = ctx.take_tx().await {
+            tx.commit().await?;
+        }
+        Ok(output)
+    }
+
+    fn reject_server_owned(&self, args: &Map<String, Value>) -> Result<(), ToolError> {
+        for key in args.keys() {
+            if self.fields.contains_key(key) {
+                continue;
+            }
+            if let Some((_, why)) = SERVER_OWNED.iter().find(|(name, _)| name == key) {
+                return Err(ToolError::field(
+                    key.clone(),
+                    format!("the server sets this field and clients may not send it to {} ({why})", self.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Declares an operation field by field; [`OperationBuilder::handler`] finishes it.
+pub struct OperationBuilder {
+    name: &'static str,
+    service: Service,
+    title: &'static str,
+    description: String,
+    method: Method,
+    path: &'static str,
+    aliases: &'static [&'static str],
+    access: Access,
+    annotations: Annotations,
+    action: Action,
+    data_name: &'static str,
+    envelope: Envelope,
+    cookie: CookieEffect,
+}
+
+impl OperationBuilder {
+    /// Display title.
+    pub fn title(mut self, title: &'static str) -> Self {
+        self.title = title;
+        self
+    }
+    /// The LLM-facing description; the access rule is appended automatically.
+    pub fn describe(mut self, text: &str) -> Self {
+        self.description = text.trim().to_string();
+        self
+    }
+    /// REST verb and path (`{param}` placeholders).
+    pub fn rest(mut self, method: Method, path: &'static str) -> Self {
+        self.method = method;
+        self.path = path;
+        self
+    }
+    /// Extra paths serving the same operation.
+    pub fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+    /// Who may call it.
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+    /// A read: read-only, idempotent.
+    pub fn reads(mut self, action: Action, data_name: &'static str) -> Self {
+        self.annotations = Annotations { read_only: true, destructive: false, idempotent: true, open_world: false };
+        self.action = action;
+        self.data_name = data_name;
+        self
+    }
+    /// A create: additive, not idempotent.
+    pub fn creates(mut self, data_name: &'static str) -> Self {
+        self.annotations = Annotations { read_only: false, destructive: false, idempotent: false, open_world: false };
+        self.action = Action::Create;
+        self.data_name = data_name;
+        self
+    }
+    /// An update: overwrites fields, idempotent.
+    pub fn updates(mut self, data_name: &'static str) -> Self {
+        self.annotations = Annotations { read_only: false, destructive: true, idempotent: true, open_world: false };
+        self.action = Action::Update;
+        self.data_name = data_name;
+        self
+    }
+    /// A (soft) delete: destructive, idempotent.
+    pub fn deletes(mut self, data_name: &'static str) -> Self {
+        self.annotations = Annotations { read_only: false, destructive: true, idempotent: true, open_world: false };
+        self.action = Action::Delete;
+        self.data_name = data_name;
+        self
+    }
+    /// Overrides the annotations a preset chose.
+    pub fn annotations(mut self, annotations: Annotations) -> Self {
+        self.annotations = annotations;
+        self
+    }
+    /// REST envelope shape.
+    pub fn envelope(mut self, envelope: Envelope) -> Self {
+        self.envelope = envelope;
+        self
+    }
+    /// REST cookie handling.
+    pub fn cookie(mut self, cookie: CookieEffect) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// Finishes the declaration with a typed handler; the input and output schemas come from `I`
+    /// and `O`, and raw arguments are parsed into `I` with errors that name the field.
+    pub fn handler<I, O, F, Fut>(self, f: F) -> Operation
+    where
+        I: DeserializeOwned + JsonSchema + Send + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(Ctx, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
+    {
+        let input_schema = schema_for::<I>();
+        let output_schema = schema_for::<O>();
+        let fields = field_kinds(&input_schema);
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |ctx, args| {
+            let f = f.clone();
+            Box::pin(async move {
+                let input: I = parse_input(args)?;
+                let output = f(ctx, input).await?;
+                serde_json::to_value(output).map_err(ToolError::internal)
+            })
+        });
+        let description = format!(
+            "{}\n\nWho may call: {}.",
+            self.description,
+            self.access.describe()
+        );
+        Operation {
+            name: self.name,
+            service: self.service,
+            title: self.title,
+            description,
+            method: self.method,
+            path: self.path,
+            aliases: self.aliases,
+            access: self.access,
+            annotations: self.annotations,
+            action: self.action,
+            data_name: self.data_name,
+            envelope: self.envelope,
+            cookie: self.cookie,
+            input_schema: Arc::new(input_schema),
+            output_schema: Arc::new(output_schema),
+            fields,
+            handler,
+        }
+    }
+}
+
+/// Parses raw arguments into `I`, turning serde's complaint into an error naming the field.
+pub fn parse_input<I: DeserializeOwned>(args: Value) -> Result<I, ToolError> {
+    serde_path_to_error::deserialize(args).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        // serde names the culprit itself for unknown and missing fields at the top level.
+        let field = if path == "." { field_named_in(&inner) } else { Some(path) };
+        match field {
+            Some(field) => ToolError::field(field, inner),
+            None => ToolError::bad_input(inner),
+        }
+    })
+}
+
+fn field_named_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// JSON Schema 2020-12 for `T` with every subschema inlined (some MCP clients cannot follow `$ref`).
+pub fn schema_for<T: JsonSchema>() -> Map<String, Value> {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+        })
+        .into_generator();
+    let mut value = generator.into_root_schema_for::<T>().to_value();
+    if let Value::Object(map) = &mut value {
+        map.remove("$schema");
+        map.remove("title");
+        if !map.contains_key("type") {
+            map.insert("type".into(), Value::String("object".into()));
+        }
+        return map.clone();
+    }
+    Map::new()
+}
+
+fn field_kinds(schema: &Map<String, Value>) -> BTreeMap<String, FieldKind> {
+    let Some(Value::Object(props)) = schema.get("properties") else { return BTreeMap::new() };
+    props.iter().map(|(name, prop)| (name.clone(), kind_of(prop))).collect()
+}
+
+fn kind_of(prop: &Value) -> FieldKind {
+    let mut types: Vec<&str> = Vec::new();
+    match prop.get("type") {
+        Some(Value::String(t)) => types.push(t),
+        Some(Value::Array(ts)) => types.extend(ts.iter().filter_map(Value::as_str)),
+        _ => {}
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(alts)) = prop.get(key) {
+            for alt in alts {
+                if let Some(t) = alt.get("type").and_then(Value::as_str) {
+                    types.push(t);
+                }
+            }
+        }
+    }
+    if types.contains(&"array") {
+        FieldKind::List
+    } else if types.contains(&"integer") {
+        FieldKind::Integer
+    } else if types.contains(&"number") {
+        FieldKind::Number
+    } else if types.contains(&"boolean") {
+        FieldKind::Boolean
+    } else {
+        FieldKind::String
+    }
+}
+
+/// The `{param}` names in a path template, in order.
+pub fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+/// Every operation, by name, in a stable order.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    ops: BTreeMap<&'static str, Arc<Operation>>,
+}
+
+static GLOBAL: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+
+impl Registry {
+    /// The process-wide registry, built once on first use.
+    pub fn global() -> &'static Registry {
+        GLOBAL.get_or_init(Registry::haven)
+    }
+
+    /// The registry of all of Haven's business operations.
+    pub fn haven() -> Self {
+        let mut registry = Registry::default();
+        for op in crate::auth::operations().into_iter().chain(crate::platformadmin::operations()) {
+            registry.add(op);
+        }
+        registry
+    }
+
+    /// Adds one operation; a duplicate name is a programming error caught by the registry test.
+    pub fn add(&mut self, op: Operation) {
+        let previous = self.ops.insert(op.name, Arc::new(op));
+        assert!(previous.is_none(), "operation declared twice");
+    }
+
+    /// Looks an operation up by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<Operation>> {
+        self.ops.get(name)
+    }
+
+    /// All operations, sorted by name (deterministic `tools/list` order).
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Operation>> {
+        self.ops.values()
+    }
+
+    /// The operations `principal` may call.
+    pub fn visible_to<'a>(&'a self, principal: Option<&'a Principal>) -> impl Iterator<Item = &'a Arc<Operation>> {
+        self.all().filter(move |op| op.access.allows(principal))
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_well_formed() {
+        let registry = Registry::haven();
+        assert!(registry.len() >= 30);
+        for op in registry.all() {
+            assert!(op.name.len() <= 64 && !op.name.is_empty(), "{}", op.name);
+            assert!(op.name.chars().all(|c| c.is_ascii_alphanumeric()), "{}", op.name);
+            assert!(op.description.len() > 40, "{} needs a real description", op.name);
+            assert!(op.path.starts_with('/'), "{}", op.name);
+            assert_eq!(op.input_schema.get("type"), Some(&Value::String("object".into())), "{}", op.name);
+            assert_eq!(op.output_schema.get("type"), Some(&Value::String("object".into())), "{}", op.name);
+            assert!(!op.data_name.is_empty(), "{}", op.name);
+            for param in op.path_params() {
+                assert!(op.fields().contains_key(param), "{}: path param {param} not in input", op.name);
+            }
+            if op.annotations.read_only {
+                assert!(!op.annotations.destructive, "{}", op.name);
+            }
+        }
+    }
+
+    #[test]
+    fn field_named_in_finds_backticked_names() {
+        assert_eq!(field_named_in("unknown field `id`, expected one of `a`"), Some("id".into()));
+        assert_eq!(field_named_in("no names here"), None);
+    }
+}

@@ -1,0 +1,146 @@
+//! Small helpers that turn the spec's list filters into SQL with bound parameters.
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::error::ToolError;
+use crate::types::{Filter, Page, Paging};
+
+/// Adds `AND (col ILIKE %v1% OR col ILIKE %v2% [OR col IS NULL])` for a string filter
+/// (partial, case-insensitive; `null` matches empty).
+pub fn text_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Option<&Filter>) {
+    let Some(filter) = filter else { return };
+    let values = filter.values();
+    if values.is_empty() {
+        return;
+    }
+    qb.push(" AND (");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        if *value == "null" {
+            qb.push(format!("{column} IS NULL"));
+        } else {
+            qb.push(format!("{column} ILIKE "));
+            qb.push_bind(format!("%{}%", escape_like(value)));
+        }
+    }
+    qb.push(")");
+}
+
+/// Adds `AND (col = v1 OR …)` for an exact (id or enum) filter; `null` matches empty. Ids that do
+/// not parse are an error naming `field`.
+pub fn id_filter(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    column: &str,
+    field: &str,
+    filter: Option<&Filter>,
+) -> Result<(), ToolError> {
+    let Some(filter) = filter else { return Ok(()) };
+    let values = filter.values();
+    if values.is_empty() {
+        return Ok(());
+    }
+    qb.push(" AND (");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        if *value == "null" {
+            qb.push(format!("{column} IS NULL"));
+        } else {
+            let id = Uuid::parse_str(value).map_err(|_| ToolError::field(field, format!("`{value}` is not a UUID")))?;
+            qb.push(format!("{column} = "));
+            qb.push_bind(id);
+        }
+    }
+    qb.push(")");
+    Ok(())
+}
+
+/// Adds a case-insensitive exact match on an enum-like text column.
+pub fn enum_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Option<&Filter>) {
+    let Some(filter) = filter else { return };
+    let values = filter.values();
+    if values.is_empty() {
+        return;
+    }
+    qb.push(" AND (");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        if *value == "null" {
+            qb.push(format!("{column} IS NULL"));
+        } else {
+            qb.push(format!("lower({column}) = lower("));
+            qb.push_bind(value.to_string());
+            qb.push(")");
+        }
+    }
+    qb.push(")");
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
+    }
+
+    #[test]
+    fn filters_render_or_groups() {
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT 1 WHERE TRUE");
+        text_filter(&mut qb, "email", Some(&Filter::Many(vec!["a".into(), "null".into()])));
+        assert_eq!(qb.sql(), "SELECT 1 WHERE TRUE AND (email ILIKE $1 OR email IS NULL)");
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        assert!(id_filter(&mut qb, "user_id", "userId", Some(&Filter::One("nope".into()))).is_err());
+    }
+}
+
+/// A row plus the `count(*) OVER () AS total_count` column list queries add.
+pub struct Counted<T> {
+    /// The row.
+    pub row: T,
+    /// Rows matching the filters, ignoring the page.
+    pub total: i64,
+}
+
+impl<'r, T: FromRow<'r, PgRow>> FromRow<'r, PgRow> for Counted<T> {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Counted { row: T::from_row(row)?, total: row.try_get("total_count")? })
+    }
+}
+
+/// Runs a list query (which must select `count(*) OVER () AS total_count`), appending the order
+/// and the page window; returns the rows and the response's paging block.
+pub async fn fetch_page<T>(
+    db: &mut PgConnection,
+    mut qb: QueryBuilder<'_, Postgres>,
+    order_by: &str,
+    page: Page,
+) -> Result<(Vec<T>, Paging), ToolError>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    qb.push(" ORDER BY ");
+    qb.push(order_by);
+    qb.push(" LIMIT ");
+    qb.push_bind(page.limit());
+    qb.push(" OFFSET ");
+    qb.push_bind(page.offset());
+    let rows: Vec<Counted<T>> = qb.build_query_as().fetch_all(db).await?;
+    // A page past the end has no row to carry the window count; it reports zero matches.
+    let total = rows.first().map(|r| r.total).unwrap_or(0);
+    Ok((rows.into_iter().map(|r| r.row).collect(), page.paging(total)))
+}
+

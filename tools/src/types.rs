@@ -1,0 +1,298 @@
+//! Domain newtypes that can only be built valid (parse, don't validate), and the shared list
+//! machinery: the spec's filter values and pagination.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ToolError;
+
+/// A syntactically plausible email address, trimmed and lower-cased (emails are login names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let email = raw.trim().to_lowercase();
+        let (local, domain) = email.split_once('@').ok_or("an email needs an @")?;
+        let ok = !local.is_empty()
+            && email.len() <= 254
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !domain.contains('@');
+        if ok {
+            Ok(Email(email))
+        } else {
+            Err(format!("`{raw}` is not a valid email address"))
+        }
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+impl JsonSchema for Email {
+    fn schema_name() -> Cow<'static, str> {
+        "Email".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "format": "email", "maxLength": 254 })
+    }
+}
+
+/// A new password: 8 to 128 characters. Never serialised back out.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    /// The plaintext, for hashing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(..)")
+    }
+}
+
+impl TryFrom<String> for NewPassword {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let n = raw.chars().count();
+        if !(8..=128).contains(&n) {
+            return Err(format!("a password must be 8 to 128 characters long (got {n})"));
+        }
+        Ok(NewPassword(raw))
+    }
+}
+
+impl JsonSchema for NewPassword {
+    fn schema_name() -> Cow<'static, str> {
+        "NewPassword".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "minLength": 8, "maxLength": 128, "writeOnly": true })
+    }
+}
+
+/// Free text with a length bound, trimmed; `MAX` is in characters and empty text is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Text<const MAX: usize>(String);
+
+impl<const MAX: usize> Text<MAX> {
+    /// The trimmed text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> TryFrom<String> for Text<MAX> {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let text = raw.trim();
+        let n = text.chars().count();
+        if n == 0 {
+            return Err("must not be empty".into());
+        }
+        if n > MAX {
+            return Err(format!("must be at most {MAX} characters (got {n})"));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Text(text.to_string()))
+    }
+}
+
+impl<const MAX: usize> From<Text<MAX>> for String {
+    fn from(t: Text<MAX>) -> String {
+        t.0
+    }
+}
+
+impl<const MAX: usize> JsonSchema for Text<MAX> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Text{MAX}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX })
+    }
+}
+
+/// A short name or title (1–200 characters).
+pub type Name = Text<200>;
+/// A long text such as a biography (1–5000 characters).
+pub type LongText = Text<5000>;
+
+/// A list filter value as the spec's query syntax allows: one value or several (OR-ed); the value
+/// `null` matches records where the field is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Filter {
+    /// `?f=v`
+    One(String),
+    /// `?f=v1&f=v2`
+    Many(Vec<String>),
+}
+
+impl Filter {
+    /// The values, in order; empty strings are ignored.
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            Filter::One(v) => vec![v.as_str()],
+            Filter::Many(vs) => vs.iter().map(String::as_str).collect(),
+        }
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .collect()
+    }
+}
+
+impl JsonSchema for Filter {
+    fn schema_name() -> Cow<'static, str> {
+        "Filter".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One value or an array of values (matched with OR); the string \"null\" matches empty fields.",
+            "anyOf": [
+                { "type": "string", "maxLength": 200 },
+                { "type": "array", "items": { "type": "string", "maxLength": 200 }, "maxItems": 50 }
+            ]
+        })
+    }
+}
+
+/// The spec's pagination block in list responses.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Paging {
+    /// The page returned (1-based; 0 = pagination off).
+    pub page_number: u32,
+    /// Rows per page.
+    pub page_row_count: u32,
+    /// Rows matching the filters.
+    pub total_row_count: i64,
+    /// Pages at this page size.
+    pub page_count: i64,
+}
+
+/// A validated page request: `pageNumber` (default 1; 0 returns all rows up to [`UNPAGED_CAP`])
+/// and `pageRowCount` (default 25, at most the configured maximum).
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Requested page (0 = all).
+    pub number: u32,
+    /// Rows per page.
+    pub rows: u32,
+}
+
+/// The most rows `pageNumber=0` ("no pagination") returns, so nobody can dump a table at once.
+pub const UNPAGED_CAP: u32 = 1000;
+
+impl Page {
+    /// Validates the two optional inputs against `max_rows`.
+    pub fn new(number: Option<u32>, rows: Option<u32>, max_rows: u32) -> Result<Page, ToolError> {
+        let rows = rows.unwrap_or(25);
+        if rows == 0 || rows > max_rows {
+            return Err(ToolError::field("pageRowCount", format!("must be between 1 and {max_rows}")));
+        }
+        let number = number.unwrap_or(1);
+        if number > 1_000_000 {
+            return Err(ToolError::field("pageNumber", "must be at most 1000000"));
+        }
+        Ok(Page { number, rows })
+    }
+    /// SQL `LIMIT`.
+    pub fn limit(&self) -> i64 {
+        if self.number == 0 {
+            UNPAGED_CAP as i64
+        } else {
+            self.rows as i64
+        }
+    }
+    /// SQL `OFFSET`.
+    pub fn offset(&self) -> i64 {
+        if self.number == 0 {
+            0
+        } else {
+            (self.number as i64 - 1) * self.rows as i64
+        }
+    }
+    /// The response's paging block for `total` matching rows.
+    pub fn paging(&self, total: i64) -> Paging {
+        let per = if self.number == 0 { total.max(1) } else { self.rows as i64 };
+        Paging {
+            page_number: self.number,
+            page_row_count: if self.number == 0 { total.max(0) as u32 } else { self.rows },
+            total_row_count: total,
+            page_count: (total + per - 1) / per,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::try_from(" Ada@Example.COM ".to_string()).unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "@x.io", "ada@", "ada@localhost", "a b@x.io", "ada@x.io.", "a@b@c.io"] {
+            assert!(Email::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_have_bounds() {
+        assert!(NewPassword::try_from("short".to_string()).is_err());
+        assert!(NewPassword::try_from("long enough".to_string()).is_ok());
+        assert!(NewPassword::try_from("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(Text::<5>::try_from("  abc ".to_string()).unwrap().as_str(), "abc");
+        assert!(Text::<5>::try_from("   ".to_string()).is_err());
+        assert!(Text::<5>::try_from("abcdef".to_string()).is_err());
+        assert!(Text::<5>::try_from("a\u{0}b".to_string()).is_err());
+    }
+
+    #[test]
+    fn pages_compute_offsets_and_counts() {
+        let p = Page::new(Some(3), Some(10), 100).unwrap();
+        assert_eq!((p.limit(), p.offset()), (10, 20));
+        assert_eq!(p.paging(25).page_count, 3);
+        assert!(Page::new(None, Some(101), 100).is_err());
+        assert!(Page::new(None, Some(0), 100).is_err());
+        let all = Page::new(Some(0), None, 100).unwrap();
+        assert_eq!((all.limit(), all.offset(), all.paging(7).page_count), (1000, 0, 1));
+    }
+
+    #[test]
+    fn filters_accept_one_or_many() {
+        let one: Filter = serde_json::from_str("\"a\"").unwrap();
+        let many: Filter = serde_json::from_str("[\"a\",\"\",\"b\"]").unwrap();
+        assert_eq!(one.values(), vec!["a"]);
+        assert_eq!(many.values(), vec!["a", "b"]);
+    }
+}
