@@ -1,1 +1,159 @@
-fn main() {}
+//! The `haven` command: serve (default), migrate, stdio, keys, demo, openapi, tools.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use haven::app::AppState;
+use haven::config::Config;
+use haven::{demo, http, stdio};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "haven", version, about = "Rental-marketplace backend where every operation is an MCP tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve REST, MCP (Streamable HTTP and legacy SSE), OpenAPI and health (the default).
+    Serve {
+        /// Also load the demo accounts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Serve MCP on stdin/stdout as the owner of HAVEN_API_KEY (for Claude Desktop).
+    Stdio {
+        /// The API key to act as.
+        #[arg(long, env = "HAVEN_API_KEY", hide_env_values = true)]
+        api_key: String,
+    },
+    /// Create an API key for an existing user and print it once.
+    Keys {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// What the key is for.
+        #[arg(long, default_value = "created with haven keys")]
+        description: String,
+    },
+    /// Load demo accounts and exit.
+    Demo,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Print every tool: name, access, REST route.
+    Tools,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "haven=info,warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Openapi => {
+            println!("{:#}", http::openapi::document(haven_tools::Registry::global()));
+            Ok(())
+        }
+        Command::Tools => {
+            for op in haven_tools::Registry::global().all() {
+                println!("{:<28} {:<26} {:<7} {}", op.name, op.access.describe(), op.method.as_str(), op.path);
+            }
+            Ok(())
+        }
+        Command::Migrate => with_state(cli.config, |_| async { Ok(()) }).await,
+        Command::Demo => with_state(cli.config, |state| async move { print_demo(&state).await }).await,
+        Command::Keys { email, description } => {
+            with_state(cli.config, |state| async move {
+                let key = state.create_api_key(&email, &description).await?;
+                println!("{key}");
+                Ok(())
+            })
+            .await
+        }
+        Command::Stdio { api_key } => {
+            with_state(cli.config, |state| async move { stdio::serve(state, &api_key).await }).await
+        }
+        Command::Serve { demo } => serve(cli.config, demo).await,
+    }
+}
+
+/// Starts the state, runs `f`, and always stops a private cluster this process started.
+async fn with_state<F, Fut>(config: Config, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<AppState>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let state = AppState::start(config).await?;
+    let result = f(state.clone()).await;
+    state.shutdown();
+    result
+}
+
+async fn print_demo(state: &AppState) -> anyhow::Result<()> {
+    let created = demo::load(state).await?;
+    eprintln!("demo: {created} new accounts; every demo account's password is {}", demo::DEMO_PASSWORD);
+    for (email, _, role, _) in demo::DEMO_USERS {
+        eprintln!("  {email:<26} {role}");
+    }
+    Ok(())
+}
+
+async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let state = AppState::start(config).await?;
+    if let Some(key) = state.bootstrap_superadmin().await? {
+        let url = state.config.public_url();
+        println!("HAVEN_ADMIN_API_KEY={key}");
+        println!("First start: created superAdmin {} — this API key is shown once. mcp.json:", state.config.admin_email);
+        println!(
+            "{{\n  \"mcpServers\": {{\n    \"haven\": {{\n      \"url\": \"{url}/mcp\",\n      \"headers\": {{ \"Authorization\": \"Bearer {key}\" }}\n    }}\n  }}\n}}"
+        );
+    }
+    if with_demo {
+        print_demo(&state).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(state.config.bind)
+        .await
+        .with_context(|| format!("binding {}", state.config.bind))?;
+    let shutdown = CancellationToken::new();
+    let router = http::router(state.clone(), shutdown.clone());
+    tracing::info!(
+        "haven listening on http://{} ({} tools; ready in {} ms)",
+        state.config.bind,
+        state.registry.len(),
+        started.elapsed().as_millis()
+    );
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    let served = http::serve(listener, router, shutdown).await;
+    state.shutdown();
+    served.context("serving HTTP")
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
