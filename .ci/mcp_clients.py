@@ -11,7 +11,9 @@ What is exercised:
     registerUser, login, getUser (must be a tool error without a token);
   * the same endpoint with `Authorization: Bearer <accessToken>`: a larger tool list without
     admin-only tools, getUser on itself and on an unknown id, argument validation errors;
-  * legacy SSE (`GET /mcp/sse` + `POST /mcp/message`) with the Bearer header.
+  * legacy SSE (`GET /mcp/sse` + `POST /mcp/message`) with the Bearer header;
+  * with HAVEN_ADMIN_API_KEY in the environment: the superAdmin sees admin-only tools and may
+    read another user.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import sys
 import traceback
@@ -172,6 +175,7 @@ async def main(base: str) -> int:
             async with streamable(mcp_url, None, mode) as c:
                 print(f"      [{mode}] negotiated protocol {c.protocol_version}", flush=True)
                 names = await all_tools(c)
+                print(f"      [{mode}] anonymous tools/list: {len(names)} tools: {', '.join(sorted(names))}", flush=True)
                 state.setdefault("anon_tools", {})[mode] = names
                 for t in PUBLIC_TOOLS:
                     check(t in names, f"anonymous tools/list lacks {t!r}: {sorted(names)}")
@@ -220,6 +224,7 @@ async def main(base: str) -> int:
     # ---- authenticated, Streamable HTTP, both protocol eras ---------------------------------
     async def authed_checks(c: Client, label: str) -> None:
         names = await all_tools(c)
+        print(f"      [{label}] authenticated tools/list: {len(names)} tools", flush=True)
         state.setdefault("auth_tools", {})[label] = names
         anon = state.get("anon_tools", {}).get("legacy") or state.get("anon_tools", {}).get("auto") or []
         check(
@@ -271,6 +276,8 @@ async def main(base: str) -> int:
                         problems.append(f"{label}: not an error: {_short(res)}")
                     elif field.lower() not in text.lower():
                         problems.append(f"{label}: error does not mention {field!r}: {text[:400]!r}")
+                    else:
+                        print(f"      [{mode}] {label}: {text[:160]!r}", flush=True)
                 check(not problems, "; ".join(problems))
 
         await r.run(f"streamable-http[{mode}] bad arguments are tool errors naming the field", bad_args)
@@ -313,9 +320,30 @@ async def main(base: str) -> int:
         except BaseException as e:  # refusing the connection (401) is fine too
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
-            print(f"      bogus token refused at transport level: {type(e).__name__}: {str(e)[:200]}", flush=True)
+            print(f"      bogus token refused at transport level: {_leaves(e)[:300]}", flush=True)
 
     await r.run("streamable-http bogus bearer token cannot read a user", bad_token)
+
+    # ---- the bootstrap superAdmin API key (optional: passed by .ci/run via the environment) --
+    admin_key = os.environ.get("HAVEN_ADMIN_API_KEY", "").strip()
+    if admin_key:
+
+        async def admin_session() -> None:
+            async with streamable(mcp_url, admin_key, "legacy") as c:
+                names = await all_tools(c)
+                print(f"      [admin] tools/list: {len(names)} tools", flush=True)
+                user_names = state.get("auth_tools", {}).get("http-legacy", [])
+                check(len(names) > len(user_names), f"admin sees {len(names)} tools, not more than a user's {len(user_names)}")
+                for t in ADMIN_ONLY_TOOLS:
+                    check(t in names, f"admin tools/list lacks {t!r}")
+                res = await c.call_tool("getUser", {"userId": user_id})
+                check(not res.is_error, f"admin getUser(other user) failed: {_short(res)}")
+                sc = res.structured_content
+                check(isinstance(sc, dict) and sc.get("email") == email, f"admin getUser returned {_short(res)}")
+
+        await r.run("streamable-http[legacy] admin API key sees admin tools and reads any user", admin_session)
+    else:
+        print("      (HAVEN_ADMIN_API_KEY not set: admin checks skipped)", flush=True)
 
     return finish(r)
 

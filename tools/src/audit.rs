@@ -15,7 +15,9 @@ pub async fn record(db: &mut PgConnection, ctx: &Ctx, op: &Operation, output: &V
         .iter()
         .find_map(|k| output.get(*k).and_then(Value::as_str))
         .and_then(|s| Uuid::parse_str(s).ok());
-    let actor = ctx.user_id().or_else(|| if op.name == "registerUser" { object_id } else { None });
+    // An anonymous call (sign-up, login) is attributed to the user it concerns.
+    let subject = output.get("userId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+    let actor = ctx.user_id().or(subject).or(if op.data_name == "user" { object_id } else { None });
     let details = json!({ "operation": op.name, "requestId": ctx.request_id });
     sqlx::query(
         "INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address, action_object, action_type)

@@ -530,22 +530,26 @@ fn field_kinds(schema: &Map<String, Value>) -> BTreeMap<String, FieldKind> {
     props.iter().map(|(name, prop)| (name.clone(), kind_of(prop))).collect()
 }
 
-fn kind_of(prop: &Value) -> FieldKind {
-    let mut types: Vec<&str> = Vec::new();
-    match prop.get("type") {
+/// Collects the JSON types a property schema admits, looking through `anyOf`/`oneOf` (an
+/// `Option<Filter>` is a nullable union of a string and an array).
+fn collect_types<'a>(schema: &'a Value, types: &mut Vec<&'a str>) {
+    match schema.get("type") {
         Some(Value::String(t)) => types.push(t),
         Some(Value::Array(ts)) => types.extend(ts.iter().filter_map(Value::as_str)),
         _ => {}
     }
     for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(alts)) = prop.get(key) {
+        if let Some(Value::Array(alts)) = schema.get(key) {
             for alt in alts {
-                if let Some(t) = alt.get("type").and_then(Value::as_str) {
-                    types.push(t);
-                }
+                collect_types(alt, types);
             }
         }
     }
+}
+
+fn kind_of(prop: &Value) -> FieldKind {
+    let mut types: Vec<&str> = Vec::new();
+    collect_types(prop, &mut types);
     if types.contains(&"array") {
         FieldKind::List
     } else if types.contains(&"integer") {
@@ -637,6 +641,14 @@ mod tests {
             assert_eq!(op.input_schema.get("type"), Some(&Value::String("object".into())), "{}", op.name);
             assert_eq!(op.output_schema.get("type"), Some(&Value::String("object".into())), "{}", op.name);
             assert!(!op.data_name.is_empty(), "{}", op.name);
+            if op.fields().contains_key("pageRowCount") {
+                assert_eq!(op.fields()["pageRowCount"], FieldKind::Integer, "{}", op.name);
+            }
+            for (name, kind) in op.fields() {
+                if ["email", "userId", "ownerId", "roleId", "groupName"].contains(&name.as_str()) && op.action == Action::List {
+                    assert_eq!(*kind, FieldKind::List, "{}.{name} is a filter", op.name);
+                }
+            }
             for param in op.path_params() {
                 assert!(op.fields().contains_key(param), "{}: path param {param} not in input", op.name);
             }

@@ -1,0 +1,274 @@
+//! The test harness: spawns Haven against a fresh database and talks to it over HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use haven::app::AppState;
+use haven::config::Config;
+use haven::db::{self, PrivateCluster};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Where test databases live: admin connection options and the migrated template's name.
+struct Server {
+    admin: PgConnectOptions,
+    url_base: UrlBase,
+    template: String,
+}
+
+enum UrlBase {
+    Cluster(String),
+    External(String),
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            let (admin, url_base) = match std::env::var("DATABASE_URL") {
+                Ok(url) => (url.parse::<PgConnectOptions>().expect("DATABASE_URL"), UrlBase::External(url)),
+                Err(_) => {
+                    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("haven-test-pg");
+                    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir))
+                        .await
+                        .unwrap()
+                        .expect("starting the private test cluster");
+                    (cluster.options("postgres"), UrlBase::Cluster(cluster.url("postgres")))
+                }
+            };
+            let checksum: String = db::MIGRATOR.iter().map(|m| format!("{}{:?}", m.version, m.checksum)).collect();
+            let template = format!("haven_tmpl_{:016x}", fnv(checksum.as_bytes()));
+            let mut lock = sqlx::PgConnection::connect_with(&admin.clone().database("postgres")).await.unwrap();
+            use sqlx::Connection;
+            sqlx::query("SELECT pg_advisory_lock(7213)").execute(&mut lock).await.unwrap();
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&template)
+                .fetch_one(&mut lock)
+                .await
+                .unwrap();
+            if !exists {
+                let building = format!("{template}_building");
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{building}\"")).execute(&mut lock).await.unwrap();
+                db::create_database(admin.clone(), &building, None).await.unwrap();
+                let pool = db::pool(admin.clone().database(&building), 2).await.unwrap();
+                db::migrate(&pool).await.unwrap();
+                haven_tools::auth::tokens::TokenService::load_or_create(&pool, "haven", "haven-api", Duration::from_secs(600))
+                    .await
+                    .unwrap();
+                pool.close().await;
+                sqlx::query(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).execute(&mut lock).await.unwrap();
+            }
+            sqlx::query("SELECT pg_advisory_unlock(7213)").execute(&mut lock).await.unwrap();
+            Server { admin, url_base, template }
+        })
+        .await
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+}
+
+/// A running Haven on a fresh database.
+pub struct TestApp {
+    /// `http://127.0.0.1:port`
+    pub base: String,
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// A pool on the test database, for assertions.
+    pub db: PgPool,
+    /// A URL for the test database (for child processes).
+    pub db_url: String,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The server's state.
+    pub state: Arc<AppState>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A test configuration: loopback, small pool.
+pub fn test_config() -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database_url: None,
+        data_dir: ".haven".into(),
+        allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        allowed_origins: vec![],
+        public_url: None,
+        jwt_issuer: "haven".into(),
+        jwt_audience: "haven-api".into(),
+        token_ttl_minutes: 60,
+        max_body_bytes: 64 * 1024,
+        mcp_require_auth: false,
+        db_max_connections: 5,
+        admin_email: "admin@haven.local".into(),
+    }
+}
+
+/// A user created for a test.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Id.
+    pub id: Uuid,
+    /// Email.
+    pub email: String,
+    /// Access token.
+    pub token: String,
+}
+
+impl TestApp {
+    /// Spawns Haven with the default test configuration.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(test_config()).await
+    }
+
+    /// Spawns Haven with `config` on a fresh database cloned from the template.
+    pub async fn spawn_with(config: Config) -> TestApp {
+        let server = server().await;
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        db::create_database(server.admin.clone(), &name, Some(&server.template)).await.unwrap();
+        let options = server.admin.clone().database(&name);
+        let db_url = match &server.url_base {
+            UrlBase::Cluster(url) => url.replacen("/postgres?", &format!("/{name}?"), 1),
+            UrlBase::External(url) => {
+                let mut u = reqwest::Url::parse(url).unwrap();
+                u.set_path(&format!("/{name}"));
+                u.to_string()
+            }
+        };
+        let pool = db::pool(options, config.db_max_connections).await.unwrap();
+        let state = AppState::with_pool(config, pool.clone(), None).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let router = haven::http::router(state.clone(), shutdown.clone());
+        tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
+        TestApp {
+            base: format!("http://{addr}"),
+            addr,
+            db: pool,
+            db_url,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            state,
+            shutdown,
+        }
+    }
+
+    /// A REST call; returns status and JSON body (Null when not JSON).
+    pub async fn rest(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// One JSON-RPC request to `/mcp` (stateless, protocol 2025-06-18); returns the whole response.
+    pub async fn mcp(&self, token: Option<&str>, method: &str, params: Value) -> Value {
+        self.mcp_at("/mcp", token, method, params).await
+    }
+
+    /// Like [`TestApp::mcp`] at another path (e.g. with a query string).
+    pub async fn mcp_at(&self, path: &str, token: Option<&str>, method: &str, params: Value) -> Value {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("MCP answered {status}: {text}"))
+    }
+
+    /// The names `tools/list` shows to `token`.
+    pub async fn tool_names(&self, token: Option<&str>) -> Vec<String> {
+        let r = self.mcp(token, "tools/list", json!({})).await;
+        r["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+    }
+
+    /// Calls a tool; returns (isError, structuredContent or the text).
+    pub async fn tool(&self, token: Option<&str>, name: &str, args: Value) -> (bool, Value) {
+        let r = self.mcp(token, "tools/call", json!({ "name": name, "arguments": args })).await;
+        let result = &r["result"];
+        assert!(result.is_object(), "tools/call {name} gave no result: {r}");
+        let is_error = result["isError"].as_bool().unwrap_or(false);
+        let payload = if is_error {
+            result["content"][0]["text"].clone()
+        } else {
+            result["structuredContent"].clone()
+        };
+        (is_error, payload)
+    }
+
+    /// Registers a user over REST and logs them in.
+    pub async fn user(&self, email: &str) -> TestUser {
+        let (status, body) = self
+            .rest(
+                Method::POST,
+                "/auth-api/v1/registeruser",
+                None,
+                Some(json!({ "email": email, "password": "password123", "fullname": "Test User" })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
+        let token = self.login(email, "password123").await;
+        TestUser { id, email: email.to_string(), token }
+    }
+
+    /// A user with `role` (set directly in the database, as a superAdmin would).
+    pub async fn user_with_role(&self, email: &str, role: &str) -> TestUser {
+        let user = self.user(email).await;
+        sqlx::query("UPDATE auth.users SET role_id = $2 WHERE id = $1").bind(user.id).bind(role).execute(&self.db).await.unwrap();
+        user
+    }
+
+    /// Logs in over REST; returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) =
+            self.rest(Method::POST, "/auth-api/login", None, Some(json!({ "username": email, "password": password }))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["accessToken"].as_str().unwrap().to_string()
+    }
+
+    /// Rows in `table` (for "nothing was written" checks).
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.db).await.unwrap()
+    }
+
+    /// A user's stored row as JSON (for "nothing changed" checks).
+    pub async fn user_row(&self, id: Uuid) -> Value {
+        sqlx::query_scalar("SELECT to_jsonb(u) FROM auth.users u WHERE id = $1").bind(id).fetch_one(&self.db).await.unwrap()
+    }
+}
+
+/// Asserts an error envelope with `status` whose message mentions `needle`.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, needle: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["result"], "ERR", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "message {message:?} should mention {needle:?}");
+}
