@@ -30,10 +30,15 @@ impl AppState {
     /// Connects to `DATABASE_URL` or starts the private cluster, migrates and loads keys.
     pub async fn start(config: Config) -> anyhow::Result<Arc<AppState>> {
         let (options, cluster) = match &config.database_url {
-            Some(url) => (url.parse::<PgConnectOptions>().context("DATABASE_URL is not a Postgres URL")?, None),
+            Some(url) => (
+                url.parse::<PgConnectOptions>()
+                    .context("DATABASE_URL is not a Postgres URL")?,
+                None,
+            ),
             None => {
                 let dir = config.data_dir.clone();
-                let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir)).await??;
+                let cluster =
+                    tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir)).await??;
                 db::create_database(cluster.options("postgres"), "haven", None).await?;
                 (cluster.options("haven"), Some(cluster))
             }
@@ -44,17 +49,45 @@ impl AppState {
     }
 
     /// Builds the state over an already migrated pool (the test harness uses this).
-    pub async fn with_pool(config: Config, pool: PgPool, cluster: Option<PrivateCluster>) -> anyhow::Result<Arc<AppState>> {
+    pub async fn with_pool(
+        config: Config,
+        pool: PgPool,
+        cluster: Option<PrivateCluster>,
+    ) -> anyhow::Result<Arc<AppState>> {
         let ttl = Duration::from_secs(config.token_ttl_minutes * 60);
-        let tokens = TokenService::load_or_create(&pool, &config.jwt_issuer, &config.jwt_audience, ttl).await?;
-        let services = Services { db: pool, tokens: Arc::new(tokens), settings: Arc::new(Settings::default()) };
-        Ok(Arc::new(AppState { services, registry: Registry::global(), config, cluster }))
+        let tokens =
+            TokenService::load_or_create(&pool, &config.jwt_issuer, &config.jwt_audience, ttl)
+                .await?;
+        let services = Services {
+            db: pool,
+            tokens: Arc::new(tokens),
+            settings: Arc::new(Settings::default()),
+        };
+        Ok(Arc::new(AppState {
+            services,
+            registry: Registry::global(),
+            config,
+            cluster,
+        }))
     }
 
     /// Runs operation `name` as `principal` (used by bootstrap, the demo loader and the CLI).
-    pub async fn call(&self, name: &str, principal: Option<Principal>, args: Value) -> Result<Value, ToolError> {
-        let op = self.registry.get(name).ok_or_else(|| ToolError::not_found("operation"))?;
-        let ctx = Ctx::new(self.services.clone(), principal, format!("cli-{}", Uuid::new_v4().simple()), None);
+    pub async fn call(
+        &self,
+        name: &str,
+        principal: Option<Principal>,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        let op = self
+            .registry
+            .get(name)
+            .ok_or_else(|| ToolError::not_found("operation"))?;
+        let ctx = Ctx::new(
+            self.services.clone(),
+            principal,
+            format!("cli-{}", Uuid::new_v4().simple()),
+            None,
+        );
         op.invoke(ctx, args).await
     }
 
@@ -79,7 +112,11 @@ impl AppState {
     pub async fn create_api_key(&self, email: &str, description: &str) -> anyhow::Result<String> {
         let principal = self.principal_for(email).await?;
         let created = self
-            .call("createApiKey", Some(principal), json!({ "description": description }))
+            .call(
+                "createApiKey",
+                Some(principal),
+                json!({ "description": description }),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(created["key"].as_str().unwrap_or_default().to_string())
@@ -88,27 +125,42 @@ impl AppState {
     /// On a database without a superAdmin, creates one and returns an API key for it (shown once).
     pub async fn bootstrap_superadmin(&self) -> anyhow::Result<Option<String>> {
         let mut tx = self.services.db.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(7212)").execute(&mut *tx).await?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth.users WHERE role_id = 'superAdmin')")
-            .fetch_one(&mut *tx)
+        sqlx::query("SELECT pg_advisory_xact_lock(7212)")
+            .execute(&mut *tx)
             .await?;
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM auth.users WHERE role_id = 'superAdmin')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if exists {
             return Ok(None);
         }
         let password: String = {
             use rand::Rng;
-            rand::rngs::OsRng.sample_iter(&rand::distributions::Alphanumeric).take(24).map(char::from).collect()
+            rand::rngs::OsRng
+                .sample_iter(&rand::distributions::Alphanumeric)
+                .take(24)
+                .map(char::from)
+                .collect()
         };
         let email = self.config.admin_email.clone();
-        self.call("registerUser", None, json!({ "email": email, "password": password, "fullname": "Haven superAdmin" }))
-            .await
-            .map_err(|e| anyhow::anyhow!("creating the superAdmin: {e}"))?;
+        self.call(
+            "registerUser",
+            None,
+            json!({ "email": email, "password": password, "fullname": "Haven superAdmin" }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the superAdmin: {e}"))?;
         sqlx::query("UPDATE auth.users SET role_id = 'superAdmin', email_verified = true WHERE lower(email) = lower($1)")
             .bind(&email)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(self.create_api_key(&email, "bootstrap key printed on first start").await?))
+        Ok(Some(
+            self.create_api_key(&email, "bootstrap key printed on first start")
+                .await?,
+        ))
     }
 
     /// Stops the private cluster if this process started it.

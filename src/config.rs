@@ -9,7 +9,12 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "HAVEN_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: SocketAddr,
     /// Postgres to use; when unset a private cluster is started under `--data-dir`.
     #[arg(long, env = "DATABASE_URL", global = true)]
@@ -18,10 +23,21 @@ pub struct Config {
     #[arg(long, env = "HAVEN_DATA_DIR", default_value = ".haven", global = true)]
     pub data_dir: PathBuf,
     /// Host names accepted on MCP endpoints (DNS-rebinding guard), comma-separated; add your public host.
-    #[arg(long, env = "HAVEN_ALLOWED_HOSTS", value_delimiter = ',', default_value = "localhost,127.0.0.1,::1", global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,::1",
+        global = true
+    )]
     pub allowed_hosts: Vec<String>,
     /// Browser origins accepted on MCP endpoints, comma-separated (empty: only origins on allowed hosts).
-    #[arg(long, env = "HAVEN_ALLOWED_ORIGINS", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub allowed_origins: Vec<String>,
     /// The URL clients reach this server at (used in printed `mcp.json` snippets).
     #[arg(long, env = "HAVEN_PUBLIC_URL", global = true)]
@@ -30,28 +46,55 @@ pub struct Config {
     #[arg(long, env = "HAVEN_JWT_ISSUER", default_value = "haven", global = true)]
     pub jwt_issuer: String,
     /// `aud` of access tokens; tokens for any other audience are refused.
-    #[arg(long, env = "HAVEN_JWT_AUDIENCE", default_value = "haven-api", global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_JWT_AUDIENCE",
+        default_value = "haven-api",
+        global = true
+    )]
     pub jwt_audience: String,
     /// Access-token lifetime in minutes.
-    #[arg(long, env = "HAVEN_TOKEN_TTL_MINUTES", default_value_t = 1440, global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_TOKEN_TTL_MINUTES",
+        default_value_t = 1440,
+        global = true
+    )]
     pub token_ttl_minutes: u64,
     /// Largest accepted request body in bytes (larger → 413).
     #[arg(long, env = "HAVEN_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
     /// Refuse anonymous MCP connections (by default anonymous callers see only public tools).
-    #[arg(long, env = "HAVEN_MCP_REQUIRE_AUTH", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_MCP_REQUIRE_AUTH",
+        default_value_t = false,
+        global = true
+    )]
     pub mcp_require_auth: bool,
     /// Database pool size.
-    #[arg(long, env = "HAVEN_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
     pub db_max_connections: u32,
     /// Email of the superAdmin created on first start.
-    #[arg(long, env = "HAVEN_ADMIN_EMAIL", default_value = "admin@haven.local", global = true)]
+    #[arg(
+        long,
+        env = "HAVEN_ADMIN_EMAIL",
+        default_value = "admin@haven.local",
+        global = true
+    )]
     pub admin_email: String,
 }
 
 impl Config {
     /// The base URL to show users.
     pub fn public_url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
     }
 }

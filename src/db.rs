@@ -32,7 +32,10 @@ impl PrivateCluster {
         let mut dir = dir.canonicalize()?;
         if run_as.is_some() && !traversable_by_others(&dir) {
             // The postgres user cannot reach a cluster under a private home directory.
-            let alt = PathBuf::from(format!("/tmp/haven-pg-{:x}", fxhash(dir.to_string_lossy().as_bytes())));
+            let alt = PathBuf::from(format!(
+                "/tmp/haven-pg-{:x}",
+                fxhash(dir.to_string_lossy().as_bytes())
+            ));
             std::fs::create_dir_all(&alt)?;
             dir = alt;
         }
@@ -40,11 +43,27 @@ impl PrivateCluster {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
             run(Command::new("chown").arg("postgres").arg(&dir))?;
         }
-        let mut cluster = PrivateCluster { dir, bin, run_as, started_here: false };
+        let mut cluster = PrivateCluster {
+            dir,
+            bin,
+            run_as,
+            started_here: false,
+        };
         let data = cluster.data_dir();
         if !data.join("PG_VERSION").exists() {
             let mut cmd = cluster.pg("initdb");
-            cmd.args(["-A", "trust", "-U", "haven", "--no-sync", "-E", "UTF8", "--locale=C", "-D"]).arg(&data);
+            cmd.args([
+                "-A",
+                "trust",
+                "-U",
+                "haven",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-D",
+            ])
+            .arg(&data);
             run(&mut cmd).context("initdb failed")?;
         }
         let mut status = cluster.pg("pg_ctl");
@@ -55,9 +74,16 @@ impl PrivateCluster {
                 cluster.dir.display()
             );
             let mut start = cluster.pg("pg_ctl");
-            start.args(["-w", "-t", "60", "-o", &opts, "-l"]).arg(cluster.dir.join("postgres.log"));
+            start
+                .args(["-w", "-t", "60", "-o", &opts, "-l"])
+                .arg(cluster.dir.join("postgres.log"));
             start.arg("-D").arg(&data).arg("start");
-            run(&mut start).with_context(|| format!("pg_ctl start failed; see {}/postgres.log", cluster.dir.display()))?;
+            run(&mut start).with_context(|| {
+                format!(
+                    "pg_ctl start failed; see {}/postgres.log",
+                    cluster.dir.display()
+                )
+            })?;
             cluster.started_here = true;
         }
         Ok(cluster)
@@ -81,19 +107,27 @@ impl PrivateCluster {
 
     /// Connection options for database `name` over the cluster's unix socket.
     pub fn options(&self, name: &str) -> PgConnectOptions {
-        PgConnectOptions::new().socket(&self.dir).username("haven").database(name)
+        PgConnectOptions::new()
+            .socket(&self.dir)
+            .username("haven")
+            .database(name)
     }
 
     /// A URL for database `name`, for tools and child processes.
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://haven@localhost/{name}?host={}", self.dir.display())
+        format!(
+            "postgres://haven@localhost/{name}?host={}",
+            self.dir.display()
+        )
     }
 
     /// Stops the cluster if this process started it.
     pub fn stop(&self) {
         if self.started_here {
             let mut stop = self.pg("pg_ctl");
-            stop.args(["-m", "fast", "-w", "-D"]).arg(self.data_dir()).arg("stop");
+            stop.args(["-m", "fast", "-w", "-D"])
+                .arg(self.data_dir())
+                .arg("stop");
             if let Err(e) = run(&mut stop) {
                 tracing::warn!("could not stop the private cluster: {e:#}");
             }
@@ -102,13 +136,18 @@ impl PrivateCluster {
 }
 
 /// Creates database `name` in the cluster unless it exists.
-pub async fn create_database(admin: PgConnectOptions, name: &str, template: Option<&str>) -> anyhow::Result<()> {
+pub async fn create_database(
+    admin: PgConnectOptions,
+    name: &str,
+    template: Option<&str>,
+) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect_with(&admin.database("postgres")).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let sql = match template {
             Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\""),
@@ -159,21 +198,33 @@ fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 fn traversable_by_others(dir: &Path) -> bool {
-    dir.ancestors().all(|p| std::fs::metadata(p).map(|m| m.mode() & 0o001 != 0).unwrap_or(false))
+    dir.ancestors().all(|p| {
+        std::fs::metadata(p)
+            .map(|m| m.mode() & 0o001 != 0)
+            .unwrap_or(false)
+    })
 }
 
 fn fxhash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }

@@ -6,11 +6,36 @@ use crate::app::AppState;
 
 /// The demo accounts: (email, full name, role, bio). All share [`DEMO_PASSWORD`].
 pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
-    ("ada.host@demo.haven", "Ada Lindqvist", "user", "Hosts two lakeside cabins near Stockholm."),
-    ("kemal.host@demo.haven", "Kemal Aydın", "user", "Rents out a restored stone house in Cappadocia."),
-    ("maria.guest@demo.haven", "María Fernández", "user", "Travels for work; loves quiet flats with good Wi-Fi."),
-    ("li.guest@demo.haven", "Li Wei", "user", "Family of four, books summer holidays by the sea."),
-    ("sam.admin@demo.haven", "Sam Okafor", "admin", "Trust & safety lead."),
+    (
+        "ada.host@demo.haven",
+        "Ada Lindqvist",
+        "user",
+        "Hosts two lakeside cabins near Stockholm.",
+    ),
+    (
+        "kemal.host@demo.haven",
+        "Kemal Aydın",
+        "user",
+        "Rents out a restored stone house in Cappadocia.",
+    ),
+    (
+        "maria.guest@demo.haven",
+        "María Fernández",
+        "user",
+        "Travels for work; loves quiet flats with good Wi-Fi.",
+    ),
+    (
+        "li.guest@demo.haven",
+        "Li Wei",
+        "user",
+        "Family of four, books summer holidays by the sea.",
+    ),
+    (
+        "sam.admin@demo.haven",
+        "Sam Okafor",
+        "admin",
+        "Trust & safety lead.",
+    ),
 ];
 
 /// The password of every demo account.
@@ -26,11 +51,13 @@ pub async fn load(state: &AppState) -> anyhow::Result<usize> {
             Err(e) if e.kind == haven_tools::ErrorKind::Conflict => continue,
             Err(e) => anyhow::bail!("creating demo user {email}: {e}"),
         }
-        sqlx::query("UPDATE auth.users SET role_id = $2, email_verified = true WHERE lower(email) = $1")
-            .bind(email)
-            .bind(role)
-            .execute(&state.services.db)
-            .await?;
+        sqlx::query(
+            "UPDATE auth.users SET role_id = $2, email_verified = true WHERE lower(email) = $1",
+        )
+        .bind(email)
+        .bind(role)
+        .execute(&state.services.db)
+        .await?;
     }
     Ok(created)
 }

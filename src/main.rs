@@ -10,7 +10,11 @@ use haven::{demo, http, stdio};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "haven", version, about = "Rental-marketplace backend where every operation is an MCP tool")]
+#[command(
+    name = "haven",
+    version,
+    about = "Rental-marketplace backend where every operation is an MCP tool"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -54,23 +58,37 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "haven=info,warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "haven=info,warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Openapi => {
-            println!("{:#}", http::openapi::document(haven_tools::Registry::global()));
+            println!(
+                "{:#}",
+                http::openapi::document(haven_tools::Registry::global())
+            );
             Ok(())
         }
         Command::Tools => {
             for op in haven_tools::Registry::global().all() {
-                println!("{:<28} {:<26} {:<7} {}", op.name, op.access.describe(), op.method.as_str(), op.path);
+                println!(
+                    "{:<28} {:<26} {:<7} {}",
+                    op.name,
+                    op.access.describe(),
+                    op.method.as_str(),
+                    op.path
+                );
             }
             Ok(())
         }
         Command::Migrate => with_state(cli.config, |_| async { Ok(()) }).await,
-        Command::Demo => with_state(cli.config, |state| async move { print_demo(&state).await }).await,
+        Command::Demo => {
+            with_state(cli.config, |state| async move { print_demo(&state).await }).await
+        }
         Command::Keys { email, description } => {
             with_state(cli.config, |state| async move {
                 let key = state.create_api_key(&email, &description).await?;
@@ -80,7 +98,10 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Stdio { api_key } => {
-            with_state(cli.config, |state| async move { stdio::serve(state, &api_key).await }).await
+            with_state(cli.config, |state| async move {
+                stdio::serve(state, &api_key).await
+            })
+            .await
         }
         Command::Serve { demo } => serve(cli.config, demo).await,
     }
@@ -100,7 +121,10 @@ where
 
 async fn print_demo(state: &AppState) -> anyhow::Result<()> {
     let created = demo::load(state).await?;
-    eprintln!("demo: {created} new accounts; every demo account's password is {}", demo::DEMO_PASSWORD);
+    eprintln!(
+        "demo: {created} new accounts; every demo account's password is {}",
+        demo::DEMO_PASSWORD
+    );
     for (email, _, role, _) in demo::DEMO_USERS {
         eprintln!("  {email:<26} {role}");
     }
@@ -113,7 +137,10 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
     if let Some(key) = state.bootstrap_superadmin().await? {
         let url = state.config.public_url();
         println!("HAVEN_ADMIN_API_KEY={key}");
-        println!("First start: created superAdmin {} — this API key is shown once. mcp.json:", state.config.admin_email);
+        println!(
+            "First start: created superAdmin {} — this API key is shown once. mcp.json:",
+            state.config.admin_email
+        );
         println!(
             "{{\n  \"mcpServers\": {{\n    \"haven\": {{\n      \"url\": \"{url}/mcp\",\n      \"headers\": {{ \"Authorization\": \"Bearer {key}\" }}\n    }}\n  }}\n}}"
         );

@@ -28,18 +28,32 @@ pub struct Caller {
 }
 
 /// The middleware.
-pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let principal = match find_token(&req) {
         None => None,
-        Some(token) => match state.services.tokens.authenticate(&state.services.db, &token).await {
+        Some(token) => match state
+            .services
+            .tokens
+            .authenticate(&state.services.db, &token)
+            .await
+        {
             Ok(p) => Some(p),
             Err(err) => return unauthorized(err),
         },
     };
     let path = req.uri().path();
     if principal.is_none() && state.config.mcp_require_auth && path.starts_with("/mcp") {
-        return unauthorized(ToolError::unauthenticated("this MCP server requires an access token or API key"));
+        return unauthorized(ToolError::unauthenticated(
+            "this MCP server requires an access token or API key",
+        ));
     }
     req.extensions_mut().insert(Caller { principal, ip });
     next.run(req).await
@@ -47,29 +61,51 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
 
 fn unauthorized(err: ToolError) -> Response {
     let mut resp = error_response(&err).into_response();
-    resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"haven\""));
+    resp.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"haven\""),
+    );
     resp
 }
 
 /// The first token found in the spec's locations.
 pub fn find_token(req: &Request) -> Option<String> {
     let from_query = req.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
     });
     let headers = req.headers();
     let from_bearer = || {
         headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(|v| v.trim().to_string())
     };
-    let from_header = || headers.get(TOKEN_NAME).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
-    let from_cookie = || {
-        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-            let (name, value) = c.trim().split_once('=')?;
-            (name == TOKEN_NAME).then(|| value.to_string())
-        })
+    let from_header = || {
+        headers
+            .get(TOKEN_NAME)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
     };
-    from_query.or_else(from_bearer).or_else(from_header).or_else(from_cookie).filter(|t| !t.is_empty())
+    let from_cookie = || {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| {
+                let (name, value) = c.trim().split_once('=')?;
+                (name == TOKEN_NAME).then(|| value.to_string())
+            })
+    };
+    from_query
+        .or_else(from_bearer)
+        .or_else(from_header)
+        .or_else(from_cookie)
+        .filter(|t| !t.is_empty())
 }

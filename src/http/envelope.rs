@@ -49,7 +49,10 @@ pub fn success_body(op: &Operation, output: Value, echo: Echo<'_>) -> Value {
     body.insert("action".into(), json!(op.action.as_str()));
     body.insert("appVersion".into(), json!(env!("CARGO_PKG_VERSION")));
     if op.action == Action::List {
-        let rows = output.get(op.data_name).and_then(Value::as_array).map_or(0, Vec::len);
+        let rows = output
+            .get(op.data_name)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         body.insert("rowCount".into(), json!(rows));
         if let Value::Object(fields) = output {
             body.extend(fields);
@@ -65,7 +68,8 @@ pub fn success_body(op: &Operation, output: Value, echo: Echo<'_>) -> Value {
 
 /// The spec's error body for `err`, with the matching status.
 pub fn error_response(err: &ToolError) -> (StatusCode, Json<Value>) {
-    let status = StatusCode::from_u16(err.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(err.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         Json(json!({

@@ -5,14 +5,20 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
 
 /// True when the request's Host and Origin pass.
-pub fn host_and_origin_allowed(headers: &HeaderMap, allowed_hosts: &[String], allowed_origins: &[String]) -> bool {
+pub fn host_and_origin_allowed(
+    headers: &HeaderMap,
+    allowed_hosts: &[String],
+    allowed_origins: &[String],
+) -> bool {
     let host_ok = match headers.get(HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => allowed_hosts.is_empty() || allowed_hosts.iter().any(|a| same_host(host, a)),
         None => false,
     };
     let origin_ok = match headers.get(ORIGIN).and_then(|h| h.to_str().ok()) {
         None => true,
-        Some(origin) if !allowed_origins.is_empty() => allowed_origins.iter().any(|a| a.trim_end_matches('/') == origin),
+        Some(origin) if !allowed_origins.is_empty() => allowed_origins
+            .iter()
+            .any(|a| a.trim_end_matches('/') == origin),
         Some(origin) => {
             let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
             allowed_hosts.iter().any(|a| same_host(authority, a))
@@ -58,14 +64,46 @@ mod tests {
 
     #[test]
     fn hosts_and_origins() {
-        let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
-        assert!(host_and_origin_allowed(&headers("127.0.0.1:8080", None), &hosts, &[]));
-        assert!(host_and_origin_allowed(&headers("[::1]:8080", None), &hosts, &[]));
-        assert!(!host_and_origin_allowed(&headers("evil.example", None), &hosts, &[]));
-        assert!(host_and_origin_allowed(&headers("localhost:8080", Some("http://localhost:3000")), &hosts, &[]));
-        assert!(!host_and_origin_allowed(&headers("localhost:8080", Some("https://evil.example")), &hosts, &[]));
+        let hosts = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        assert!(host_and_origin_allowed(
+            &headers("127.0.0.1:8080", None),
+            &hosts,
+            &[]
+        ));
+        assert!(host_and_origin_allowed(
+            &headers("[::1]:8080", None),
+            &hosts,
+            &[]
+        ));
+        assert!(!host_and_origin_allowed(
+            &headers("evil.example", None),
+            &hosts,
+            &[]
+        ));
+        assert!(host_and_origin_allowed(
+            &headers("localhost:8080", Some("http://localhost:3000")),
+            &hosts,
+            &[]
+        ));
+        assert!(!host_and_origin_allowed(
+            &headers("localhost:8080", Some("https://evil.example")),
+            &hosts,
+            &[]
+        ));
         let origins = vec!["https://app.example".to_string()];
-        assert!(host_and_origin_allowed(&headers("localhost", Some("https://app.example")), &hosts, &origins));
-        assert!(!host_and_origin_allowed(&headers("localhost", Some("http://localhost")), &hosts, &origins));
+        assert!(host_and_origin_allowed(
+            &headers("localhost", Some("https://app.example")),
+            &hosts,
+            &origins
+        ));
+        assert!(!host_and_origin_allowed(
+            &headers("localhost", Some("http://localhost")),
+            &hosts,
+            &origins
+        ));
     }
 }

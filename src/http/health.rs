@@ -14,7 +14,9 @@ use crate::app::AppState;
 
 /// `/health` (process alive; touches nothing) and `/ready` (database answers within a second).
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/health", get(health)).route("/ready", get(ready))
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
 }
 
 async fn health() -> impl IntoResponse {
@@ -25,6 +27,9 @@ async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.services.db);
     match tokio::time::timeout(Duration::from_secs(1), ping).await {
         Ok(Ok(_)) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" }))),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "database unavailable" })),
+        ),
     }
 }

@@ -44,7 +44,11 @@ struct Legacy {
 
 /// `GET /mcp/sse` and `POST /mcp/message`.
 pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<AppState>> {
-    let legacy = Legacy { server: HavenMcp::new(state.clone()), sessions: Arc::default(), shutdown };
+    let legacy = Legacy {
+        server: HavenMcp::new(state.clone()),
+        sessions: Arc::default(),
+        shutdown,
+    };
     Router::new()
         .route("/mcp/sse", get(open_stream))
         .route("/mcp/message", post(post_message))
@@ -72,20 +76,38 @@ async fn open_stream(
     Extension(caller): Extension<Caller>,
     req: Request,
 ) -> Response {
-    if !host_and_origin_allowed(req.headers(), &state.config.allowed_hosts, &state.config.allowed_origins) {
-        return (StatusCode::FORBIDDEN, "Forbidden: Host or Origin is not allowed").into_response();
+    if !host_and_origin_allowed(
+        req.headers(),
+        &state.config.allowed_hosts,
+        &state.config.allowed_origins,
+    ) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host or Origin is not allowed",
+        )
+            .into_response();
     }
     let id = Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(64);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
     let owner = caller.principal.as_ref().map(|p| p.user_id);
-    legacy.sessions.write().await.insert(id.clone(), Session { to_server, owner });
+    legacy
+        .sessions
+        .write()
+        .await
+        .insert(id.clone(), Session { to_server, owner });
 
     let sink = PollSender::new(to_client).sink_map_err(std::io::Error::other);
     let server = legacy.server.clone();
     let ct = legacy.shutdown.child_token();
     tokio::spawn(async move {
-        match rmcp::service::serve_server_with_ct(server, (sink, ReceiverStream::new(from_client)), ct).await {
+        match rmcp::service::serve_server_with_ct(
+            server,
+            (sink, ReceiverStream::new(from_client)),
+            ct,
+        )
+        .await
+        {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
@@ -93,17 +115,29 @@ async fn open_stream(
         }
     });
 
-    let guard = SessionGuard { id: id.clone(), sessions: legacy.sessions.clone() };
-    let endpoint = stream::once(async move { Ok(Event::default().event("endpoint").data(format!("/mcp/message?sessionId={id}"))) });
+    let guard = SessionGuard {
+        id: id.clone(),
+        sessions: legacy.sessions.clone(),
+    };
+    let endpoint = stream::once(async move {
+        Ok(Event::default()
+            .event("endpoint")
+            .data(format!("/mcp/message?sessionId={id}")))
+    });
     let messages = ReceiverStream::new(from_server).map(move |msg| {
         let _keep = &guard;
         let data = serde_json::to_string(&msg).unwrap_or_default();
         Ok::<_, Infallible>(Event::default().event("message").data(data))
     });
     let shutdown = legacy.shutdown.clone();
-    let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(endpoint.chain(messages).take_until(async move { shutdown.cancelled().await }));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> = Box::pin(
+        endpoint
+            .chain(messages)
+            .take_until(async move { shutdown.cancelled().await }),
+    );
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -119,17 +153,33 @@ async fn post_message(
     Query(query): Query<SessionQuery>,
     req: Request,
 ) -> Response {
-    if !host_and_origin_allowed(req.headers(), &state.config.allowed_hosts, &state.config.allowed_origins) {
-        return (StatusCode::FORBIDDEN, "Forbidden: Host or Origin is not allowed").into_response();
+    if !host_and_origin_allowed(
+        req.headers(),
+        &state.config.allowed_hosts,
+        &state.config.allowed_origins,
+    ) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host or Origin is not allowed",
+        )
+            .into_response();
     }
     let (parts, body) = req.into_parts();
-    let Some((to_server, owner)) =
-        legacy.sessions.read().await.get(&query.session_id).map(|s| (s.to_server.clone(), s.owner))
+    let Some((to_server, owner)) = legacy
+        .sessions
+        .read()
+        .await
+        .get(&query.session_id)
+        .map(|s| (s.to_server.clone(), s.owner))
     else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
     if owner != caller.principal.as_ref().map(|p| p.user_id) {
-        return (StatusCode::FORBIDDEN, "this session belongs to another principal").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "this session belongs to another principal",
+        )
+            .into_response();
     }
     let bytes = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
         Ok(b) => b,
@@ -137,7 +187,13 @@ async fn post_message(
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a JSON-RPC message: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not a JSON-RPC message: {e}"),
+            )
+                .into_response()
+        }
     };
     message.insert_extension(parts);
     match to_server.send(message).await {

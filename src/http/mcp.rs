@@ -8,8 +8,9 @@ use axum::Router;
 use haven_tools::registry::Operation;
 use haven_tools::{Ctx, Principal};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -38,7 +39,12 @@ impl ToolFilter {
         for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             match k.as_ref() {
                 "toolsets" => {
-                    filter.toolsets = Some(v.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect())
+                    filter.toolsets = Some(
+                        v.split(',')
+                            .map(|s| s.trim().to_lowercase())
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    )
                 }
                 "readonly" | "read_only" => filter.read_only = v == "true" || v == "1",
                 _ => {}
@@ -48,7 +54,10 @@ impl ToolFilter {
     }
 
     fn admits(&self, op: &Operation) -> bool {
-        let in_set = self.toolsets.as_ref().is_none_or(|sets| sets.iter().any(|s| s == op.service.segment()));
+        let in_set = self
+            .toolsets
+            .as_ref()
+            .is_none_or(|sets| sets.iter().any(|s| s == op.service.segment()));
         in_set && (!self.read_only || op.annotations.read_only)
     }
 }
@@ -80,22 +89,42 @@ pub fn tool_of(op: &Operation) -> Tool {
 impl HavenMcp {
     /// A server whose caller comes from each HTTP request.
     pub fn new(state: Arc<AppState>) -> Self {
-        let tools = state.registry.all().map(|op| (op.name, tool_of(op))).collect();
-        Self { state, tools: Arc::new(tools), fixed: None }
+        let tools = state
+            .registry
+            .all()
+            .map(|op| (op.name, tool_of(op)))
+            .collect();
+        Self {
+            state,
+            tools: Arc::new(tools),
+            fixed: None,
+        }
     }
 
     /// A server that always acts as `principal` (stdio).
     pub fn acting_as(state: Arc<AppState>, principal: Principal) -> Self {
-        Self { fixed: Some(principal), ..Self::new(state) }
+        Self {
+            fixed: Some(principal),
+            ..Self::new(state)
+        }
     }
 
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> (Caller, ToolFilter) {
         match ctx.extensions.get::<http::request::Parts>() {
             Some(parts) => {
-                let caller = parts.extensions.get::<Caller>().cloned().unwrap_or(Caller { principal: None, ip: None });
+                let caller = parts.extensions.get::<Caller>().cloned().unwrap_or(Caller {
+                    principal: None,
+                    ip: None,
+                });
                 (caller, ToolFilter::from_query(parts.uri.query()))
             }
-            None => (Caller { principal: self.fixed.clone(), ip: None }, ToolFilter::default()),
+            None => (
+                Caller {
+                    principal: self.fixed.clone(),
+                    ip: None,
+                },
+                ToolFilter::default(),
+            ),
         }
     }
 }
@@ -137,18 +166,24 @@ impl ServerHandler for HavenMcp {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let op = self
-            .state
-            .registry
-            .get(&request.name)
-            .ok_or_else(|| McpError::invalid_params(format!("unknown tool `{}`", request.name), None))?;
+        let op = self.state.registry.get(&request.name).ok_or_else(|| {
+            McpError::invalid_params(format!("unknown tool `{}`", request.name), None)
+        })?;
         let (caller, _) = self.caller(&ctx);
         let request_id = format!("mcp-{}", Uuid::new_v4().simple());
-        let call = Ctx::new(self.state.services.clone(), caller.principal, request_id, caller.ip);
+        let call = Ctx::new(
+            self.state.services.clone(),
+            caller.principal,
+            request_id,
+            caller.ip,
+        );
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let result = match op.invoke(call, args).await {
             Ok(output) => CallToolResult::structured(output),
-            Err(err) => CallToolResult::error(vec![ContentBlock::text(format!("{:?}: {}", err.kind, err.message))]),
+            Err(err) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "{:?}: {}",
+                err.kind, err.message
+            ))]),
         };
         Ok(result.into())
     }
@@ -166,6 +201,10 @@ pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<
     if !state.config.allowed_origins.is_empty() {
         config = config.with_allowed_origins(state.config.allowed_origins.clone());
     }
-    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(NeverSessionManager::default()), config);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
     Router::new().route_service("/mcp", service)
 }

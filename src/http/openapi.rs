@@ -13,7 +13,10 @@ use crate::app::AppState;
 /// `/openapi.json` and `/swagger`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/openapi.json", get(|| async { Json(document(Registry::global())) }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(document(Registry::global())) }),
+        )
         .route("/swagger", get(swagger))
 }
 
@@ -53,12 +56,21 @@ pub fn document(registry: &Registry) -> Value {
 
 fn operation(op: &Operation, alias: bool) -> Value {
     let path_params = op.path_params();
-    let props = op.input_schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let props = op
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let required: Vec<String> = op
         .input_schema
         .get("required")
         .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let mut parameters: Vec<Value> = path_params
         .iter()
@@ -91,7 +103,10 @@ fn operation(op: &Operation, alias: bool) -> Value {
         }
     });
     if op.method != Method::Get {
-        let body_required: Vec<&String> = required.iter().filter(|r| !path_params.contains(&r.as_str())).collect();
+        let body_required: Vec<&String> = required
+            .iter()
+            .filter(|r| !path_params.contains(&r.as_str()))
+            .collect();
         entry["requestBody"] = json!({
             "required": !body_required.is_empty(),
             "content": { "application/json": { "schema": {

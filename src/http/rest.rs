@@ -21,7 +21,14 @@ use super::envelope::{error_response, success_body, success_status, Echo};
 use crate::app::AppState;
 
 /// Query parameters every REST route accepts (conventions §4) that are not operation inputs.
-const COMMON_QUERY: &[&str] = &["getJoins", "excludeCQRS", "requestId", "caching", "cacheTTL", "access_token"];
+const COMMON_QUERY: &[&str] = &[
+    "getJoins",
+    "excludeCQRS",
+    "requestId",
+    "caching",
+    "cacheTTL",
+    "access_token",
+];
 
 /// Every operation's route (and aliases), grouped by path.
 pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
@@ -48,7 +55,11 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
             by_path.insert(path, route.merge(on(filter, handler)));
         }
     }
-    by_path.into_iter().fold(Router::new(), |router, (path, route)| router.route(path, route))
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
 }
 
 async fn call(
@@ -67,8 +78,17 @@ async fn call(
     };
     let request_id = request_id.unwrap_or_else(|| Uuid::new_v4().simple().to_string());
     let echo_user = caller.principal.as_ref().map(|p| p.user_id.to_string());
-    let echo_session = caller.principal.as_ref().and_then(|p| p.session_id()).map(|s| s.to_string());
-    let ctx = Ctx::new(state.services.clone(), caller.principal, request_id.clone(), caller.ip);
+    let echo_session = caller
+        .principal
+        .as_ref()
+        .and_then(|p| p.session_id())
+        .map(|s| s.to_string());
+    let ctx = Ctx::new(
+        state.services.clone(),
+        caller.principal,
+        request_id.clone(),
+        caller.ip,
+    );
     match op.invoke(ctx, Value::Object(args)).await {
         Err(err) => error_response(&err).into_response(),
         Ok(output) => {
@@ -79,7 +99,8 @@ async fn call(
                 session_id: echo_session,
                 elapsed_ms: started.elapsed().as_millis(),
             };
-            let mut resp = (success_status(op), Json(success_body(op, output, echo))).into_response();
+            let mut resp =
+                (success_status(op), Json(success_body(op, output, echo))).into_response();
             if let Some((cookie, token)) = cookie {
                 resp.headers_mut().insert(SET_COOKIE, cookie);
                 if let Some(token) = token {
@@ -103,9 +124,10 @@ fn cookie_for(effect: CookieEffect, output: &Value) -> Option<(HeaderValue, Opti
         CookieEffect::Set => {
             let token = output.get("accessToken")?.as_str()?;
             let max_age = output.get("expiresIn").and_then(Value::as_i64).unwrap_or(0);
-            let cookie =
-                HeaderValue::from_str(&format!("{TOKEN_NAME}={token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}"))
-                    .ok()?;
+            let cookie = HeaderValue::from_str(&format!(
+                "{TOKEN_NAME}={token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}"
+            ))
+            .ok()?;
             Some((cookie, HeaderValue::from_str(token).ok()))
         }
     }
@@ -125,26 +147,47 @@ fn gather_args(
     } else {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(ToolError::bad_input("the request body must be a JSON object")),
-            Err(e) => return Err(ToolError::bad_input(format!("the request body is not valid JSON: {e}"))),
+            Ok(_) => {
+                return Err(ToolError::bad_input(
+                    "the request body must be a JSON object",
+                ))
+            }
+            Err(e) => {
+                return Err(ToolError::bad_input(format!(
+                    "the request body is not valid JSON: {e}"
+                )))
+            }
         }
     };
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if key == "requestId" {
-            *request_id = Some(value.chars().filter(char::is_ascii_alphanumeric).take(64).collect());
+            *request_id = Some(
+                value
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(64)
+                    .collect(),
+            );
         }
         if COMMON_QUERY.contains(&key.as_ref()) {
             continue;
         }
-        seen.entry(key.into_owned()).or_default().push(value.into_owned());
+        seen.entry(key.into_owned())
+            .or_default()
+            .push(value.into_owned());
     }
     for (key, mut values) in seen {
         let kind = op.fields().get(&key).copied().unwrap_or(FieldKind::String);
         let value = match kind {
-            FieldKind::List if values.len() > 1 => Value::Array(values.into_iter().map(Value::String).collect()),
+            FieldKind::List if values.len() > 1 => {
+                Value::Array(values.into_iter().map(Value::String).collect())
+            }
             _ if values.len() > 1 => {
-                return Err(ToolError::field(key, "takes a single value but was repeated in the query string"))
+                return Err(ToolError::field(
+                    key,
+                    "takes a single value but was repeated in the query string",
+                ))
             }
             _ => coerce(kind, values.remove(0)),
         };
@@ -160,7 +203,10 @@ fn gather_args(
 /// strings so the input parser reports the field with a clear type error.
 fn coerce(kind: FieldKind, raw: String) -> Value {
     match kind {
-        FieldKind::Integer => raw.parse::<i64>().map(Value::from).unwrap_or(Value::String(raw)),
+        FieldKind::Integer => raw
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::String(raw)),
         FieldKind::Number => raw
             .parse::<f64>()
             .ok()
@@ -183,16 +229,29 @@ mod tests {
     #[test]
     fn query_values_are_coerced_by_declared_kind() {
         assert_eq!(coerce(FieldKind::Integer, "7".into()), Value::from(7));
-        assert_eq!(coerce(FieldKind::Integer, "x".into()), Value::String("x".into()));
+        assert_eq!(
+            coerce(FieldKind::Integer, "x".into()),
+            Value::String("x".into())
+        );
         assert_eq!(coerce(FieldKind::Boolean, "true".into()), Value::Bool(true));
-        assert_eq!(coerce(FieldKind::String, "7".into()), Value::String("7".into()));
+        assert_eq!(
+            coerce(FieldKind::String, "7".into()),
+            Value::String("7".into())
+        );
     }
 
     #[test]
     fn repeated_list_keys_become_arrays_and_path_wins() {
         let op = haven_tools::Registry::global().get("listUsers").unwrap();
         let mut rid = None;
-        let args = gather_args(op, HashMap::new(), Some("email=a&email=b&pageNumber=2&requestId=abc"), b"", &mut rid).unwrap();
+        let args = gather_args(
+            op,
+            HashMap::new(),
+            Some("email=a&email=b&pageNumber=2&requestId=abc"),
+            b"",
+            &mut rid,
+        )
+        .unwrap();
         assert_eq!(args["email"], serde_json::json!(["a", "b"]));
         assert_eq!(args["pageNumber"], serde_json::json!(2));
         assert_eq!(rid.as_deref(), Some("abc"));

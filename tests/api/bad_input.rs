@@ -8,28 +8,74 @@ use crate::helpers::*;
 #[tokio::test]
 async fn register_rejects_bad_fields_and_writes_nothing() {
     let app = TestApp::spawn().await;
-    let before = (app.count("auth.users").await, app.count("platformadmin.audit_logs").await);
+    let before = (
+        app.count("auth.users").await,
+        app.count("platformadmin.audit_logs").await,
+    );
     let cases = [
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "nickname": "x" }), "nickname"),
-        (json!({ "email": "a@b.io", "password": "password123" }), "fullname"),
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": 42 }), "fullname"),
-        (json!({ "email": "not-an-email", "password": "password123", "fullname": "A" }), "email"),
-        (json!({ "email": "a@b.io", "password": "short", "fullname": "A" }), "password"),
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "id": "00000000-0000-0000-0000-000000000001" }), "id"),
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "roleId": "superAdmin" }), "roleId"),
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "emailVerified": true }), "emailVerified"),
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "preferredLanguage": "english!" }), "preferredLanguage"),
-        (json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "avatar": "javascript:alert(1)" }), "avatar"),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "nickname": "x" }),
+            "nickname",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123" }),
+            "fullname",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": 42 }),
+            "fullname",
+        ),
+        (
+            json!({ "email": "not-an-email", "password": "password123", "fullname": "A" }),
+            "email",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "short", "fullname": "A" }),
+            "password",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "id": "00000000-0000-0000-0000-000000000001" }),
+            "id",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "roleId": "superAdmin" }),
+            "roleId",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "emailVerified": true }),
+            "emailVerified",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "preferredLanguage": "english!" }),
+            "preferredLanguage",
+        ),
+        (
+            json!({ "email": "a@b.io", "password": "password123", "fullname": "A", "avatar": "javascript:alert(1)" }),
+            "avatar",
+        ),
     ];
     for (body, field) in cases {
-        let (s, resp) = app.rest(Method::POST, "/auth-api/v1/registeruser", None, Some(body.clone())).await;
+        let (s, resp) = app
+            .rest(
+                Method::POST,
+                "/auth-api/v1/registeruser",
+                None,
+                Some(body.clone()),
+            )
+            .await;
         assert_error(s, &resp, StatusCode::BAD_REQUEST, field);
         assert_eq!(resp["field"], field, "{resp}");
         let (is_error, text) = app.tool(None, "registerUser", body).await;
         assert!(is_error);
         assert!(text.as_str().unwrap().contains(field), "{text}");
     }
-    assert_eq!((app.count("auth.users").await, app.count("platformadmin.audit_logs").await), before);
+    assert_eq!(
+        (
+            app.count("auth.users").await,
+            app.count("platformadmin.audit_logs").await
+        ),
+        before
+    );
 }
 
 #[tokio::test]
@@ -39,31 +85,87 @@ async fn server_owned_fields_on_update_are_refused_and_nothing_changes() {
     let user = app.user("victim@haven.test").await;
     let before = app.user_row(user.id).await;
     for (path, token, field, value) in [
-        (format!("/auth-api/v1/profile/{}", user.id), &user.token, "roleId", json!("admin")),
-        (format!("/auth-api/v1/profile/{}", user.id), &user.token, "emailVerified", json!(true)),
-        (format!("/auth-api/v1/profile/{}", user.id), &user.token, "password", json!("new-password")),
-        (format!("/auth-api/v1/profile/{}", user.id), &user.token, "id", json!("00000000-0000-0000-0000-000000000001")),
-        (format!("/auth-api/v1/profile/{}", user.id), &user.token, "email", json!("other@haven.test")),
-        (format!("/auth-api/v1/users/{}", user.id), &admin.token, "password", json!("new-password")),
-        (format!("/auth-api/v1/users/{}", user.id), &admin.token, "roleId", json!("superAdmin")),
+        (
+            format!("/auth-api/v1/profile/{}", user.id),
+            &user.token,
+            "roleId",
+            json!("admin"),
+        ),
+        (
+            format!("/auth-api/v1/profile/{}", user.id),
+            &user.token,
+            "emailVerified",
+            json!(true),
+        ),
+        (
+            format!("/auth-api/v1/profile/{}", user.id),
+            &user.token,
+            "password",
+            json!("new-password"),
+        ),
+        (
+            format!("/auth-api/v1/profile/{}", user.id),
+            &user.token,
+            "id",
+            json!("00000000-0000-0000-0000-000000000001"),
+        ),
+        (
+            format!("/auth-api/v1/profile/{}", user.id),
+            &user.token,
+            "email",
+            json!("other@haven.test"),
+        ),
+        (
+            format!("/auth-api/v1/users/{}", user.id),
+            &admin.token,
+            "password",
+            json!("new-password"),
+        ),
+        (
+            format!("/auth-api/v1/users/{}", user.id),
+            &admin.token,
+            "roleId",
+            json!("superAdmin"),
+        ),
     ] {
         let body = json!({ "fullname": "Changed", field: value });
-        let (s, resp) = app.rest(Method::PATCH, &path, Some(token), Some(body)).await;
+        let (s, resp) = app
+            .rest(Method::PATCH, &path, Some(token), Some(body))
+            .await;
         assert_error(s, &resp, StatusCode::BAD_REQUEST, field);
     }
-    assert_eq!(app.user_row(user.id).await, before, "no refused update changed the row");
+    assert_eq!(
+        app.user_row(user.id).await,
+        before,
+        "no refused update changed the row"
+    );
 }
 
 #[tokio::test]
 async fn wrong_types_and_malformed_bodies() {
     let app = TestApp::spawn().await;
     let user = app.user("types@haven.test").await;
-    let (s, body) = app.rest(Method::GET, "/auth-api/v1/users/not-a-uuid", Some(&user.token), None).await;
+    let (s, body) = app
+        .rest(
+            Method::GET,
+            "/auth-api/v1/users/not-a-uuid",
+            Some(&user.token),
+            None,
+        )
+        .await;
     assert_error(s, &body, StatusCode::BAD_REQUEST, "userId");
-    let (is_error, text) = app.tool(Some(&user.token), "getUser", json!({ "userId": 12 })).await;
-    assert!(is_error && text.as_str().unwrap().contains("userId"), "{text}");
+    let (is_error, text) = app
+        .tool(Some(&user.token), "getUser", json!({ "userId": 12 }))
+        .await;
+    assert!(
+        is_error && text.as_str().unwrap().contains("userId"),
+        "{text}"
+    );
     let (is_error, text) = app.tool(Some(&user.token), "getUser", json!({})).await;
-    assert!(is_error && text.as_str().unwrap().contains("userId"), "{text}");
+    assert!(
+        is_error && text.as_str().unwrap().contains("userId"),
+        "{text}"
+    );
     let resp = app
         .http
         .post(format!("{}/auth-api/v1/registeruser", app.base))
@@ -73,8 +175,18 @@ async fn wrong_types_and_malformed_bodies() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let (s, body) = app.rest(Method::GET, "/auth-api/v1/users?pageRowCount=1000", Some(&user.token), None).await;
-    assert!(s == StatusCode::FORBIDDEN, "users may not list users: {body}");
+    let (s, body) = app
+        .rest(
+            Method::GET,
+            "/auth-api/v1/users?pageRowCount=1000",
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert!(
+        s == StatusCode::FORBIDDEN,
+        "users may not list users: {body}"
+    );
 }
 
 #[tokio::test]
@@ -95,8 +207,18 @@ async fn fuzzed_arguments_never_crash_the_server() {
     ];
     for op in haven_tools::Registry::global().all() {
         for args in &weird {
-            let r = app.mcp(Some(&key), "tools/call", json!({ "name": op.name, "arguments": args })).await;
-            assert!(r["result"].is_object() || r["error"].is_object(), "{} with {args}: {r}", op.name);
+            let r = app
+                .mcp(
+                    Some(&key),
+                    "tools/call",
+                    json!({ "name": op.name, "arguments": args }),
+                )
+                .await;
+            assert!(
+                r["result"].is_object() || r["error"].is_object(),
+                "{} with {args}: {r}",
+                op.name
+            );
         }
     }
     let (s, _) = app.rest(Method::GET, "/health", None, None).await;

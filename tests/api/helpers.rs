@@ -1,7 +1,5 @@
 //! The test harness: spawns Haven against a fresh database and talks to it over HTTP.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use haven::app::AppState;
@@ -33,62 +31,100 @@ async fn server() -> &'static Server {
     SERVER
         .get_or_init(|| async {
             let (admin, url_base) = match std::env::var("DATABASE_URL") {
-                Ok(url) => (url.parse::<PgConnectOptions>().expect("DATABASE_URL"), UrlBase::External(url)),
+                Ok(url) => (
+                    url.parse::<PgConnectOptions>().expect("DATABASE_URL"),
+                    UrlBase::External(url),
+                ),
                 Err(_) => {
-                    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("haven-test-pg");
+                    let dir =
+                        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("haven-test-pg");
                     let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir))
                         .await
                         .unwrap()
                         .expect("starting the private test cluster");
-                    (cluster.options("postgres"), UrlBase::Cluster(cluster.url("postgres")))
+                    (
+                        cluster.options("postgres"),
+                        UrlBase::Cluster(cluster.url("postgres")),
+                    )
                 }
             };
-            let checksum: String = db::MIGRATOR.iter().map(|m| format!("{}{:?}", m.version, m.checksum)).collect();
+            let checksum: String = db::MIGRATOR
+                .iter()
+                .map(|m| format!("{}{:?}", m.version, m.checksum))
+                .collect();
             let template = format!("haven_tmpl_{:016x}", fnv(checksum.as_bytes()));
-            let mut lock = sqlx::PgConnection::connect_with(&admin.clone().database("postgres")).await.unwrap();
-            use sqlx::Connection;
-            sqlx::query("SELECT pg_advisory_lock(7213)").execute(&mut lock).await.unwrap();
-            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(&template)
-                .fetch_one(&mut lock)
+            let mut lock = sqlx::PgConnection::connect_with(&admin.clone().database("postgres"))
                 .await
                 .unwrap();
-            if !exists {
-                let building = format!("{template}_building");
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{building}\"")).execute(&mut lock).await.unwrap();
-                db::create_database(admin.clone(), &building, None).await.unwrap();
-                let pool = db::pool(admin.clone().database(&building), 2).await.unwrap();
-                db::migrate(&pool).await.unwrap();
-                haven_tools::auth::tokens::TokenService::load_or_create(&pool, "haven", "haven-api", Duration::from_secs(600))
+            use sqlx::Connection;
+            sqlx::query("SELECT pg_advisory_lock(7213)")
+                .execute(&mut lock)
+                .await
+                .unwrap();
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&template)
+                    .fetch_one(&mut lock)
                     .await
                     .unwrap();
+            if !exists {
+                let building = format!("{template}_building");
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{building}\""))
+                    .execute(&mut lock)
+                    .await
+                    .unwrap();
+                db::create_database(admin.clone(), &building, None)
+                    .await
+                    .unwrap();
+                let pool = db::pool(admin.clone().database(&building), 2)
+                    .await
+                    .unwrap();
+                db::migrate(&pool).await.unwrap();
+                haven_tools::auth::tokens::TokenService::load_or_create(
+                    &pool,
+                    "haven",
+                    "haven-api",
+                    Duration::from_secs(600),
+                )
+                .await
+                .unwrap();
                 pool.close().await;
-                sqlx::query(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).execute(&mut lock).await.unwrap();
+                sqlx::query(&format!(
+                    "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
+                ))
+                .execute(&mut lock)
+                .await
+                .unwrap();
             }
-            sqlx::query("SELECT pg_advisory_unlock(7213)").execute(&mut lock).await.unwrap();
-            Server { admin, url_base, template }
+            sqlx::query("SELECT pg_advisory_unlock(7213)")
+                .execute(&mut lock)
+                .await
+                .unwrap();
+            Server {
+                admin,
+                url_base,
+                template,
+            }
         })
         .await
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// A running Haven on a fresh database.
 pub struct TestApp {
     /// `http://127.0.0.1:port`
     pub base: String,
-    /// The server's address.
-    pub addr: SocketAddr,
     /// A pool on the test database, for assertions.
     pub db: PgPool,
     /// A URL for the test database (for child processes).
     pub db_url: String,
     /// The HTTP client.
     pub http: reqwest::Client,
-    /// The server's state.
-    pub state: Arc<AppState>,
     shutdown: CancellationToken,
 }
 
@@ -138,7 +174,9 @@ impl TestApp {
     pub async fn spawn_with(config: Config) -> TestApp {
         let server = server().await;
         let name = format!("t_{}", Uuid::new_v4().simple());
-        db::create_database(server.admin.clone(), &name, Some(&server.template)).await.unwrap();
+        db::create_database(server.admin.clone(), &name, Some(&server.template))
+            .await
+            .unwrap();
         let options = server.admin.clone().database(&name);
         let db_url = match &server.url_base {
             UrlBase::Cluster(url) => url.replacen("/postgres?", &format!("/{name}?"), 1),
@@ -149,7 +187,9 @@ impl TestApp {
             }
         };
         let pool = db::pool(options, config.db_max_connections).await.unwrap();
-        let state = AppState::with_pool(config, pool.clone(), None).await.unwrap();
+        let state = AppState::with_pool(config, pool.clone(), None)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -157,17 +197,24 @@ impl TestApp {
         tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
         TestApp {
             base: format!("http://{addr}"),
-            addr,
             db: pool,
             db_url,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
-            state,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             shutdown,
         }
     }
 
     /// A REST call; returns status and JSON body (Null when not JSON).
-    pub async fn rest(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn rest(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -187,7 +234,13 @@ impl TestApp {
     }
 
     /// Like [`TestApp::mcp`] at another path (e.g. with a query string).
-    pub async fn mcp_at(&self, path: &str, token: Option<&str>, method: &str, params: Value) -> Value {
+    pub async fn mcp_at(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Value {
         let mut req = self
             .http
             .post(format!("{}{}", self.base, path))
@@ -206,12 +259,23 @@ impl TestApp {
     /// The names `tools/list` shows to `token`.
     pub async fn tool_names(&self, token: Option<&str>) -> Vec<String> {
         let r = self.mcp(token, "tools/list", json!({})).await;
-        r["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+        r["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Calls a tool; returns (isError, structuredContent or the text).
     pub async fn tool(&self, token: Option<&str>, name: &str, args: Value) -> (bool, Value) {
-        let r = self.mcp(token, "tools/call", json!({ "name": name, "arguments": args })).await;
+        let r = self
+            .mcp(
+                token,
+                "tools/call",
+                json!({ "name": name, "arguments": args }),
+            )
+            .await;
         let result = &r["result"];
         assert!(result.is_object(), "tools/call {name} gave no result: {r}");
         let is_error = result["isError"].as_bool().unwrap_or(false);
@@ -236,32 +300,54 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let id = Uuid::parse_str(body["user"]["id"].as_str().unwrap()).unwrap();
         let token = self.login(email, "password123").await;
-        TestUser { id, email: email.to_string(), token }
+        TestUser {
+            id,
+            email: email.to_string(),
+            token,
+        }
     }
 
     /// A user with `role` (set directly in the database, as a superAdmin would).
     pub async fn user_with_role(&self, email: &str, role: &str) -> TestUser {
         let user = self.user(email).await;
-        sqlx::query("UPDATE auth.users SET role_id = $2 WHERE id = $1").bind(user.id).bind(role).execute(&self.db).await.unwrap();
+        sqlx::query("UPDATE auth.users SET role_id = $2 WHERE id = $1")
+            .bind(user.id)
+            .bind(role)
+            .execute(&self.db)
+            .await
+            .unwrap();
         user
     }
 
     /// Logs in over REST; returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let (status, body) =
-            self.rest(Method::POST, "/auth-api/login", None, Some(json!({ "username": email, "password": password }))).await;
+        let (status, body) = self
+            .rest(
+                Method::POST,
+                "/auth-api/login",
+                None,
+                Some(json!({ "username": email, "password": password })),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["accessToken"].as_str().unwrap().to_string()
     }
 
     /// Rows in `table` (for "nothing was written" checks).
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.db).await.unwrap()
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 
     /// A user's stored row as JSON (for "nothing changed" checks).
     pub async fn user_row(&self, id: Uuid) -> Value {
-        sqlx::query_scalar("SELECT to_jsonb(u) FROM auth.users u WHERE id = $1").bind(id).fetch_one(&self.db).await.unwrap()
+        sqlx::query_scalar("SELECT to_jsonb(u) FROM auth.users u WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 }
 
@@ -270,5 +356,8 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, need
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["result"], "ERR", "{body}");
     let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains(needle), "message {message:?} should mention {needle:?}");
+    assert!(
+        message.contains(needle),
+        "message {message:?} should mention {needle:?}"
+    );
 }

@@ -31,7 +31,10 @@ where
     B: AsRef<[u8]>,
 {
     fn new(stream: S) -> Self {
-        Self { stream: Box::pin(stream), buf: Vec::new() }
+        Self {
+            stream: Box::pin(stream),
+            buf: Vec::new(),
+        }
     }
 
     /// The next event with data as (event name, data); comment-only frames (keep-alives) are skipped.
@@ -83,7 +86,8 @@ where
             if event != "message" {
                 continue;
             }
-            let msg: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("bad SSE message {data:?}: {e}"));
+            let msg: Value = serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("bad SSE message {data:?}: {e}"));
             if msg["id"] == json!(id) {
                 return msg;
             }
@@ -94,7 +98,10 @@ where
 /// Where the first frame in `buf` ends, and the separator's length.
 fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2));
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p, 4));
+    let crlf = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| (p, 4));
     match (lf, crlf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
@@ -105,34 +112,70 @@ fn find_frame_end(buf: &[u8]) -> Option<(usize, usize)> {
 async fn open_sse(
     app: &TestApp,
     token: Option<&str>,
-) -> (SseReader<impl Stream<Item = reqwest::Result<impl AsRef<[u8]>>>>, String) {
+) -> (
+    SseReader<impl Stream<Item = reqwest::Result<impl AsRef<[u8]>>>>,
+    String,
+) {
     // The harness client has a 30 s whole-request timeout, which would cut a long stream; use a
     // client without one.
-    let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().unwrap();
-    let mut req = client.get(format!("{}/mcp/sse", app.base)).header("accept", "text/event-stream");
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut req = client
+        .get(format!("{}/mcp/sse", app.base))
+        .header("accept", "text/event-stream");
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let resp = timeout(STEP, req.send()).await.expect("GET /mcp/sse timed out").unwrap();
+    let resp = timeout(STEP, req.send())
+        .await
+        .expect("GET /mcp/sse timed out")
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "GET /mcp/sse");
-    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    assert!(content_type.starts_with("text/event-stream"), "content-type {content_type:?}");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "content-type {content_type:?}"
+    );
     let mut reader = SseReader::new(resp.bytes_stream());
     let (event, data) = reader.expect_event().await;
-    assert_eq!(event, "endpoint", "the first event names the POST endpoint (data {data:?})");
-    assert!(data.starts_with("/mcp/message?sessionId="), "endpoint {data:?}");
-    assert!(data.len() > "/mcp/message?sessionId=".len(), "endpoint has an empty session id: {data:?}");
+    assert_eq!(
+        event, "endpoint",
+        "the first event names the POST endpoint (data {data:?})"
+    );
+    assert!(
+        data.starts_with("/mcp/message?sessionId="),
+        "endpoint {data:?}"
+    );
+    assert!(
+        data.len() > "/mcp/message?sessionId=".len(),
+        "endpoint has an empty session id: {data:?}"
+    );
     let url = format!("{}{}", app.base, data);
     (reader, url)
 }
 
 /// POSTs a JSON-RPC message to a legacy session endpoint; returns status and body text.
-async fn post_message(app: &TestApp, url: &str, token: Option<&str>, msg: Value) -> (StatusCode, String) {
+async fn post_message(
+    app: &TestApp,
+    url: &str,
+    token: Option<&str>,
+    msg: Value,
+) -> (StatusCode, String) {
     let mut req = app.http.post(url).json(&msg);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let resp = timeout(STEP, req.send()).await.expect("POST /mcp/message timed out").unwrap();
+    let resp = timeout(STEP, req.send())
+        .await
+        .expect("POST /mcp/message timed out")
+        .unwrap();
     let status = resp.status();
     (status, resp.text().await.unwrap_or_default())
 }
@@ -169,26 +212,47 @@ async fn legacy_sse_session_initialises_lists_and_calls_tools() {
     let alice = app.user("alice.sse@example.com").await;
     let (mut sse, url) = open_sse(&app, Some(&alice.token)).await;
 
-    let (status, body) = post_message(&app, &url, Some(&alice.token), initialize(1, "2024-11-05")).await;
+    let (status, body) =
+        post_message(&app, &url, Some(&alice.token), initialize(1, "2024-11-05")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "initialize: {body}");
     let init = sse.response_for(1).await;
     assert!(init["error"].is_null(), "initialize failed: {init}");
     assert!(init["result"]["protocolVersion"].is_string(), "{init}");
-    assert!(init["result"]["capabilities"]["tools"].is_object(), "the server announces tools: {init}");
+    assert!(
+        init["result"]["capabilities"]["tools"].is_object(),
+        "the server announces tools: {init}"
+    );
     assert!(init["result"]["serverInfo"]["name"].is_string(), "{init}");
 
     let (status, body) = post_message(&app, &url, Some(&alice.token), initialized()).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "notifications/initialized: {body}");
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "notifications/initialized: {body}"
+    );
 
-    let (status, body) =
-        post_message(&app, &url, Some(&alice.token), json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {} }))
-            .await;
+    let (status, body) = post_message(
+        &app,
+        &url,
+        Some(&alice.token),
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {} }),
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "tools/list: {body}");
     let list = sse.response_for(2).await;
     let names = tool_names_of(&list);
-    assert!(names.iter().any(|n| n == "getUser"), "tools/list lacks getUser: {names:?}");
-    assert!(names.iter().any(|n| n == "getCurrentUser"), "tools/list lacks getCurrentUser: {names:?}");
-    assert!(!names.iter().any(|n| n == "updateUserRole"), "a plain user must not see admin tools: {names:?}");
+    assert!(
+        names.iter().any(|n| n == "getUser"),
+        "tools/list lacks getUser: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "getCurrentUser"),
+        "tools/list lacks getCurrentUser: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n == "updateUserRole"),
+        "a plain user must not see admin tools: {names:?}"
+    );
 
     let (status, body) = post_message(
         &app,
@@ -199,7 +263,11 @@ async fn legacy_sse_session_initialises_lists_and_calls_tools() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "tools/call: {body}");
     let call = sse.response_for(3).await;
-    assert_ne!(call["result"]["isError"], json!(true), "getCurrentUser failed: {call}");
+    assert_ne!(
+        call["result"]["isError"],
+        json!(true),
+        "getCurrentUser failed: {call}"
+    );
     let me = &call["result"]["structuredContent"];
     assert_eq!(me["email"], alice.email.as_str(), "{call}");
     assert_eq!(me["userId"], alice.id.to_string(), "{call}");
@@ -217,7 +285,9 @@ async fn legacy_sse_session_initialises_lists_and_calls_tools() {
     assert_eq!(status, StatusCode::ACCEPTED);
     let missing = sse.response_for(4).await;
     assert_eq!(missing["result"]["isError"], json!(true), "{missing}");
-    let text = missing["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    let text = missing["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
     assert!(text.contains("not found"), "{missing}");
 }
 
@@ -229,27 +299,60 @@ async fn legacy_sse_session_belongs_to_its_opener() {
     let (mut sse, url) = open_sse(&app, Some(&alice.token)).await;
 
     // Another user may not feed alice's session, nor may an anonymous caller.
-    let (status, body) = post_message(&app, &url, Some(&mallory.token), initialize(1, "2024-11-05")).await;
+    let (status, body) = post_message(
+        &app,
+        &url,
+        Some(&mallory.token),
+        initialize(1, "2024-11-05"),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "another user's POST: {body}");
     assert!(body.contains("another principal"), "{body}");
     let (status, body) = post_message(&app, &url, None, initialize(1, "2024-11-05")).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "anonymous POST into a user's session: {body}");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "anonymous POST into a user's session: {body}"
+    );
 
     // Nothing was delivered: the first message on the stream answers alice's own initialize (id 7).
-    let (status, body) = post_message(&app, &url, Some(&alice.token), initialize(7, "2024-11-05")).await;
+    let (status, body) =
+        post_message(&app, &url, Some(&alice.token), initialize(7, "2024-11-05")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let (event, data) = sse.expect_event().await;
     assert_eq!(event, "message");
     let first: Value = serde_json::from_str(&data).unwrap();
-    assert_eq!(first["id"], json!(7), "refused POSTs must not reach the session: {first}");
+    assert_eq!(
+        first["id"],
+        json!(7),
+        "refused POSTs must not reach the session: {first}"
+    );
 
     // A session id nobody opened.
-    let unknown = format!("{}/mcp/message?sessionId={}", app.base, uuid::Uuid::new_v4().simple());
-    let (status, body) = post_message(&app, &unknown, Some(&alice.token), initialize(1, "2024-11-05")).await;
+    let unknown = format!(
+        "{}/mcp/message?sessionId={}",
+        app.base,
+        uuid::Uuid::new_v4().simple()
+    );
+    let (status, body) = post_message(
+        &app,
+        &unknown,
+        Some(&alice.token),
+        initialize(1, "2024-11-05"),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "unknown session: {body}");
 
     // Garbage into the real session is a 400, not a crash of the session.
-    let resp = app.http.post(&url).bearer_auth(&alice.token).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let resp = app
+        .http
+        .post(&url)
+        .bearer_auth(&alice.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let (status, _) = post_message(
         &app,
@@ -260,7 +363,10 @@ async fn legacy_sse_session_belongs_to_its_opener() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let pong = sse.response_for(8).await;
-    assert!(pong["error"].is_null(), "the session still answers after a bad POST: {pong}");
+    assert!(
+        pong["error"].is_null(),
+        "the session still answers after a bad POST: {pong}"
+    );
 }
 
 #[tokio::test]
@@ -270,7 +376,11 @@ async fn legacy_sse_checks_host_header() {
 
     let resp = timeout(
         STEP,
-        app.http.get(format!("{}/mcp/sse", app.base)).bearer_auth(&alice.token).header("host", "evil.example").send(),
+        app.http
+            .get(format!("{}/mcp/sse", app.base))
+            .bearer_auth(&alice.token)
+            .header("host", "evil.example")
+            .send(),
     )
     .await
     .expect("GET /mcp/sse timed out")
@@ -312,20 +422,29 @@ async fn legacy_sse_session_ends_when_the_stream_closes() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice.close@example.com").await;
     let (sse, url) = open_sse(&app, Some(&alice.token)).await;
-    let (status, _) = post_message(&app, &url, Some(&alice.token), initialize(1, "2024-11-05")).await;
+    let (status, _) =
+        post_message(&app, &url, Some(&alice.token), initialize(1, "2024-11-05")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     drop(sse);
 
     // The server notices the closed stream at the latest on its next keep-alive (15 s).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
-        let (status, _) =
-            post_message(&app, &url, Some(&alice.token), json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" })).await;
+        let (status, _) = post_message(
+            &app,
+            &url,
+            Some(&alice.token),
+            json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" }),
+        )
+        .await;
         if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
             break;
         }
         assert_eq!(status, StatusCode::ACCEPTED);
-        assert!(tokio::time::Instant::now() < deadline, "the session outlived its closed stream by 40 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session outlived its closed stream by 40 s"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -369,7 +488,12 @@ impl StdioChild {
             let _ = err.read_to_string(&mut s).await;
             s
         });
-        StdioChild { child, stdin, stdout, stderr }
+        StdioChild {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        }
     }
 
     async fn send(&mut self, msg: Value) {
@@ -387,8 +511,8 @@ impl StdioChild {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let msg: Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carried a non-JSON line {line:?}: {e}"));
+                let msg: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout carried a non-JSON line {line:?}: {e}"));
                 if msg["id"] == json!(id) {
                     return Some(msg);
                 }
@@ -415,25 +539,42 @@ impl StdioChild {
 async fn stdio_serves_mcp_as_the_api_key_owner() {
     let app = TestApp::spawn().await;
     let owner = app.user("owner.stdio@example.com").await;
-    let (is_error, created) = app.tool(Some(&owner.token), "createApiKey", json!({ "description": "stdio test" })).await;
+    let (is_error, created) = app
+        .tool(
+            Some(&owner.token),
+            "createApiKey",
+            json!({ "description": "stdio test" }),
+        )
+        .await;
     assert!(!is_error, "createApiKey: {created}");
-    let key = created["key"].as_str().expect("createApiKey returns the key").to_string();
+    let key = created["key"]
+        .as_str()
+        .expect("createApiKey returns the key")
+        .to_string();
     assert!(key.starts_with("sk_haven_"), "{key}");
 
     let mut child = StdioChild::spawn(&app, &key);
     child.send(initialize(1, "2025-06-18")).await;
     let init = child.response_for(1).await;
     assert!(init["error"].is_null(), "initialize failed: {init}");
-    assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
+    assert!(
+        init["result"]["capabilities"]["tools"].is_object(),
+        "{init}"
+    );
     child.send(initialized()).await;
 
-    child.send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {} })).await;
+    child
+        .send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {} }))
+        .await;
     let list = child.response_for(2).await;
     let names = tool_names_of(&list);
     assert!(names.iter().any(|n| n == "getCurrentUser"), "{names:?}");
     assert!(names.iter().any(|n| n == "createApiKey"), "{names:?}");
     for admin_tool in ["updateUserRole", "createUserGroup", "deleteUserGroupMember"] {
-        assert!(!names.iter().any(|n| n == admin_tool), "a plain user's key must not list {admin_tool}: {names:?}");
+        assert!(
+            !names.iter().any(|n| n == admin_tool),
+            "a plain user's key must not list {admin_tool}: {names:?}"
+        );
     }
 
     child
@@ -455,18 +596,28 @@ async fn stdio_serves_mcp_as_the_api_key_owner() {
         .await;
     let refused = child.response_for(4).await;
     assert_eq!(refused["result"]["isError"], json!(true), "{refused}");
-    let text = refused["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    let text = refused["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
     assert!(text.contains("Forbidden"), "{refused}");
     assert_eq!(app.count("auth.user_groups").await, groups);
 
     // Closing stdin ends the server cleanly.
-    let StdioChild { mut child, stdin, stderr, .. } = child;
+    let StdioChild {
+        mut child,
+        stdin,
+        stderr,
+        ..
+    } = child;
     drop(stdin);
     match timeout(Duration::from_secs(20), child.wait()).await {
         Ok(status) => {
             let status = status.unwrap();
             let err = stderr.await.unwrap_or_default();
-            assert!(status.success(), "haven stdio exited with {status} after stdin closed; stderr:\n{err}");
+            assert!(
+                status.success(),
+                "haven stdio exited with {status} after stdin closed; stderr:\n{err}"
+            );
         }
         Err(_) => {
             child.kill().await.unwrap();
@@ -489,7 +640,10 @@ async fn stdio_refuses_a_bogus_api_key() {
         let mut err = String::new();
         let mut stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
-        let (a, b) = tokio::join!(stdout.read_to_string(&mut out), stderr.read_to_string(&mut err));
+        let (a, b) = tokio::join!(
+            stdout.read_to_string(&mut out),
+            stderr.read_to_string(&mut err)
+        );
         a.unwrap();
         b.unwrap();
         (child.wait().await.unwrap(), out, err)
@@ -502,20 +656,41 @@ async fn stdio_refuses_a_bogus_api_key() {
             panic!("haven stdio with a bogus key did not exit within 60 s");
         }
     };
-    assert!(!status.success(), "a bogus key must fail; stdout {out:?}, stderr {err:?}");
-    assert!(err.contains("HAVEN_API_KEY was refused"), "stderr should say why: {err}");
-    assert!(!out.contains("jsonrpc"), "no MCP traffic for a refused key: {out:?}");
+    assert!(
+        !status.success(),
+        "a bogus key must fail; stdout {out:?}, stderr {err:?}"
+    );
+    assert!(
+        err.contains("HAVEN_API_KEY was refused"),
+        "stderr should say why: {err}"
+    );
+    assert!(
+        !out.contains("jsonrpc"),
+        "no MCP traffic for a refused key: {out:?}"
+    );
 
     // A revoked key is refused the same way.
     let owner = app.user("revoked.stdio@example.com").await;
-    let (_, created) = app.tool(Some(&owner.token), "createApiKey", json!({})).await;
+    let (_, created) = app
+        .tool(Some(&owner.token), "createApiKey", json!({}))
+        .await;
     let key = created["key"].as_str().unwrap().to_string();
     let id = created["id"].as_str().unwrap().to_string();
-    let (is_error, revoked) = app.tool(Some(&owner.token), "updateApiKey", json!({ "apiKeyId": id, "active": false })).await;
+    let (is_error, revoked) = app
+        .tool(
+            Some(&owner.token),
+            "updateApiKey",
+            json!({ "apiKeyId": id, "active": false }),
+        )
+        .await;
     assert!(!is_error, "{revoked}");
     let status = timeout(
         Duration::from_secs(60),
-        haven_stdio(&app, &key).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status(),
+        haven_stdio(&app, &key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status(),
     )
     .await
     .expect("haven stdio with a revoked key did not exit within 60 s")

@@ -20,20 +20,37 @@ struct Forge {
 impl Forge {
     async fn new(app: &TestApp, user: &TestUser) -> Forge {
         let (kid, private_pem, public_pem): (String, String, String) =
-            sqlx::query_as("SELECT kid, private_pem, public_pem FROM auth.signing_keys").fetch_one(&app.db).await.unwrap();
-        let sid: Uuid = sqlx::query_scalar("SELECT id FROM auth.sessions WHERE user_id = $1").bind(user.id).fetch_one(&app.db).await.unwrap();
+            sqlx::query_as("SELECT kid, private_pem, public_pem FROM auth.signing_keys")
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        let sid: Uuid = sqlx::query_scalar("SELECT id FROM auth.sessions WHERE user_id = $1")
+            .bind(user.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
         let now = chrono::Utc::now().timestamp();
         let claims = json!({
             "iss": "haven", "aud": "haven-api", "sub": user.id, "sid": sid, "role": "user",
             "iat": now, "nbf": now, "exp": now + 600
         });
-        Forge { kid, private_pem, public_pem, claims }
+        Forge {
+            kid,
+            private_pem,
+            public_pem,
+            claims,
+        }
     }
 
     fn sign(&self, claims: &Value, kid: &str) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.to_string());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(self.private_pem.as_bytes()).unwrap()).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_rsa_pem(self.private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
     }
 
     fn with(&self, key: &str, value: Value) -> Value {
@@ -50,14 +67,25 @@ async fn bad_tokens_are_refused() {
     let forge = Forge::new(&app, &user).await;
 
     let good = forge.sign(&forge.claims, &forge.kid);
-    let (s, _) = app.rest(Method::GET, "/currentuser", Some(&good), None).await;
-    assert_eq!(s, StatusCode::OK, "a correctly forged token with our key works (control)");
+    let (s, _) = app
+        .rest(Method::GET, "/currentuser", Some(&good), None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a correctly forged token with our key works (control)"
+    );
 
     let now = chrono::Utc::now().timestamp();
     let hs256 = {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(forge.kid.clone());
-        jsonwebtoken::encode(&header, &forge.claims, &EncodingKey::from_secret(forge.public_pem.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &forge.claims,
+            &EncodingKey::from_secret(forge.public_pem.as_bytes()),
+        )
+        .unwrap()
     };
     let none = format!(
         "{}.{}.",
@@ -78,24 +106,49 @@ async fn bad_tokens_are_refused() {
         let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(forge.kid.clone());
-        jsonwebtoken::encode(&header, &forge.claims, &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &forge.claims,
+            &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
     };
     let cases = [
-        ("expired", forge.sign(&forge.with("exp", json!(now - 3600)), &forge.kid)),
-        ("not yet valid", forge.sign(&forge.with("nbf", json!(now + 3600)), &forge.kid)),
-        ("wrong audience", forge.sign(&forge.with("aud", json!("someone-else")), &forge.kid)),
-        ("wrong issuer", forge.sign(&forge.with("iss", json!("evil")), &forge.kid)),
-        ("unknown session", forge.sign(&forge.with("sid", json!(Uuid::new_v4())), &forge.kid)),
+        (
+            "expired",
+            forge.sign(&forge.with("exp", json!(now - 3600)), &forge.kid),
+        ),
+        (
+            "not yet valid",
+            forge.sign(&forge.with("nbf", json!(now + 3600)), &forge.kid),
+        ),
+        (
+            "wrong audience",
+            forge.sign(&forge.with("aud", json!("someone-else")), &forge.kid),
+        ),
+        (
+            "wrong issuer",
+            forge.sign(&forge.with("iss", json!("evil")), &forge.kid),
+        ),
+        (
+            "unknown session",
+            forge.sign(&forge.with("sid", json!(Uuid::new_v4())), &forge.kid),
+        ),
         ("unknown kid", forge.sign(&forge.claims, "not-our-key")),
         ("HS256 with the public key", hs256),
         ("alg none", none),
         ("tampered payload", tampered),
         ("signed by another key", other_key),
         ("garbage", "not.a.jwt".to_string()),
-        ("unknown API key", "sk_haven_0000000000000000000000000000000000000000".to_string()),
+        (
+            "unknown API key",
+            "sk_haven_0000000000000000000000000000000000000000".to_string(),
+        ),
     ];
     for (what, token) in cases {
-        let (s, body) = app.rest(Method::GET, "/currentuser", Some(&token), None).await;
+        let (s, body) = app
+            .rest(Method::GET, "/currentuser", Some(&token), None)
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {body}");
         let resp = app
             .http

@@ -10,14 +10,26 @@ use crate::error::ToolError;
 use crate::registry::Operation;
 
 /// Writes the audit row and the domain event for `op`'s successful `output`.
-pub async fn record(db: &mut PgConnection, ctx: &Ctx, op: &Operation, output: &Value) -> Result<(), ToolError> {
+pub async fn record(
+    db: &mut PgConnection,
+    ctx: &Ctx,
+    op: &Operation,
+    output: &Value,
+) -> Result<(), ToolError> {
     let object_id = ["id", "userId"]
         .iter()
         .find_map(|k| output.get(*k).and_then(Value::as_str))
         .and_then(|s| Uuid::parse_str(s).ok());
     // An anonymous call (sign-up, login) is attributed to the user it concerns.
-    let subject = output.get("userId").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
-    let actor = ctx.user_id().or(subject).or(if op.data_name == "user" { object_id } else { None });
+    let subject = output
+        .get("userId")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let actor = ctx.user_id().or(subject).or(if op.data_name == "user" {
+        object_id
+    } else {
+        None
+    });
     let details = json!({ "operation": op.name, "requestId": ctx.request_id });
     sqlx::query(
         "INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address, action_object, action_type)

@@ -33,7 +33,10 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { max_avatar_bytes: 1024 * 1024, max_page_rows: 100 }
+        Self {
+            max_avatar_bytes: 1024 * 1024,
+            max_page_rows: 100,
+        }
     }
 }
 
@@ -56,14 +59,26 @@ pub type Db<'a> = tokio::sync::MappedMutexGuard<'a, PgConnection>;
 
 impl Ctx {
     /// A context for one call.
-    pub fn new(services: Services, principal: Option<Principal>, request_id: String, ip: Option<String>) -> Self {
-        Self { services, principal, request_id, ip, tx: Arc::new(Mutex::new(None)) }
+    pub fn new(
+        services: Services,
+        principal: Option<Principal>,
+        request_id: String,
+        ip: Option<String>,
+    ) -> Self {
+        Self {
+            services,
+            principal,
+            request_id,
+            ip,
+            tx: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// The call's transaction, begun on first use. Everything a handler writes goes through it,
     /// so a failed call leaves the database unchanged.
     pub async fn db(&self) -> Result<Db<'_>, ToolError> {
-        let mut guard: MutexGuard<'_, Option<Transaction<'static, Postgres>>> = self.tx.lock().await;
+        let mut guard: MutexGuard<'_, Option<Transaction<'static, Postgres>>> =
+            self.tx.lock().await;
         if guard.is_none() {
             *guard = Some(self.services.db.begin().await?);
         }
@@ -80,9 +95,11 @@ impl Ctx {
 
     /// The authenticated caller, or a 401.
     pub fn caller(&self) -> Result<&Principal, ToolError> {
-        self.principal
-            .as_ref()
-            .ok_or_else(|| ToolError::unauthenticated("this operation needs a login: send an access token or API key"))
+        self.principal.as_ref().ok_or_else(|| {
+            ToolError::unauthenticated(
+                "this operation needs a login: send an access token or API key",
+            )
+        })
     }
 
     /// The caller's user id, if any.

@@ -69,13 +69,21 @@ pub struct ToolError {
 impl ToolError {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), field: None }
+        Self {
+            kind,
+            message: message.into(),
+            field: None,
+        }
     }
     /// A 400 about one input field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
         let message = message.into();
-        Self { kind: ErrorKind::BadInput, message: format!("invalid `{field}`: {message}"), field: Some(field) }
+        Self {
+            kind: ErrorKind::BadInput,
+            message: format!("invalid `{field}`: {message}"),
+            field: Some(field),
+        }
     }
     /// A 400 without a single field to blame.
     pub fn bad_input(message: impl Into<String>) -> Self {

@@ -51,7 +51,8 @@ pub fn id_filter(
         if *value == "null" {
             qb.push(format!("{column} IS NULL"));
         } else {
-            let id = Uuid::parse_str(value).map_err(|_| ToolError::field(field, format!("`{value}` is not a UUID")))?;
+            let id = Uuid::parse_str(value)
+                .map_err(|_| ToolError::field(field, format!("`{value}` is not a UUID")))?;
             qb.push(format!("{column} = "));
             qb.push_bind(id);
         }
@@ -85,26 +86,9 @@ pub fn enum_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Op
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
 pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
-    }
-
-    #[test]
-    fn filters_render_or_groups() {
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT 1 WHERE TRUE");
-        text_filter(&mut qb, "email", Some(&Filter::Many(vec!["a".into(), "null".into()])));
-        assert_eq!(qb.sql(), "SELECT 1 WHERE TRUE AND (email ILIKE $1 OR email IS NULL)");
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        assert!(id_filter(&mut qb, "user_id", "userId", Some(&Filter::One("nope".into()))).is_err());
-    }
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// A row plus the `count(*) OVER () AS total_count` column list queries add.
@@ -117,7 +101,10 @@ pub struct Counted<T> {
 
 impl<'r, T: FromRow<'r, PgRow>> FromRow<'r, PgRow> for Counted<T> {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Counted { row: T::from_row(row)?, total: row.try_get("total_count")? })
+        Ok(Counted {
+            row: T::from_row(row)?,
+            total: row.try_get("total_count")?,
+        })
     }
 }
 
@@ -141,6 +128,40 @@ where
     let rows: Vec<Counted<T>> = qb.build_query_as().fetch_all(db).await?;
     // A page past the end has no row to carry the window count; it reports zero matches.
     let total = rows.first().map(|r| r.total).unwrap_or(0);
-    Ok((rows.into_iter().map(|r| r.row).collect(), page.paging(total)))
+    Ok((
+        rows.into_iter().map(|r| r.row).collect(),
+        page.paging(total),
+    ))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like("50%_a\\"), "50\\%\\_a\\\\");
+    }
+
+    #[test]
+    fn filters_render_or_groups() {
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT 1 WHERE TRUE");
+        text_filter(
+            &mut qb,
+            "email",
+            Some(&Filter::Many(vec!["a".into(), "null".into()])),
+        );
+        assert_eq!(
+            qb.sql(),
+            "SELECT 1 WHERE TRUE AND (email ILIKE $1 OR email IS NULL)"
+        );
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        assert!(id_filter(
+            &mut qb,
+            "user_id",
+            "userId",
+            Some(&Filter::One("nope".into()))
+        )
+        .is_err());
+    }
+}

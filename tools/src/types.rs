@@ -78,7 +78,9 @@ impl TryFrom<String> for NewPassword {
     fn try_from(raw: String) -> Result<Self, String> {
         let n = raw.chars().count();
         if !(8..=128).contains(&n) {
-            return Err(format!("a password must be 8 to 128 characters long (got {n})"));
+            return Err(format!(
+                "a password must be 8 to 128 characters long (got {n})"
+            ));
         }
         Ok(NewPassword(raw))
     }
@@ -116,7 +118,10 @@ impl<const MAX: usize> TryFrom<String> for Text<MAX> {
         if n > MAX {
             return Err(format!("must be at most {MAX} characters (got {n})"));
         }
-        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
             return Err("must not contain control characters".into());
         }
         Ok(Text(text.to_string()))
@@ -214,7 +219,10 @@ impl Page {
     pub fn new(number: Option<u32>, rows: Option<u32>, max_rows: u32) -> Result<Page, ToolError> {
         let rows = rows.unwrap_or(25);
         if rows == 0 || rows > max_rows {
-            return Err(ToolError::field("pageRowCount", format!("must be between 1 and {max_rows}")));
+            return Err(ToolError::field(
+                "pageRowCount",
+                format!("must be between 1 and {max_rows}"),
+            ));
         }
         let number = number.unwrap_or(1);
         if number > 1_000_000 {
@@ -240,10 +248,18 @@ impl Page {
     }
     /// The response's paging block for `total` matching rows.
     pub fn paging(&self, total: i64) -> Paging {
-        let per = if self.number == 0 { total.max(1) } else { self.rows as i64 };
+        let per = if self.number == 0 {
+            total.max(1)
+        } else {
+            self.rows as i64
+        };
         Paging {
             page_number: self.number,
-            page_row_count: if self.number == 0 { total.max(0) as u32 } else { self.rows },
+            page_row_count: if self.number == 0 {
+                total.max(0) as u32
+            } else {
+                self.rows
+            },
             total_row_count: total,
             page_count: (total + per - 1) / per,
         }
@@ -256,8 +272,22 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::try_from(" Ada@Example.COM ".to_string()).unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "@x.io", "ada@", "ada@localhost", "a b@x.io", "ada@x.io.", "a@b@c.io"] {
+        assert_eq!(
+            Email::try_from(" Ada@Example.COM ".to_string())
+                .unwrap()
+                .as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@x.io",
+            "ada@",
+            "ada@localhost",
+            "a b@x.io",
+            "ada@x.io.",
+            "a@b@c.io",
+        ] {
             assert!(Email::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
@@ -271,7 +301,10 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_bounded() {
-        assert_eq!(Text::<5>::try_from("  abc ".to_string()).unwrap().as_str(), "abc");
+        assert_eq!(
+            Text::<5>::try_from("  abc ".to_string()).unwrap().as_str(),
+            "abc"
+        );
         assert!(Text::<5>::try_from("   ".to_string()).is_err());
         assert!(Text::<5>::try_from("abcdef".to_string()).is_err());
         assert!(Text::<5>::try_from("a\u{0}b".to_string()).is_err());
@@ -285,7 +318,10 @@ mod tests {
         assert!(Page::new(None, Some(101), 100).is_err());
         assert!(Page::new(None, Some(0), 100).is_err());
         let all = Page::new(Some(0), None, 100).unwrap();
-        assert_eq!((all.limit(), all.offset(), all.paging(7).page_count), (1000, 0, 1));
+        assert_eq!(
+            (all.limit(), all.offset(), all.paging(7).page_count),
+            (1000, 0, 1)
+        );
     }
 
     #[test]

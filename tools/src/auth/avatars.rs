@@ -47,7 +47,8 @@ pub struct AvatarFile {
     pub updated_at: DateTime<Utc>,
 }
 
-const FILE_COLUMNS: &str = "id, file_name, mime_type, file_size, access_key, owner_id, user_id, metadata, \
+const FILE_COLUMNS: &str =
+    "id, file_name, mime_type, file_size, access_key, owner_id, user_id, metadata, \
      is_active, record_version, created_at, updated_at";
 
 /// An avatar file with its content.
@@ -194,9 +195,16 @@ async fn upload(ctx: Ctx, input: NewAvatar) -> Result<AvatarFile, ToolError> {
         .map_err(|_| ToolError::field("fileData", "is not valid base64"))?;
     let max = ctx.services.settings.max_avatar_bytes;
     if data.is_empty() || data.len() > max {
-        return Err(ToolError::field("fileData", format!("must decode to 1..={max} bytes (got {})", data.len())));
+        return Err(ToolError::field(
+            "fileData",
+            format!("must decode to 1..={max} bytes (got {})", data.len()),
+        ));
     }
-    let access_key: String = rand::rngs::OsRng.sample_iter(&Alphanumeric).take(12).map(char::from).collect();
+    let access_key: String = rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect();
     let mut db = ctx.db().await?;
     let sql = format!(
         "INSERT INTO auth.user_avatars_files (file_name, mime_type, file_size, access_key, owner_id, file_data, metadata, user_id)
@@ -217,7 +225,9 @@ async fn upload(ctx: Ctx, input: NewAvatar) -> Result<AvatarFile, ToolError> {
 async fn get_file(ctx: Ctx, input: AvatarGet) -> Result<AvatarFileWithData, ToolError> {
     let caller = ctx.caller()?.clone();
     let mut db = ctx.db().await?;
-    let sql = format!("SELECT {FILE_COLUMNS}, file_data FROM auth.user_avatars_files WHERE id = $1 AND is_active");
+    let sql = format!(
+        "SELECT {FILE_COLUMNS}, file_data FROM auth.user_avatars_files WHERE id = $1 AND is_active"
+    );
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -233,12 +243,19 @@ async fn get_file(ctx: Ctx, input: AvatarGet) -> Result<AvatarFileWithData, Tool
     if !(caller.is_self_or_admin(row.file.owner_id) || shared) {
         return Err(ToolError::not_found("avatar file"));
     }
-    Ok(AvatarFileWithData { file_data: BASE64.encode(&row.file_data), file: row.file })
+    Ok(AvatarFileWithData {
+        file_data: BASE64.encode(&row.file_data),
+        file: row.file,
+    })
 }
 
 async fn list_files(ctx: Ctx, input: AvatarFilters) -> Result<AvatarList, ToolError> {
     let caller = ctx.caller()?.clone();
-    let page = Page::new(input.page_number, input.page_row_count, ctx.services.settings.max_page_rows)?;
+    let page = Page::new(
+        input.page_number,
+        input.page_row_count,
+        ctx.services.settings.max_page_rows,
+    )?;
     let mut qb = QueryBuilder::new(format!(
         "SELECT {FILE_COLUMNS}, count(*) OVER () AS total_count FROM auth.user_avatars_files WHERE is_active"
     ));
@@ -250,8 +267,12 @@ async fn list_files(ctx: Ctx, input: AvatarFilters) -> Result<AvatarList, ToolEr
     sql::id_filter(&mut qb, "owner_id", "ownerId", input.owner_id.as_ref())?;
     sql::id_filter(&mut qb, "user_id", "userId", input.user_id.as_ref())?;
     let mut db = ctx.db().await?;
-    let (user_avatars_files, paging) = sql::fetch_page(&mut db, qb, "created_at DESC, id", page).await?;
-    Ok(AvatarList { user_avatars_files, paging })
+    let (user_avatars_files, paging) =
+        sql::fetch_page(&mut db, qb, "created_at DESC, id", page).await?;
+    Ok(AvatarList {
+        user_avatars_files,
+        paging,
+    })
 }
 
 async fn delete_file(ctx: Ctx, input: AvatarRef) -> Result<AvatarFile, ToolError> {

@@ -36,7 +36,8 @@ pub struct UserGroup {
     pub owner_id: Option<Uuid>,
 }
 
-const GROUP_COLUMNS: &str = "id, group_name, avatar, is_active, record_version, created_at, updated_at, owner_id";
+const GROUP_COLUMNS: &str =
+    "id, group_name, avatar, is_active, record_version, created_at, updated_at, owner_id";
 
 /// Input of `createUserGroup`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -154,12 +155,19 @@ pub async fn load_group(ctx: &Ctx, id: Uuid, lock: bool) -> Result<UserGroup, To
         "SELECT {GROUP_COLUMNS} FROM auth.user_groups WHERE id = $1 AND is_active{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    sqlx::query_as(&sql).bind(id).fetch_optional(&mut *db).await?.ok_or_else(|| ToolError::not_found("user group"))
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&mut *db)
+        .await?
+        .ok_or_else(|| ToolError::not_found("user group"))
 }
 
 async fn update_group(ctx: Ctx, input: GroupPatch) -> Result<UserGroup, ToolError> {
     let current = load_group(&ctx, input.user_group_id, true).await?;
-    if input.record_version.is_some_and(|v| v != current.record_version) {
+    if input
+        .record_version
+        .is_some_and(|v| v != current.record_version)
+    {
         return Err(ToolError::stale_version("user group"));
     }
     let mut db = ctx.db().await?;
@@ -190,7 +198,10 @@ async fn delete_group(ctx: Ctx, input: GroupRef) -> Result<UserGroup, ToolError>
         "UPDATE auth.user_groups SET is_active = false, record_version = record_version + 1, updated_at = now()
          WHERE id = $1 RETURNING {GROUP_COLUMNS}"
     );
-    Ok(sqlx::query_as(&sql).bind(input.user_group_id).fetch_one(&mut *db).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(input.user_group_id)
+        .fetch_one(&mut *db)
+        .await?)
 }
 
 async fn get_group(ctx: Ctx, input: GroupRef) -> Result<UserGroup, ToolError> {
@@ -198,7 +209,11 @@ async fn get_group(ctx: Ctx, input: GroupRef) -> Result<UserGroup, ToolError> {
 }
 
 async fn list_groups(ctx: Ctx, input: GroupFilters) -> Result<GroupList, ToolError> {
-    let page = Page::new(input.page_number, input.page_row_count, ctx.services.settings.max_page_rows)?;
+    let page = Page::new(
+        input.page_number,
+        input.page_row_count,
+        ctx.services.settings.max_page_rows,
+    )?;
     let mut qb = QueryBuilder::new(format!(
         "SELECT {GROUP_COLUMNS}, count(*) OVER () AS total_count FROM auth.user_groups WHERE is_active"
     ));
@@ -206,5 +221,8 @@ async fn list_groups(ctx: Ctx, input: GroupFilters) -> Result<GroupList, ToolErr
     sql::text_filter(&mut qb, "avatar", input.avatar.as_ref());
     let mut db = ctx.db().await?;
     let (user_groups, paging) = sql::fetch_page(&mut db, qb, "group_name, id", page).await?;
-    Ok(GroupList { user_groups, paging })
+    Ok(GroupList {
+        user_groups,
+        paging,
+    })
 }

@@ -152,17 +152,21 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-const ALREADY_MEMBER: &[(&str, ErrorKind, &str)] =
-    &[("user_group_members_once", ErrorKind::Conflict, "this user is already a member of the group")];
+const ALREADY_MEMBER: &[(&str, ErrorKind, &str)] = &[(
+    "user_group_members_once",
+    ErrorKind::Conflict,
+    "this user is already a member of the group",
+)];
 
 async fn create_member(ctx: Ctx, input: NewMember) -> Result<UserGroupMember, ToolError> {
     load_group(&ctx, input.group_id, true).await?;
     let owner = ctx.user_id();
     let mut db = ctx.db().await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = $1 AND is_active)")
-        .bind(input.user_id)
-        .fetch_one(&mut *db)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM auth.users WHERE id = $1 AND is_active)")
+            .bind(input.user_id)
+            .fetch_one(&mut *db)
+            .await?;
     if !exists {
         return Err(ToolError::not_found("user"));
     }
@@ -193,7 +197,9 @@ async fn delete_member(ctx: Ctx, input: MemberRef) -> Result<UserGroupMember, To
 
 async fn get_member(ctx: Ctx, input: MemberRef) -> Result<UserGroupMember, ToolError> {
     let mut db = ctx.db().await?;
-    let sql = format!("SELECT {MEMBER_COLUMNS} FROM auth.user_group_members m WHERE m.id = $1 AND m.is_active");
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM auth.user_group_members m WHERE m.id = $1 AND m.is_active"
+    );
     sqlx::query_as(&sql)
         .bind(input.user_group_member_id)
         .fetch_optional(&mut *db)
@@ -202,7 +208,11 @@ async fn get_member(ctx: Ctx, input: MemberRef) -> Result<UserGroupMember, ToolE
 }
 
 async fn list_members(ctx: Ctx, input: MemberFilters) -> Result<MemberList, ToolError> {
-    let page = Page::new(input.page_number, input.page_row_count, ctx.services.settings.max_page_rows)?;
+    let page = Page::new(
+        input.page_number,
+        input.page_row_count,
+        ctx.services.settings.max_page_rows,
+    )?;
     let show_email = ctx.principal.as_ref().is_some_and(|p| p.is_admin());
     load_group(&ctx, input.group_id, false).await?;
     let mut qb = QueryBuilder::new(format!(
@@ -214,13 +224,21 @@ async fn list_members(ctx: Ctx, input: MemberFilters) -> Result<MemberList, Tool
     sql::id_filter(&mut qb, "m.user_id", "userId", input.user_id.as_ref())?;
     sql::id_filter(&mut qb, "m.owner_id", "ownerId", input.owner_id.as_ref())?;
     let mut db = ctx.db().await?;
-    let (rows, paging) = sql::fetch_page::<MemberRow>(&mut db, qb, "m.created_at, m.id", page).await?;
+    let (rows, paging) =
+        sql::fetch_page::<MemberRow>(&mut db, qb, "m.created_at, m.id", page).await?;
     let user_group_members = rows
         .into_iter()
         .map(|r| MemberWithUser {
             member: r.member,
-            user: MemberUser { fullname: r.fullname, avatar: r.avatar, email: show_email.then_some(r.email) },
+            user: MemberUser {
+                fullname: r.fullname,
+                avatar: r.avatar,
+                email: show_email.then_some(r.email),
+            },
         })
         .collect();
-    Ok(MemberList { user_group_members, paging })
+    Ok(MemberList {
+        user_group_members,
+        paging,
+    })
 }

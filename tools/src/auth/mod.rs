@@ -13,8 +13,14 @@ use crate::registry::Operation;
 
 /// Every auth operation.
 pub fn operations() -> Vec<Operation> {
-    [users::operations(), session::operations(), groups::operations(), members::operations(), avatars::operations()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        users::operations(),
+        session::operations(),
+        groups::operations(),
+        members::operations(),
+        avatars::operations(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -41,7 +41,8 @@ pub struct User {
 }
 
 /// The columns of [`User`], for `SELECT`/`RETURNING`.
-pub const USER_COLUMNS: &str = "id, email, fullname, avatar, role_id, email_verified, preferred_language, bio, \
+pub const USER_COLUMNS: &str =
+    "id, email, fullname, avatar, role_id, email_verified, preferred_language, bio, \
      is_active, record_version, created_at, updated_at, owner_id";
 
 /// A public profile: what anyone may see of a user.
@@ -76,8 +77,12 @@ impl TryFrom<String> for ImageUrl {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
         let url = raw.trim();
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/');
-        if !scheme_ok || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let scheme_ok =
+            url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/');
+        if !scheme_ok
+            || url.len() > 2048
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err("must be an http(s) URL or a path on this server, without spaces, at most 2048 characters".into());
         }
         Ok(ImageUrl(url.to_string()))
@@ -116,12 +121,16 @@ impl TryFrom<String> for LanguageTag {
     fn try_from(raw: String) -> Result<Self, String> {
         let mut parts = raw.split('-');
         let primary = parts.next().unwrap_or_default();
-        let primary_ok = (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
-        let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        let primary_ok =
+            (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
+        let rest_ok = parts
+            .all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if primary_ok && rest_ok && raw.len() <= 35 {
             Ok(LanguageTag(raw))
         } else {
-            Err(format!("`{raw}` is not a language tag such as `en` or `pt-BR`"))
+            Err(format!(
+                "`{raw}` is not a language tag such as `en` or `pt-BR`"
+            ))
         }
     }
 }

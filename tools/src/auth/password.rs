@@ -28,7 +28,9 @@ pub async fn verify(plain: &str, stored: Option<&str>) -> Result<bool, ToolError
     let stored = stored.unwrap_or(DUMMY).to_owned();
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored).map_err(ToolError::internal)?;
-        let ok = Argon2::default().verify_password(plain.as_bytes(), &parsed).is_ok();
+        let ok = Argon2::default()
+            .verify_password(plain.as_bytes(), &parsed)
+            .is_ok();
         Ok(ok && known)
     })
     .await

@@ -10,7 +10,9 @@ use super::tokens::open_session;
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::principal::{Credential, Principal, Role};
-use crate::registry::{Access, Action, Annotations, CookieEffect, Envelope, Method, Operation, Registry, Service};
+use crate::registry::{
+    Access, Action, Annotations, CookieEffect, Envelope, Method, Operation, Registry, Service,
+};
 
 /// Input of `login`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -66,7 +68,7 @@ pub struct LogoutResult {
 }
 
 /// One permission the caller holds.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Permission {
     /// The permission: an operation name.
@@ -128,7 +130,12 @@ pub struct PublicKey {
     pub algorithm: String,
 }
 
-const SESSION_WRITE: Annotations = Annotations { read_only: false, destructive: false, idempotent: false, open_world: false };
+const SESSION_WRITE: Annotations = Annotations {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+    open_world: false,
+};
 
 /// The session operations.
 pub fn operations() -> Vec<Operation> {
@@ -232,7 +239,13 @@ fn session_of(p: &Principal) -> Session {
     }
 }
 
-async fn start_session(ctx: &Ctx, user_id: Uuid, role: Role, email: String, fullname: String) -> Result<Session, ToolError> {
+async fn start_session(
+    ctx: &Ctx,
+    user_id: Uuid,
+    role: Role,
+    email: String,
+    fullname: String,
+) -> Result<Session, ToolError> {
     let tokens = ctx.services.tokens.clone();
     let mut db = ctx.db().await?;
     let (session_id, token, expires) = open_session(&mut db, &tokens, user_id, role).await?;
@@ -267,28 +280,51 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
     let Some((user_id, _, role, fullname)) = row.filter(|_| ok) else {
         return Err(ToolError::unauthenticated("invalid username or password"));
     };
-    start_session(&ctx, user_id, Role::parse(&role).unwrap_or(Role::User), email, fullname).await
+    start_session(
+        &ctx,
+        user_id,
+        Role::parse(&role).unwrap_or(Role::User),
+        email,
+        fullname,
+    )
+    .await
 }
 
 async fn logout(ctx: Ctx, _: NoInput) -> Result<LogoutResult, ToolError> {
     let Some(session_id) = ctx.principal.as_ref().and_then(Principal::session_id) else {
-        return Ok(LogoutResult { status: "OK".into(), message: "no session to end".into() });
+        return Ok(LogoutResult {
+            status: "OK".into(),
+            message: "no session to end".into(),
+        });
     };
     let mut db = ctx.db().await?;
     sqlx::query("UPDATE auth.sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
         .bind(session_id)
         .execute(&mut *db)
         .await?;
-    Ok(LogoutResult { status: "OK".into(), message: "logged out; the access token no longer works".into() })
+    Ok(LogoutResult {
+        status: "OK".into(),
+        message: "logged out; the access token no longer works".into(),
+    })
 }
 
 async fn relogin(ctx: Ctx, _: NoInput) -> Result<Session, ToolError> {
     let caller = ctx.caller()?.clone();
     if let Some(old) = caller.session_id() {
         let mut db = ctx.db().await?;
-        sqlx::query("UPDATE auth.sessions SET revoked_at = now() WHERE id = $1").bind(old).execute(&mut *db).await?;
+        sqlx::query("UPDATE auth.sessions SET revoked_at = now() WHERE id = $1")
+            .bind(old)
+            .execute(&mut *db)
+            .await?;
     }
-    start_session(&ctx, caller.user_id, caller.role, caller.email, caller.fullname).await
+    start_session(
+        &ctx,
+        caller.user_id,
+        caller.role,
+        caller.email,
+        caller.fullname,
+    )
+    .await
 }
 
 async fn current_user(ctx: Ctx, _: NoInput) -> Result<Session, ToolError> {
@@ -312,9 +348,13 @@ async fn permissions(ctx: Ctx, _: NoInput) -> Result<Permissions, ToolError> {
     Ok(Permissions { permissions })
 }
 
-async fn explicit_grants(ctx: &Ctx, caller: &Principal, name: Option<&str>) -> Result<Vec<Permission>, ToolError> {
+async fn explicit_grants(
+    ctx: &Ctx,
+    caller: &Principal,
+    name: Option<&str>,
+) -> Result<Vec<Permission>, ToolError> {
     let mut db = ctx.db().await?;
-    let rows: Vec<(String, Option<String>, Option<Uuid>, Option<Uuid>, Option<Uuid>, bool)> = sqlx::query_as(
+    Ok(sqlx::query_as::<_, Permission>(
         "SELECT g.permission_name, g.role_id, g.subject_user_id, g.subject_user_group_id, g.object_id, g.can_do
          FROM auth.given_permissions g
          WHERE g.is_active AND ($3::text IS NULL OR g.permission_name = $3)
@@ -326,18 +366,7 @@ async fn explicit_grants(ctx: &Ctx, caller: &Principal, name: Option<&str>) -> R
     .bind(caller.role.as_str())
     .bind(name)
     .fetch_all(&mut *db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(permission_name, role_id, subject_user_id, subject_user_group_id, object_id, can_do)| Permission {
-            permission_name,
-            role_id,
-            subject_user_id,
-            subject_user_group_id,
-            object_id,
-            can_do,
-        })
-        .collect())
+    .await?)
 }
 
 async fn check_permission(ctx: Ctx, input: PermissionQuery) -> Result<PermissionScope, ToolError> {
@@ -346,9 +375,17 @@ async fn check_permission(ctx: Ctx, input: PermissionQuery) -> Result<Permission
         .get(&input.permission_name)
         .is_some_and(|op| op.access.allows(Some(&caller)));
     let grants = explicit_grants(&ctx, &caller, Some(&input.permission_name)).await?;
-    let general = grants.iter().filter(|g| g.object_id.is_none()).map(|g| g.can_do).next_back();
+    let general = grants
+        .iter()
+        .filter(|g| g.object_id.is_none())
+        .map(|g| g.can_do)
+        .next_back();
     let can_do = general.unwrap_or(by_role);
-    let exceptions = grants.iter().filter(|g| g.object_id.is_some() && g.can_do != can_do).filter_map(|g| g.object_id).collect();
+    let exceptions = grants
+        .iter()
+        .filter(|g| g.object_id.is_some() && g.can_do != can_do)
+        .filter_map(|g| g.object_id)
+        .collect();
     Ok(PermissionScope { can_do, exceptions })
 }
 
@@ -358,5 +395,9 @@ async fn public_key(ctx: Ctx, input: PublicKeyQuery) -> Result<PublicKey, ToolEr
         .tokens
         .public_key(input.key_id.as_deref())
         .ok_or_else(|| ToolError::not_found("public key"))?;
-    Ok(PublicKey { key_id: kid.to_string(), key_data: pem.to_string(), algorithm: "RS256".into() })
+    Ok(PublicKey {
+        key_id: kid.to_string(),
+        key_data: pem.to_string(),
+        algorithm: "RS256".into(),
+    })
 }

@@ -58,23 +58,33 @@ pub struct Claims {
 impl TokenService {
     /// Loads the signing keys, generating and storing an RSA-2048 pair on first start (under an
     /// advisory lock, so replicas starting together agree on one key).
-    pub async fn load_or_create(db: &PgPool, issuer: &str, audience: &str, ttl: Duration) -> anyhow::Result<Self> {
+    pub async fn load_or_create(
+        db: &PgPool,
+        issuer: &str,
+        audience: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<Self> {
         let mut tx = db.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(7211)").execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7211)")
+            .execute(&mut *tx)
+            .await?;
         let mut rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT kid, private_pem, public_pem FROM auth.signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC",
         )
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
-            let (private_pem, public_pem) = tokio::task::spawn_blocking(generate_key_pair).await??;
+            let (private_pem, public_pem) =
+                tokio::task::spawn_blocking(generate_key_pair).await??;
             let kid = Uuid::new_v4().simple().to_string()[..16].to_string();
-            sqlx::query("INSERT INTO auth.signing_keys (kid, private_pem, public_pem) VALUES ($1, $2, $3)")
-                .bind(&kid)
-                .bind(&private_pem)
-                .bind(&public_pem)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO auth.signing_keys (kid, private_pem, public_pem) VALUES ($1, $2, $3)",
+            )
+            .bind(&kid)
+            .bind(&private_pem)
+            .bind(&public_pem)
+            .execute(&mut *tx)
+            .await?;
             rows.push((kid, private_pem, public_pem));
         }
         tx.commit().await?;
@@ -82,7 +92,10 @@ impl TokenService {
         let mut decoding = HashMap::new();
         let mut public_pems = HashMap::new();
         for (kid, _, public_pem) in &rows {
-            decoding.insert(kid.clone(), DecodingKey::from_rsa_pem(public_pem.as_bytes())?);
+            decoding.insert(
+                kid.clone(),
+                DecodingKey::from_rsa_pem(public_pem.as_bytes())?,
+            );
             public_pems.insert(kid.clone(), public_pem.clone());
         }
         Ok(Self {
@@ -104,7 +117,9 @@ impl TokenService {
     /// The PEM public key for `kid` (the current key when `None`).
     pub fn public_key(&self, kid: Option<&str>) -> Option<(&str, &str)> {
         let kid = kid.unwrap_or(&self.kid);
-        self.public_pems.get_key_value(kid).map(|(k, v)| (k.as_str(), v.as_str()))
+        self.public_pems
+            .get_key_value(kid)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Access-token lifetime.
@@ -113,7 +128,12 @@ impl TokenService {
     }
 
     /// Signs an access token for a session; returns it with its expiry.
-    pub fn sign(&self, user_id: Uuid, session_id: Uuid, role: Role) -> Result<(String, DateTime<Utc>), ToolError> {
+    pub fn sign(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        role: Role,
+    ) -> Result<(String, DateTime<Utc>), ToolError> {
         let now = Utc::now();
         let exp = now + chrono::Duration::from_std(self.ttl).map_err(ToolError::internal)?;
         let claims = Claims {
@@ -129,7 +149,8 @@ impl TokenService {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
         header.typ = Some("at+jwt".into());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ToolError::internal)?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ToolError::internal)?;
         Ok((token, exp))
     }
 
@@ -143,19 +164,26 @@ impl TokenService {
     }
 
     async fn authenticate_jwt(&self, db: &PgPool, token: &str) -> Result<Principal, ToolError> {
-        let invalid = || ToolError::unauthenticated("the access token is invalid or expired; log in again");
+        let invalid =
+            || ToolError::unauthenticated("the access token is invalid or expired; log in again");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != Algorithm::RS256 {
             return Err(invalid());
         }
-        let key = header.kid.as_deref().and_then(|kid| self.decoding.get(kid)).ok_or_else(invalid)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or_else(invalid)?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| invalid())?.claims;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|_| invalid())?
+            .claims;
         let session_id = Uuid::parse_str(&claims.sid).map_err(|_| invalid())?;
         let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
             "SELECT u.id, u.role_id, u.email, u.fullname FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
@@ -215,7 +243,11 @@ fn generate_key_pair() -> anyhow::Result<(String, String)> {
 
 /// A fresh API key: the prefix plus 40 random alphanumerics (~238 bits).
 pub fn new_api_key() -> String {
-    let body: String = rand::rngs::OsRng.sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    let body: String = rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
     format!("{API_KEY_PREFIX}{body}")
 }
 

@@ -15,8 +15,11 @@ use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Email, Filter, LongText, Name, NewPassword, Page, Paging};
 
-const EMAIL_TAKEN: &[(&str, ErrorKind, &str)] =
-    &[("users_email_key", ErrorKind::Conflict, "a user with this email already exists")];
+const EMAIL_TAKEN: &[(&str, ErrorKind, &str)] = &[(
+    "users_email_key",
+    ErrorKind::Conflict,
+    "a user with this email already exists",
+)];
 
 /// Input of `registerUser` and `createUser`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -265,10 +268,12 @@ pub fn operations() -> Vec<Operation> {
 async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<User, ToolError> {
     let hash = password::hash(input.password.expose()).await?;
     let id = Uuid::new_v4();
-    let avatar = input
-        .avatar
-        .map(String::from)
-        .unwrap_or_else(|| format!("https://api.dicebear.com/9.x/thumbs/svg?seed={}", id.simple()));
+    let avatar = input.avatar.map(String::from).unwrap_or_else(|| {
+        format!(
+            "https://api.dicebear.com/9.x/thumbs/svg?seed={}",
+            id.simple()
+        )
+    });
     let mut db = ctx.db().await?;
     let sql = format!(
         "INSERT INTO auth.users (id, email, password_hash, fullname, avatar, preferred_language, bio, owner_id)
@@ -298,12 +303,19 @@ async fn create_user(ctx: Ctx, input: NewUser) -> Result<User, ToolError> {
 }
 
 /// Loads an active user by id, locking the row for the rest of the transaction when `lock`.
-pub async fn load_user(db: &mut PgConnection, user_id: Uuid, lock: bool) -> Result<Option<User>, ToolError> {
+pub async fn load_user(
+    db: &mut PgConnection,
+    user_id: Uuid,
+    lock: bool,
+) -> Result<Option<User>, ToolError> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM auth.users WHERE id = $1 AND is_active{}",
         if lock { " FOR UPDATE" } else { "" }
     );
-    Ok(sqlx::query_as::<_, User>(&sql).bind(user_id).fetch_optional(db).await?)
+    Ok(sqlx::query_as::<_, User>(&sql)
+        .bind(user_id)
+        .fetch_optional(db)
+        .await?)
 }
 
 /// The caller, when they are `user_id` or an admin; otherwise "not found" (existence must not leak).
@@ -329,7 +341,9 @@ fn only_self(ctx: &Ctx, user_id: Uuid) -> Result<&Principal, ToolError> {
 async fn get_user(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
     self_or_admin(&ctx, input.user_id)?;
     let mut db = ctx.db().await?;
-    load_user(&mut db, input.user_id, false).await?.ok_or_else(|| ToolError::not_found("user"))
+    load_user(&mut db, input.user_id, false)
+        .await?
+        .ok_or_else(|| ToolError::not_found("user"))
 }
 
 async fn get_brief_user(ctx: Ctx, input: UserRef) -> Result<BriefUser, ToolError> {
@@ -347,7 +361,9 @@ async fn get_brief_user(ctx: Ctx, input: UserRef) -> Result<BriefUser, ToolError
 fn may_manage(caller: &Principal, target: &User) -> Result<(), ToolError> {
     let target_role = Role::parse(&target.role_id).unwrap_or(Role::User);
     if target_role.is_admin() && caller.role < Role::SuperAdmin {
-        return Err(ToolError::forbidden("only a superAdmin may change an admin or superAdmin account"));
+        return Err(ToolError::forbidden(
+            "only a superAdmin may change an admin or superAdmin account",
+        ));
     }
     Ok(())
 }
@@ -373,9 +389,15 @@ async fn patch_user(ctx: &Ctx, input: UserPatch) -> Result<User, ToolError> {
 }
 
 /// Locks the target row and checks the optional `recordVersion` the caller read.
-async fn lock_for_update(ctx: &Ctx, user_id: Uuid, record_version: Option<i32>) -> Result<User, ToolError> {
+async fn lock_for_update(
+    ctx: &Ctx,
+    user_id: Uuid,
+    record_version: Option<i32>,
+) -> Result<User, ToolError> {
     let mut db = ctx.db().await?;
-    let user = load_user(&mut db, user_id, true).await?.ok_or_else(|| ToolError::not_found("user"))?;
+    let user = load_user(&mut db, user_id, true)
+        .await?
+        .ok_or_else(|| ToolError::not_found("user"))?;
     if record_version.is_some_and(|v| v != user.record_version) {
         return Err(ToolError::stale_version("user"));
     }
@@ -411,7 +433,11 @@ async fn deactivate(ctx: &Ctx, user_id: Uuid) -> Result<User, ToolError> {
 }
 
 /// Revokes every open session of `user_id` except `keep`.
-pub async fn revoke_sessions(db: &mut PgConnection, user_id: Uuid, keep: Option<Uuid>) -> Result<(), ToolError> {
+pub async fn revoke_sessions(
+    db: &mut PgConnection,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<(), ToolError> {
     sqlx::query(
         "UPDATE auth.sessions SET revoked_at = now()
          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
@@ -426,7 +452,9 @@ pub async fn revoke_sessions(db: &mut PgConnection, user_id: Uuid, keep: Option<
 async fn delete_user(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
     let caller = ctx.caller()?.clone();
     if caller.user_id == input.user_id {
-        return Err(ToolError::unprocessable("you cannot delete yourself here; use archiveProfile"));
+        return Err(ToolError::unprocessable(
+            "you cannot delete yourself here; use archiveProfile",
+        ));
     }
     let target = lock_for_update(&ctx, input.user_id, None).await?;
     may_manage(&caller, &target)?;
@@ -439,17 +467,27 @@ async fn archive_profile(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
 }
 
 fn user_query<'a>() -> QueryBuilder<'a, Postgres> {
-    QueryBuilder::new(format!("SELECT {USER_COLUMNS}, count(*) OVER () AS total_count FROM auth.users WHERE is_active"))
+    QueryBuilder::new(format!(
+        "SELECT {USER_COLUMNS}, count(*) OVER () AS total_count FROM auth.users WHERE is_active"
+    ))
 }
 
-async fn fetch_user_page(ctx: &Ctx, qb: QueryBuilder<'_, Postgres>, page: Page) -> Result<UserList, ToolError> {
+async fn fetch_user_page(
+    ctx: &Ctx,
+    qb: QueryBuilder<'_, Postgres>,
+    page: Page,
+) -> Result<UserList, ToolError> {
     let mut db = ctx.db().await?;
     let (users, paging) = sql::fetch_page(&mut db, qb, "created_at DESC, id", page).await?;
     Ok(UserList { users, paging })
 }
 
 async fn list_users(ctx: Ctx, input: UserFilters) -> Result<UserList, ToolError> {
-    let page = Page::new(input.page_number, input.page_row_count, ctx.services.settings.max_page_rows)?;
+    let page = Page::new(
+        input.page_number,
+        input.page_row_count,
+        ctx.services.settings.max_page_rows,
+    )?;
     let mut qb = user_query();
     sql::text_filter(&mut qb, "email", input.email.as_ref());
     sql::text_filter(&mut qb, "fullname", input.fullname.as_ref());
@@ -458,7 +496,11 @@ async fn list_users(ctx: Ctx, input: UserFilters) -> Result<UserList, ToolError>
 }
 
 async fn search_users(ctx: Ctx, input: UserSearch) -> Result<UserList, ToolError> {
-    let page = Page::new(input.page_number, input.page_row_count, ctx.services.settings.max_page_rows)?;
+    let page = Page::new(
+        input.page_number,
+        input.page_row_count,
+        ctx.services.settings.max_page_rows,
+    )?;
     let mut qb = user_query();
     let pattern = format!("%{}%", sql::escape_like(input.keyword.as_str()));
     qb.push(" AND (email ILIKE ");
@@ -476,7 +518,11 @@ async fn set_role(ctx: &Ctx, user_id: Uuid, role: Role) -> Result<User, ToolErro
         "UPDATE auth.users SET role_id = $2, record_version = record_version + 1, updated_at = now()
          WHERE id = $1 AND is_active RETURNING {USER_COLUMNS}"
     );
-    Ok(sqlx::query_as::<_, User>(&sql).bind(user_id).bind(role.as_str()).fetch_one(&mut *db).await?)
+    Ok(sqlx::query_as::<_, User>(&sql)
+        .bind(user_id)
+        .bind(role.as_str())
+        .fetch_one(&mut *db)
+        .await?)
 }
 
 async fn update_user_role(ctx: Ctx, input: RoleChange) -> Result<User, ToolError> {
@@ -487,7 +533,9 @@ async fn update_user_role(ctx: Ctx, input: RoleChange) -> Result<User, ToolError
     let target = lock_for_update(&ctx, input.user_id, None).await?;
     may_manage(&caller, &target)?;
     if input.role_id == Role::SuperAdmin && caller.role < Role::SuperAdmin {
-        return Err(ToolError::forbidden("only a superAdmin may grant the superAdmin role"));
+        return Err(ToolError::forbidden(
+            "only a superAdmin may grant the superAdmin role",
+        ));
     }
     set_role(&ctx, input.user_id, input.role_id).await
 }
@@ -498,21 +546,30 @@ async fn set_password(ctx: &Ctx, user_id: Uuid, hash: String) -> Result<User, To
         "UPDATE auth.users SET password_hash = $2, record_version = record_version + 1, updated_at = now()
          WHERE id = $1 AND is_active RETURNING {USER_COLUMNS}"
     );
-    Ok(sqlx::query_as::<_, User>(&sql).bind(user_id).bind(hash).fetch_one(&mut *db).await?)
+    Ok(sqlx::query_as::<_, User>(&sql)
+        .bind(user_id)
+        .bind(hash)
+        .fetch_one(&mut *db)
+        .await?)
 }
 
 async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, ToolError> {
     let caller = only_self(&ctx, input.user_id)?.clone();
     let stored: String = {
         let mut db = ctx.db().await?;
-        sqlx::query_scalar("SELECT password_hash FROM auth.users WHERE id = $1 AND is_active FOR UPDATE")
-            .bind(input.user_id)
-            .fetch_optional(&mut *db)
-            .await?
-            .ok_or_else(|| ToolError::not_found("user"))?
+        sqlx::query_scalar(
+            "SELECT password_hash FROM auth.users WHERE id = $1 AND is_active FOR UPDATE",
+        )
+        .bind(input.user_id)
+        .fetch_optional(&mut *db)
+        .await?
+        .ok_or_else(|| ToolError::not_found("user"))?
     };
     if !password::verify(&input.old_password, Some(&stored)).await? {
-        return Err(ToolError::field("oldPassword", "does not match the current password"));
+        return Err(ToolError::field(
+            "oldPassword",
+            "does not match the current password",
+        ));
     }
     let hash = password::hash(input.new_password.expose()).await?;
     let user = set_password(&ctx, input.user_id, hash).await?;
@@ -530,6 +587,13 @@ async fn update_user_password_by_admin(ctx: Ctx, input: PasswordReset) -> Result
     let hash = password::hash(input.password.expose()).await?;
     let user = set_password(&ctx, input.user_id, hash).await?;
     let mut db = ctx.db().await?;
-    revoke_sessions(&mut db, input.user_id, caller.session_id().filter(|_| caller.user_id == input.user_id)).await?;
+    revoke_sessions(
+        &mut db,
+        input.user_id,
+        caller
+            .session_id()
+            .filter(|_| caller.user_id == input.user_id),
+    )
+    .await?;
     Ok(user)
 }

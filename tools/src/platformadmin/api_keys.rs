@@ -43,7 +43,8 @@ pub struct ApiKey {
     pub updated_at: DateTime<Utc>,
 }
 
-const KEY_COLUMNS: &str = "id, key_prefix, active, description, revoked_at, created_by, last_used_at, is_active, \
+const KEY_COLUMNS: &str =
+    "id, key_prefix, active, description, revoked_at, created_by, last_used_at, is_active, \
      record_version, created_at, updated_at";
 
 /// A freshly created key: the only time the secret is shown.
@@ -159,7 +160,11 @@ async fn create_key(ctx: Ctx, input: NewApiKey) -> Result<CreatedApiKey, ToolErr
 
 async fn list_keys(ctx: Ctx, input: ApiKeyFilters) -> Result<ApiKeyList, ToolError> {
     let caller = ctx.caller()?.clone();
-    let page = Page::new(input.page_number, input.page_row_count, ctx.services.settings.max_page_rows)?;
+    let page = Page::new(
+        input.page_number,
+        input.page_row_count,
+        ctx.services.settings.max_page_rows,
+    )?;
     let mut qb = QueryBuilder::new(format!(
         "SELECT {KEY_COLUMNS}, count(*) OVER () AS total_count FROM platformadmin.api_keys WHERE is_active"
     ));
@@ -174,7 +179,10 @@ async fn list_keys(ctx: Ctx, input: ApiKeyFilters) -> Result<ApiKeyList, ToolErr
 
 async fn update_key(ctx: Ctx, input: ApiKeyPatch) -> Result<ApiKey, ToolError> {
     let caller = ctx.caller()?.clone();
-    if input.revoked_at.is_some_and(|t| t > Utc::now() + chrono::Duration::seconds(60)) {
+    if input
+        .revoked_at
+        .is_some_and(|t| t > Utc::now() + chrono::Duration::seconds(60))
+    {
         return Err(ToolError::field("revokedAt", "must not be in the future"));
     }
     let mut db = ctx.db().await?;
@@ -187,12 +195,17 @@ async fn update_key(ctx: Ctx, input: ApiKeyPatch) -> Result<ApiKey, ToolError> {
     .fetch_optional(&mut *db)
     .await?
     .ok_or_else(|| ToolError::not_found("API key"))?;
-    if input.record_version.is_some_and(|v| v != current.record_version) {
+    if input
+        .record_version
+        .is_some_and(|v| v != current.record_version)
+    {
         return Err(ToolError::stale_version("API key"));
     }
     let revoke = input.active == Some(false) || input.revoked_at.is_some();
     if input.active == Some(true) && current.revoked_at.is_some() {
-        return Err(ToolError::unprocessable("a revoked API key cannot be re-enabled; create a new key"));
+        return Err(ToolError::unprocessable(
+            "a revoked API key cannot be re-enabled; create a new key",
+        ));
     }
     let sql = format!(
         "UPDATE platformadmin.api_keys SET
