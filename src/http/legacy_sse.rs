@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -52,7 +53,27 @@ pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<
     Router::new()
         .route("/mcp/sse", get(open_stream))
         .route("/mcp/message", post(post_message))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
         .layer(Extension(legacy))
+}
+
+/// The DNS-rebinding guard rmcp applies to `/mcp`, applied here too.
+async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if !host_and_origin_allowed(
+        req.headers(),
+        &state.config.allowed_hosts,
+        &state.config.allowed_origins,
+    ) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host or Origin is not allowed",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Removes the session when the client's stream is dropped, which ends the server loop.
@@ -71,22 +92,9 @@ impl Drop for SessionGuard {
 }
 
 async fn open_stream(
-    State(state): State<Arc<AppState>>,
     Extension(legacy): Extension<Legacy>,
     Extension(caller): Extension<Caller>,
-    req: Request,
 ) -> Response {
-    if !host_and_origin_allowed(
-        req.headers(),
-        &state.config.allowed_hosts,
-        &state.config.allowed_origins,
-    ) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Forbidden: Host or Origin is not allowed",
-        )
-            .into_response();
-    }
     let id = Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(64);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
@@ -153,17 +161,6 @@ async fn post_message(
     Query(query): Query<SessionQuery>,
     req: Request,
 ) -> Response {
-    if !host_and_origin_allowed(
-        req.headers(),
-        &state.config.allowed_hosts,
-        &state.config.allowed_origins,
-    ) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Forbidden: Host or Origin is not allowed",
-        )
-            .into_response();
-    }
     let (parts, body) = req.into_parts();
     let Some((to_server, owner)) = legacy
         .sessions

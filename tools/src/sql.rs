@@ -7,39 +7,15 @@ use uuid::Uuid;
 use crate::error::ToolError;
 use crate::types::{Filter, Page, Paging};
 
-/// Adds `AND (col ILIKE %v1% OR col ILIKE %v2% [OR col IS NULL])` for a string filter
-/// (partial, case-insensitive; `null` matches empty).
-pub fn text_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Option<&Filter>) {
-    let Some(filter) = filter else { return };
-    let values = filter.values();
-    if values.is_empty() {
-        return;
-    }
-    qb.push(" AND (");
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            qb.push(" OR ");
-        }
-        if *value == "null" {
-            qb.push(format!("{column} IS NULL"));
-        } else {
-            qb.push(format!("{column} ILIKE "));
-            qb.push_bind(format!("%{}%", escape_like(value)));
-        }
-    }
-    qb.push(")");
-}
-
-/// Adds `AND (col = v1 OR …)` for an exact (id or enum) filter; `null` matches empty. Ids that do
-/// not parse are an error naming `field`.
-pub fn id_filter(
-    qb: &mut QueryBuilder<'_, Postgres>,
+/// Adds `AND (<term v1> OR <term v2> …)` for a filter's values, where the value `null` becomes
+/// `column IS NULL` and every other value is rendered by `term`.
+fn or_group<'a>(
+    qb: &mut QueryBuilder<'a, Postgres>,
     column: &str,
-    field: &str,
     filter: Option<&Filter>,
+    mut term: impl FnMut(&mut QueryBuilder<'a, Postgres>, &str) -> Result<(), ToolError>,
 ) -> Result<(), ToolError> {
-    let Some(filter) = filter else { return Ok(()) };
-    let values = filter.values();
+    let values = filter.map(Filter::values).unwrap_or_default();
     if values.is_empty() {
         return Ok(());
     }
@@ -51,37 +27,46 @@ pub fn id_filter(
         if *value == "null" {
             qb.push(format!("{column} IS NULL"));
         } else {
-            let id = Uuid::parse_str(value)
-                .map_err(|_| ToolError::field(field, format!("`{value}` is not a UUID")))?;
-            qb.push(format!("{column} = "));
-            qb.push_bind(id);
+            term(qb, value)?;
         }
     }
     qb.push(")");
     Ok(())
 }
 
+/// Adds a string filter: partial, case-insensitive, values OR-ed; `null` matches empty.
+pub fn text_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Option<&Filter>) {
+    let _ = or_group(qb, column, filter, |qb, value| {
+        qb.push(format!("{column} ILIKE "));
+        qb.push_bind(format!("%{}%", escape_like(value)));
+        Ok(())
+    });
+}
+
+/// Adds an exact id filter; ids that do not parse are an error naming `field`.
+pub fn id_filter(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    column: &str,
+    field: &str,
+    filter: Option<&Filter>,
+) -> Result<(), ToolError> {
+    or_group(qb, column, filter, |qb, value| {
+        let id = Uuid::parse_str(value)
+            .map_err(|_| ToolError::field(field, format!("`{value}` is not a UUID")))?;
+        qb.push(format!("{column} = "));
+        qb.push_bind(id);
+        Ok(())
+    })
+}
+
 /// Adds a case-insensitive exact match on an enum-like text column.
 pub fn enum_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Option<&Filter>) {
-    let Some(filter) = filter else { return };
-    let values = filter.values();
-    if values.is_empty() {
-        return;
-    }
-    qb.push(" AND (");
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            qb.push(" OR ");
-        }
-        if *value == "null" {
-            qb.push(format!("{column} IS NULL"));
-        } else {
-            qb.push(format!("lower({column}) = lower("));
-            qb.push_bind(value.to_string());
-            qb.push(")");
-        }
-    }
-    qb.push(")");
+    let _ = or_group(qb, column, filter, |qb, value| {
+        qb.push(format!("lower({column}) = lower("));
+        qb.push_bind(value.to_string());
+        qb.push(")");
+        Ok(())
+    });
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
