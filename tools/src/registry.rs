@@ -565,6 +565,7 @@ pub fn schema_for<T: JsonSchema>() -> Map<String, Value> {
         })
         .into_generator();
     let mut value = generator.into_root_schema_for::<T>().to_value();
+    strip_rust_formats(&mut value);
     if let Value::Object(map) = &mut value {
         map.remove("$schema");
         map.remove("title");
@@ -574,6 +575,29 @@ pub fn schema_for<T: JsonSchema>() -> Map<String, Value> {
         return map.clone();
     }
     Map::new()
+}
+
+/// Removes schemars' Rust-specific `format`s (`uint32`, `int64`, …): they are not JSON Schema
+/// formats, validators warn about them, and `minimum`/`maximum` already carry the range.
+fn strip_rust_formats(value: &mut Value) {
+    const RUST_FORMATS: &[&str] = &[
+        "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float",
+        "double",
+    ];
+    match value {
+        Value::Object(map) => {
+            if map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| RUST_FORMATS.contains(&f))
+            {
+                map.remove("format");
+            }
+            map.values_mut().for_each(strip_rust_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_rust_formats),
+        _ => {}
+    }
 }
 
 fn field_kinds(schema: &Map<String, Value>) -> BTreeMap<String, FieldKind> {
@@ -746,6 +770,19 @@ mod tests {
             if op.annotations.read_only {
                 assert!(!op.annotations.destructive, "{}", op.name);
             }
+        }
+    }
+
+    #[test]
+    fn schemas_carry_no_rust_formats() {
+        for op in Registry::global().all() {
+            let text = Value::Object((*op.output_schema).clone()).to_string()
+                + &Value::Object((*op.input_schema).clone()).to_string();
+            assert!(
+                !text.contains("\"uint32\"") && !text.contains("\"int32\""),
+                "{}",
+                op.name
+            );
         }
     }
 
