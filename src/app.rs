@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use haven_tools::auth::tokens::TokenService;
+use haven_tools::booking::payments::local::LocalProvider;
+use haven_tools::booking::payments::provider::PaymentProvider;
+use haven_tools::booking::payments::stripe::{StripeConfig, StripeProvider};
 use haven_tools::{Ctx, Principal, Registry, Role, Services, Settings, ToolError};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
@@ -58,10 +61,19 @@ impl AppState {
         let tokens =
             TokenService::load_or_create(&pool, &config.jwt_issuer, &config.jwt_audience, ttl)
                 .await?;
+        let payments: Arc<dyn PaymentProvider> = match config.payment_provider()? {
+            "stripe" => Arc::new(StripeProvider::new(StripeConfig {
+                api_base: config.stripe_api_base.clone(),
+                secret_key: config.stripe_secret_key.clone().unwrap_or_default(),
+                webhook_secret: config.stripe_webhook_secret.clone().unwrap_or_default(),
+            })),
+            _ => Arc::new(LocalProvider::new(pool.clone())),
+        };
         let services = Services {
             db: pool,
             tokens: Arc::new(tokens),
             settings: Arc::new(Settings::default()),
+            payments,
         };
         Ok(Arc::new(AppState {
             services,

@@ -88,9 +88,47 @@ pub struct Config {
         global = true
     )]
     pub admin_email: String,
+    /// Payment provider: `local` (settles Stripe test payment methods such as `pm_card_visa`
+    /// in-process) or `stripe`. Defaults to `stripe` when `STRIPE_SECRET_KEY` is set.
+    #[arg(long, env = "HAVEN_PAYMENT_PROVIDER", global = true)]
+    pub payment_provider: Option<String>,
+    /// Stripe API base URL (point it at a test double if you like).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_api_base: String,
+    /// Stripe secret key.
+    #[arg(long, env = "STRIPE_SECRET_KEY", global = true, hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook signing secret (`whsec_…`) for `POST /bookingmanagement-api/v1/webhooks/stripe`.
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub stripe_webhook_secret: Option<String>,
 }
 
 impl Config {
+    /// The payment provider to use, after defaults: `stripe` when a secret key is set, else `local`.
+    pub fn payment_provider(&self) -> anyhow::Result<&str> {
+        match self.payment_provider.as_deref() {
+            Some("local") => Ok("local"),
+            Some("stripe") | None if self.stripe_secret_key.is_some() => Ok("stripe"),
+            Some("stripe") => {
+                anyhow::bail!("HAVEN_PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY")
+            }
+            None => Ok("local"),
+            Some(other) => {
+                anyhow::bail!("HAVEN_PAYMENT_PROVIDER must be local or stripe, not {other}")
+            }
+        }
+    }
+
     /// The base URL to show users.
     pub fn public_url(&self) -> String {
         self.public_url

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, COOKIE, WWW_AUTHENTICATE};
+use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE, WWW_AUTHENTICATE};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,12 +19,14 @@ use crate::app::AppState;
 pub const TOKEN_NAME: &str = "haven-access-token";
 
 /// Who is calling, stored in request extensions for REST handlers and MCP (via `Parts`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Caller {
     /// The authenticated principal, if any.
     pub principal: Option<Principal>,
     /// The client's address.
     pub ip: Option<String>,
+    /// Preferred languages from `Accept-Language`, best first.
+    pub languages: Vec<String>,
 }
 
 /// The middleware.
@@ -55,8 +57,44 @@ pub async fn authenticate(
             "this MCP server requires an access token or API key",
         ));
     }
-    req.extensions_mut().insert(Caller { principal, ip });
+    let languages = req
+        .headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(accepted_languages)
+        .unwrap_or_default();
+    req.extensions_mut().insert(Caller {
+        principal,
+        ip,
+        languages,
+    });
     next.run(req).await
+}
+
+/// Parses `Accept-Language` (`de-CH, de;q=0.9, en;q=0.5`) into tags ordered by quality, best
+/// first, lower-cased; `*` and malformed entries are dropped.
+pub fn accepted_languages(header: &str) -> Vec<String> {
+    let mut tags: Vec<(u16, usize, String)> = header
+        .split(',')
+        .enumerate()
+        .filter_map(|(i, part)| {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next()?.trim().to_ascii_lowercase();
+            let valid = !tag.is_empty()
+                && tag.len() <= 35
+                && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                return None;
+            }
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q > 0.0).then(|| ((q.clamp(0.0, 1.0) * 1000.0) as u16, i, tag))
+        })
+        .collect();
+    tags.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    tags.into_iter().take(8).map(|(_, _, t)| t).collect()
 }
 
 fn unauthorized(err: ToolError) -> Response {
@@ -108,4 +146,19 @@ pub fn find_token(req: &Request) -> Option<String> {
         .or_else(from_header)
         .or_else(from_cookie)
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_languages;
+
+    #[test]
+    fn accept_language_is_ordered_by_quality() {
+        assert_eq!(
+            accepted_languages("en;q=0.5, de-CH, de;q=0.9, *;q=0.1"),
+            vec!["de-ch", "de", "en"]
+        );
+        assert!(accepted_languages("").is_empty());
+        assert_eq!(accepted_languages("fr;q=0, it"), vec!["it"]);
+    }
 }

@@ -112,16 +112,17 @@ impl HavenMcp {
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> (Caller, ToolFilter) {
         match ctx.extensions.get::<http::request::Parts>() {
             Some(parts) => {
-                let caller = parts.extensions.get::<Caller>().cloned().unwrap_or(Caller {
-                    principal: None,
-                    ip: None,
-                });
+                let caller = parts
+                    .extensions
+                    .get::<Caller>()
+                    .cloned()
+                    .unwrap_or_default();
                 (caller, ToolFilter::from_query(parts.uri.query()))
             }
             None => (
                 Caller {
                     principal: self.fixed.clone(),
-                    ip: None,
+                    ..Caller::default()
                 },
                 ToolFilter::default(),
             ),
@@ -176,7 +177,8 @@ impl ServerHandler for HavenMcp {
             caller.principal,
             request_id,
             caller.ip,
-        );
+        )
+        .with_languages(caller.languages);
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let result = match op.invoke(call, args).await {
             Ok(output) => CallToolResult::structured(output),

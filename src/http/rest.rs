@@ -88,7 +88,8 @@ async fn call(
         caller.principal,
         request_id.clone(),
         caller.ip,
-    );
+    )
+    .with_languages(caller.languages);
     match op.invoke(ctx, Value::Object(args)).await {
         Err(err) => error_response(&err).into_response(),
         Ok(output) => {

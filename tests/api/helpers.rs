@@ -150,6 +150,10 @@ pub fn test_config() -> Config {
         mcp_require_auth: false,
         db_max_connections: 5,
         admin_email: "admin@haven.local".into(),
+        payment_provider: None,
+        stripe_api_base: "https://api.stripe.com".into(),
+        stripe_secret_key: None,
+        stripe_webhook_secret: None,
     }
 }
 

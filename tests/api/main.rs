@@ -4,11 +4,20 @@
 mod helpers;
 
 mod access;
+mod amenities_and_texts;
 mod api_keys;
 mod auth_flow;
 mod bad_input;
+mod booking_admin;
+mod catalog;
+mod concurrency;
+mod fake_stripe;
 mod groups_and_files;
+mod guest_journey;
 mod legacy_and_stdio;
 mod limits;
+mod payments;
 mod registry_faces;
+mod reservations;
+mod reviews;
 mod tokens;

@@ -8,6 +8,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use crate::auth::tokens::TokenService;
+use crate::booking::payments::provider::PaymentProvider;
 use crate::error::ToolError;
 use crate::principal::Principal;
 
@@ -20,6 +21,8 @@ pub struct Services {
     pub tokens: Arc<TokenService>,
     /// Settings handlers need.
     pub settings: Arc<Settings>,
+    /// The payment provider (`local` unless Stripe is configured).
+    pub payments: Arc<dyn PaymentProvider>,
 }
 
 /// Operation-level settings (the server's config passes these down).
@@ -29,6 +32,16 @@ pub struct Settings {
     pub max_avatar_bytes: usize,
     /// Upper bound for `pageRowCount`.
     pub max_page_rows: u32,
+    /// The guest service fee, in hundredths of a percent (1000 = 10 %).
+    pub guest_fee_hundredths: i64,
+    /// The host commission taken from the payout, in hundredths of a percent (300 = 3 %).
+    pub host_fee_hundredths: i64,
+    /// How long an unpaid pending reservation holds its nights once payment is due.
+    pub payment_window: chrono::Duration,
+    /// How long a request to book a manual-approval listing waits for the host.
+    pub approval_window: chrono::Duration,
+    /// After this long a lone review is released even if the other side never wrote one.
+    pub review_blind_window: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -36,6 +49,11 @@ impl Default for Settings {
         Self {
             max_avatar_bytes: 1024 * 1024,
             max_page_rows: 100,
+            guest_fee_hundredths: 1000,
+            host_fee_hundredths: 300,
+            payment_window: chrono::Duration::minutes(30),
+            approval_window: chrono::Duration::hours(24),
+            review_blind_window: chrono::Duration::days(14),
         }
     }
 }
@@ -51,6 +69,8 @@ pub struct Ctx {
     pub request_id: String,
     /// The caller's IP address, when known (for the audit log).
     pub ip: Option<String>,
+    /// The caller's preferred languages from `Accept-Language`, best first (e.g. `["de", "en"]`).
+    pub languages: Vec<String>,
     tx: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
 }
 
@@ -70,8 +90,22 @@ impl Ctx {
             principal,
             request_id,
             ip,
+            languages: Vec::new(),
             tx: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The same context with the caller's preferred languages (from `Accept-Language`).
+    pub fn with_languages(mut self, languages: Vec<String>) -> Self {
+        self.languages = languages;
+        self
+    }
+
+    /// Whether the caller is an admin or superAdmin.
+    pub fn is_admin(&self) -> bool {
+        self.principal
+            .as_ref()
+            .is_some_and(|p| p.role >= crate::principal::Role::Admin)
     }
 
     /// The call's transaction, begun on first use. Everything a handler writes goes through it,

@@ -5,12 +5,17 @@
 
 pub mod audit;
 pub mod auth;
+pub mod booking;
+pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod money;
 pub mod platformadmin;
 pub mod principal;
 pub mod registry;
+pub mod reviews;
 pub mod sql;
+pub mod stay;
 pub mod types;
 
 pub use context::{Ctx, Services, Settings};

@@ -1,0 +1,8 @@
+//! (being written)
+
+use crate::registry::Operation;
+
+/// The operations of this module.
+pub fn operations() -> Vec<Operation> {
+    Vec::new()
+}
