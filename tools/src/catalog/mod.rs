@@ -6,6 +6,7 @@ pub mod amenities;
 pub mod calendars;
 pub mod listings;
 pub mod locale_texts;
+pub mod policies;
 
 use crate::registry::Operation;
 
