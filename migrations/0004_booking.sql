@@ -48,16 +48,14 @@ ALTER TABLE catalog.listing_holds ADD CONSTRAINT listing_holds_reservation_fk
     FOREIGN KEY (reservation_id) REFERENCES booking.reservations (id) ON DELETE CASCADE;
 
 -- pending, confirmed and complete reservations hold their nights; every other state frees them.
+-- An upsert keeps the hold's range in step if an admin script ever moves the dates.
 CREATE FUNCTION booking.sync_reservation_hold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.is_active AND NEW.booking_status IN ('pending', 'confirmed', 'complete') THEN
-        IF TG_OP = 'INSERT' THEN
-            INSERT INTO catalog.listing_holds (listing_id, stay, reservation_id)
-            VALUES (NEW.listing_id, daterange(NEW.check_in, NEW.check_out, '[)'), NEW.id);
-        ELSIF NOT EXISTS (SELECT 1 FROM catalog.listing_holds WHERE reservation_id = NEW.id) THEN
-            INSERT INTO catalog.listing_holds (listing_id, stay, reservation_id)
-            VALUES (NEW.listing_id, daterange(NEW.check_in, NEW.check_out, '[)'), NEW.id);
-        END IF;
+        INSERT INTO catalog.listing_holds (listing_id, stay, reservation_id)
+        VALUES (NEW.listing_id, daterange(NEW.check_in, NEW.check_out, '[)'), NEW.id)
+        ON CONFLICT (reservation_id) DO UPDATE SET stay = EXCLUDED.stay
+            WHERE catalog.listing_holds.stay IS DISTINCT FROM EXCLUDED.stay;
     ELSE
         DELETE FROM catalog.listing_holds WHERE reservation_id = NEW.id;
     END IF;

@@ -182,3 +182,23 @@ impl AppState {
         }
     }
 }
+
+/// Every minute until `shutdown`: expires unpaid holds and completes past stays (safe on every
+/// replica at once: each run is one idempotent transaction).
+pub async fn sweep_periodically(
+    state: Arc<AppState>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match haven_tools::booking::lifecycle::sweep(&state.services).await {
+            Ok((0, 0)) => {}
+            Ok((expired, completed)) => tracing::info!(expired, completed, "reservation sweep"),
+            Err(err) => tracing::warn!(%err, "reservation sweep failed"),
+        }
+    }
+}

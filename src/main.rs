@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use haven::app::AppState;
 use haven::config::Config;
-use haven::{demo, http, stdio};
+use haven::{app, demo, http, stdio};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -153,6 +153,7 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", state.config.bind))?;
     let shutdown = CancellationToken::new();
     let router = http::router(state.clone(), shutdown.clone());
+    tokio::spawn(app::sweep_periodically(state.clone(), shutdown.clone()));
     tracing::info!(
         "haven listening on http://{} ({} tools; ready in {} ms)",
         state.config.bind,

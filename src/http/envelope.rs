@@ -33,7 +33,7 @@ pub fn success_body(op: &Operation, output: Value, echo: Echo<'_>) -> Value {
     match op.envelope {
         Envelope::Raw => return output,
         Envelope::RawField(field) => return output.get(field).cloned().unwrap_or(Value::Null),
-        Envelope::Standard => {}
+        Envelope::Standard | Envelope::Fields => {}
     }
     let status = success_status(op);
     let mut body = Map::new();
@@ -48,11 +48,12 @@ pub fn success_body(op: &Operation, output: Value, echo: Echo<'_>) -> Value {
     body.insert("method".into(), json!(op.method.as_str()));
     body.insert("action".into(), json!(op.action.as_str()));
     body.insert("appVersion".into(), json!(env!("CARGO_PKG_VERSION")));
-    if op.action == Action::List {
-        let rows = output
-            .get(op.data_name)
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+    if op.action == Action::List || op.envelope == Envelope::Fields {
+        let rows = match output.get(op.data_name) {
+            Some(Value::Array(items)) => items.len(),
+            Some(Value::Null) | None => 0,
+            Some(_) => 1,
+        };
         body.insert("rowCount".into(), json!(rows));
         if let Value::Object(fields) = output {
             body.extend(fields);

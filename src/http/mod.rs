@@ -9,6 +9,7 @@ pub mod legacy_sse;
 pub mod mcp;
 pub mod openapi;
 pub mod rest;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .merge(legacy_sse::routes(&state, shutdown))
         .merge(openapi::routes())
         .merge(health::routes())
+        .merge(webhooks::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

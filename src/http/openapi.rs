@@ -133,6 +133,7 @@ fn response_schema(op: &Operation) -> Value {
     match op.envelope {
         Envelope::Raw => output,
         Envelope::RawField(field) => output["properties"][field].clone(),
+        Envelope::Fields => json!({ "allOf": [envelope_schema(), output] }),
         Envelope::Standard if op.action == Action::List => json!({
             "allOf": [envelope_schema(), output]
         }),

@@ -10,6 +10,7 @@
 //! | `Unprocessable` | 422  | well-formed but violates a business rule                     |
 //! | `RateLimited`   | 429  | too many calls                                               |
 //! | `Internal`      | 500  | our fault; the message never carries internals               |
+//! | `Unavailable`   | 503  | a provider we depend on (payments) is down; retry later      |
 //!
 //! Over MCP every kind becomes a tool result with `isError: true` and the same message, so an LLM
 //! can read it and correct itself.
@@ -35,6 +36,8 @@ pub enum ErrorKind {
     RateLimited,
     /// A server fault (500).
     Internal,
+    /// An upstream provider is unreachable (503); retrying later is safe.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Unprocessable => 422,
             ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 }

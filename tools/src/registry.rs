@@ -171,6 +171,9 @@ pub enum Envelope {
     Raw,
     /// One field of the output as is (`/permissions` answers a bare array).
     RawField(&'static str),
+    /// The output's fields merged into the standard envelope, for answers with several top-level
+    /// parts (the payment operations answer `reservation` plus `paymentResult`).
+    Fields,
 }
 
 /// What a REST call does to the `haven-access-token` cookie.

@@ -69,6 +69,34 @@ pub fn enum_filter(qb: &mut QueryBuilder<'_, Postgres>, column: &str, filter: Op
     });
 }
 
+/// Adds a date filter in the spec's syntax: exact `YYYY-MM-DD` values, `$today`, and the ranges
+/// `$gte-<date>`, `$gt-<date>`, `$lte-<date>`, `$lt-<date>`; anything else is an error naming `field`.
+pub fn date_filter(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    column: &str,
+    field: &str,
+    filter: Option<&Filter>,
+) -> Result<(), ToolError> {
+    or_group(qb, column, filter, |qb, value| {
+        let (op, date) = match value {
+            "$today" => ("=", chrono::Utc::now().date_naive().to_string()),
+            v => [("$gte-", ">="), ("$gt-", ">"), ("$lte-", "<="), ("$lt-", "<")]
+                .iter()
+                .find_map(|(prefix, op)| v.strip_prefix(prefix).map(|d| (*op, d.to_string())))
+                .unwrap_or(("=", v.to_string())),
+        };
+        let date: chrono::NaiveDate = date.parse().map_err(|_| {
+            ToolError::field(
+                field,
+                format!("`{value}` is not a date (YYYY-MM-DD, $today, $gte-YYYY-MM-DD, $lte-YYYY-MM-DD…)"),
+            )
+        })?;
+        qb.push(format!("{column} {op} "));
+        qb.push_bind(date);
+        Ok(())
+    })
+}
+
 /// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
 pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
