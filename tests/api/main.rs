@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, real HTTP, a fresh real Postgres database
 //! per test (cloned from a migrated template in a private cluster, or on `DATABASE_URL`).
 
+mod fixtures;
 mod helpers;
 
 mod access;
