@@ -87,18 +87,92 @@ async fn stats(app: &TestApp, reviewee: Uuid, kind: &str) -> Option<(i64, f64)> 
     })
 }
 
+/// A fresh app with a host, a guest, a stranger, an admin and a completed stay between the first
+/// two (users' emails carry `tag`).
+struct Stay {
+    app: TestApp,
+    host: TestUser,
+    guest: TestUser,
+    stranger: TestUser,
+    admin: TestUser,
+    listing: Uuid,
+    stay: Uuid,
+}
+
+async fn stay(tag: &str) -> Stay {
+    let app = TestApp::spawn().await;
+    let host = app.user(&format!("host.{tag}@example.com")).await;
+    let guest = app.user(&format!("guest.{tag}@example.com")).await;
+    let stranger = app.user(&format!("stranger.{tag}@example.com")).await;
+    let admin = app
+        .user_with_role(&format!("admin.{tag}@example.com"), "admin")
+        .await;
+    let (listing, stay) = seed_stay(&app, host.id, guest.id, "complete").await;
+    Stay {
+        app,
+        host,
+        guest,
+        stranger,
+        admin,
+        listing,
+        stay,
+    }
+}
+
+/// A review's stored row (for "nothing changed" checks).
+async fn review_row(app: &TestApp, id: &str) -> Value {
+    sqlx::query_scalar("SELECT to_jsonb(r) FROM reviews.reviews r WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// PATCHes review `id` as `token` with `body`.
+async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> (StatusCode, Value) {
+    app.rest(
+        Method::PATCH,
+        &format!("{REVIEWS}/{id}"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+/// GETs or DELETEs review `id` as `token`.
+async fn on_review(
+    app: &TestApp,
+    method: Method,
+    id: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    app.rest(method, &format!("{REVIEWS}/{id}"), token, None)
+        .await
+}
+
+/// Calls tool `name` over MCP, which must succeed; returns its structured output.
+async fn tool_ok(app: &TestApp, token: Option<&str>, name: &str, args: Value) -> Value {
+    let (is_error, out) = app.tool(token, name, args).await;
+    assert!(!is_error, "{name}: {out}");
+    out
+}
+
 fn id_of(review: &Value) -> String {
     review["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
 async fn a_review_stays_blind_until_both_sides_wrote_then_aggregates_follow() {
-    let app = TestApp::spawn().await;
-    let host = app.user("host.blind@example.com").await;
-    let guest = app.user("guest.blind@example.com").await;
-    let other = app.user("other.blind@example.com").await;
-    let admin = app.user_with_role("admin.blind@example.com", "admin").await;
-    let (listing, stay) = seed_stay(&app, host.id, guest.id, "complete").await;
+    let Stay {
+        app,
+        host,
+        guest,
+        stranger: other,
+        admin,
+        listing,
+        stay,
+        ..
+    } = stay("blind").await;
 
     let about_host = written(&app, &guest, stay, "host", host.id, 4, "Warm welcome.").await;
     assert_eq!(about_host["isPublished"], false, "{about_host}");
@@ -120,33 +194,18 @@ async fn a_review_stays_blind_until_both_sides_wrote_then_aggregates_follow() {
         .await
         .is_empty());
     for token in [None, Some(other.token.as_str()), Some(host.token.as_str())] {
-        let (status, body) = app
-            .rest(
-                Method::GET,
-                &format!("{REVIEWS}/{host_review_id}"),
-                token,
-                None,
-            )
-            .await;
+        let (status, body) = on_review(&app, Method::GET, &host_review_id, token).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, "review not found");
     }
-    let (is_error, mine) = app
-        .tool(
-            Some(&guest.token),
-            "getReview",
-            json!({ "reviewId": host_review_id }),
-        )
-        .await;
-    assert!(!is_error, "{mine}");
+    let mine = tool_ok(
+        &app,
+        Some(&guest.token),
+        "getReview",
+        json!({ "reviewId": host_review_id }),
+    )
+    .await;
     assert_eq!(mine["reviewText"], "Warm welcome.");
-    let (status, body) = app
-        .rest(
-            Method::GET,
-            &format!("{REVIEWS}/{host_review_id}"),
-            Some(&admin.token),
-            None,
-        )
-        .await;
+    let (status, body) = on_review(&app, Method::GET, &host_review_id, Some(&admin.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["review"]["blindSubmissionCode"].as_str().map(str::len),
@@ -162,15 +221,14 @@ async fn a_review_stays_blind_until_both_sides_wrote_then_aggregates_follow() {
     assert_eq!(app.count("reviews.reviews").await, before);
 
     // The host writes (over MCP): every review of the stay publishes at once.
-    let (is_error, about_guest) = app
-        .tool(
-            Some(&host.token),
-            "createReview",
-            json!({ "reservationId": stay, "revieweeType": "guest", "revieweeId": guest.id,
+    let about_guest = tool_ok(
+        &app,
+        Some(&host.token),
+        "createReview",
+        json!({ "reservationId": stay, "revieweeType": "guest", "revieweeId": guest.id,
                     "rating": 3, "reviewText": "Left the kitchen messy." }),
-        )
-        .await;
-    assert!(!is_error, "{about_guest}");
+    )
+    .await;
     assert_eq!(about_guest["isPublished"], true, "{about_guest}");
     assert!(about_guest["publishedAt"].is_string());
     let published = public_reviews(&app, &format!("reservationId={stay}")).await;
@@ -179,14 +237,7 @@ async fn a_review_stays_blind_until_both_sides_wrote_then_aggregates_follow() {
     assert!(published
         .iter()
         .all(|r| r.get("blindSubmissionCode").is_none()));
-    let (status, body) = app
-        .rest(
-            Method::GET,
-            &format!("{REVIEWS}/{host_review_id}"),
-            Some(&other.token),
-            None,
-        )
-        .await;
+    let (status, body) = on_review(&app, Method::GET, &host_review_id, Some(&other.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["review"]["id"], host_review_id);
     assert_eq!(
@@ -213,14 +264,13 @@ async fn a_review_stays_blind_until_both_sides_wrote_then_aggregates_follow() {
     assert_eq!(host_agg["visibilityStatus_idx"], 0);
     assert_eq!(host_agg["revieweeType"], "host");
 
-    let (is_error, got) = app
-        .tool(
-            None,
-            "getReviewAggregate",
-            json!({ "reviewAggregateId": host_agg["id"] }),
-        )
-        .await;
-    assert!(!is_error, "{got}");
+    let got = tool_ok(
+        &app,
+        None,
+        "getReviewAggregate",
+        json!({ "reviewAggregateId": host_agg["id"] }),
+    )
+    .await;
     assert_eq!(got["averageRating"], json!(4.5));
     let host_reviews = public_reviews(&app, &format!("revieweeId={host}", host = host.id)).await;
     assert_eq!(host_reviews.len(), 2);
@@ -232,22 +282,24 @@ async fn a_review_stays_blind_until_both_sides_wrote_then_aggregates_follow() {
 
 #[tokio::test]
 async fn the_blind_window_releases_a_lone_review_and_freezes_it() {
-    let app = TestApp::spawn().await;
-    let host = app.user("host.window@example.com").await;
-    let guest = app.user("guest.window@example.com").await;
-    let (_, stay) = seed_stay(&app, host.id, guest.id, "complete").await;
+    let Stay {
+        app,
+        host,
+        guest,
+        stay,
+        ..
+    } = stay("window").await;
     let review = written(&app, &guest, stay, "host", host.id, 2, "Noisy street.").await;
     let id = id_of(&review);
 
     // Before publish the reviewer may still edit it.
-    let (status, body) = app
-        .rest(
-            Method::PATCH,
-            &format!("{REVIEWS}/{id}"),
-            Some(&guest.token),
-            Some(json!({ "reviewText": "Very noisy street." })),
-        )
-        .await;
+    let (status, body) = patch(
+        &app,
+        &guest.token,
+        &id,
+        json!({ "reviewText": "Very noisy street." }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["review"]["reviewText"], "Very noisy street.");
 
@@ -268,14 +320,13 @@ async fn the_blind_window_releases_a_lone_review_and_freezes_it() {
     assert_eq!(stats(&app, host.id, "host").await, Some((1, 2.0)));
 
     // Published: the reviewer can neither edit nor delete it any more.
-    let (status, body) = app
-        .rest(
-            Method::PATCH,
-            &format!("{REVIEWS}/{id}"),
-            Some(&guest.token),
-            Some(json!({ "reviewText": "Changed my mind." })),
-        )
-        .await;
+    let (status, body) = patch(
+        &app,
+        &guest.token,
+        &id,
+        json!({ "reviewText": "Changed my mind." }),
+    )
+    .await;
     assert_error(
         status,
         &body,
@@ -298,12 +349,16 @@ async fn the_blind_window_releases_a_lone_review_and_freezes_it() {
 
 #[tokio::test]
 async fn only_the_parties_of_a_completed_stay_review_and_only_what_they_may() {
-    let app = TestApp::spawn().await;
-    let host = app.user("host.rules@example.com").await;
-    let guest = app.user("guest.rules@example.com").await;
-    let stranger = app.user("stranger.rules@example.com").await;
-    let admin = app.user_with_role("admin.rules@example.com", "admin").await;
-    let (listing, stay) = seed_stay(&app, host.id, guest.id, "complete").await;
+    let Stay {
+        app,
+        host,
+        guest,
+        stranger,
+        admin,
+        listing,
+        stay,
+        ..
+    } = stay("rules").await;
     let (_, upcoming) = seed_stay(&app, host.id, guest.id, "confirmed").await;
     let before = app.count("reviews.reviews").await;
 
@@ -405,13 +460,14 @@ async fn only_the_parties_of_a_completed_stay_review_and_only_what_they_may() {
 
 #[tokio::test]
 async fn flagged_reviews_wait_for_an_admin_and_rejection_drops_them_from_the_aggregate() {
-    let app = TestApp::spawn().await;
-    let host = app.user("host.moderation@example.com").await;
-    let guest = app.user("guest.moderation@example.com").await;
-    let admin = app
-        .user_with_role("admin.moderation@example.com", "admin")
-        .await;
-    let (_, stay) = seed_stay(&app, host.id, guest.id, "complete").await;
+    let Stay {
+        app,
+        host,
+        guest,
+        admin,
+        stay,
+        ..
+    } = stay("moderation").await;
 
     let flagged = written(
         &app,
@@ -432,36 +488,17 @@ async fn flagged_reviews_wait_for_an_admin_and_rejection_drops_them_from_the_agg
     let listed = public_reviews(&app, &format!("reservationId={stay}")).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["revieweeType"], "guest");
-    let (status, body) = app
-        .rest(
-            Method::GET,
-            &format!("{REVIEWS}/{id}"),
-            Some(&host.token),
-            None,
-        )
-        .await;
+    let (status, body) = on_review(&app, Method::GET, &id, Some(&host.token)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "review not found");
     assert_eq!(stats(&app, host.id, "host").await, None);
 
     // Reviewers cannot moderate, not even their own review; nothing changes.
-    let row_before: Value =
-        sqlx::query_scalar("SELECT to_jsonb(r) FROM reviews.reviews r WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    for (token, patch) in [
+    let row_before = review_row(&app, &id).await;
+    for (token, body) in [
         (&guest.token, json!({ "moderationStatus": "approved" })),
         (&host.token, json!({ "isPublished": false })),
     ] {
-        let (status, body) = app
-            .rest(
-                Method::PATCH,
-                &format!("{REVIEWS}/{id}"),
-                Some(token),
-                Some(patch),
-            )
-            .await;
+        let (status, body) = patch(&app, token, &id, body).await;
         assert_error(
             status,
             &body,
@@ -469,23 +506,17 @@ async fn flagged_reviews_wait_for_an_admin_and_rejection_drops_them_from_the_agg
             "only admins moderate reviews",
         );
     }
-    let row_after: Value =
-        sqlx::query_scalar("SELECT to_jsonb(r) FROM reviews.reviews r WHERE id = $1::uuid")
-            .bind(&id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(row_before, row_after);
+    assert_eq!(review_row(&app, &id).await, row_before);
 
     // An admin approves (over MCP): visible, counted.
-    let (is_error, approved) = app
-        .tool(
-            Some(&admin.token),
-            "updateReview",
-            json!({ "reviewId": id, "moderationStatus": "approved", "recordVersion": flagged["recordVersion"].as_i64().unwrap() + 1 }),
-        )
-        .await;
-    assert!(!is_error, "{approved}");
+    let version = flagged["recordVersion"].as_i64().unwrap() + 1;
+    let approved = tool_ok(
+        &app,
+        Some(&admin.token),
+        "updateReview",
+        json!({ "reviewId": id, "moderationStatus": "approved", "recordVersion": version }),
+    )
+    .await;
     assert_eq!(approved["moderationStatus"], "approved");
     assert_eq!(
         public_reviews(&app, &format!("reservationId={stay}"))
@@ -496,23 +527,21 @@ async fn flagged_reviews_wait_for_an_admin_and_rejection_drops_them_from_the_agg
     assert_eq!(stats(&app, host.id, "host").await, Some((1, 4.0)));
 
     // A stale version is refused; then the admin rejects: the aggregate drops the review.
-    let (status, body) = app
-        .rest(
-            Method::PATCH,
-            &format!("{REVIEWS}/{id}"),
-            Some(&admin.token),
-            Some(json!({ "moderationStatus": "rejected", "recordVersion": 1 })),
-        )
-        .await;
+    let (status, body) = patch(
+        &app,
+        &admin.token,
+        &id,
+        json!({ "moderationStatus": "rejected", "recordVersion": 1 }),
+    )
+    .await;
     assert_error(status, &body, StatusCode::CONFLICT, "recordVersion");
-    let (status, body) = app
-        .rest(
-            Method::PATCH,
-            &format!("{REVIEWS}/{id}"),
-            Some(&admin.token),
-            Some(json!({ "moderationStatus": "rejected" })),
-        )
-        .await;
+    let (status, body) = patch(
+        &app,
+        &admin.token,
+        &id,
+        json!({ "moderationStatus": "rejected" }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["review"]["moderationStatus_idx"], 2);
     assert_eq!(
@@ -544,35 +573,22 @@ async fn flagged_reviews_wait_for_an_admin_and_rejection_drops_them_from_the_agg
 
 #[tokio::test]
 async fn deleting_a_review_recomputes_the_aggregate() {
-    let app = TestApp::spawn().await;
-    let host = app.user("host.delete@example.com").await;
-    let guest = app.user("guest.delete@example.com").await;
-    let stranger = app.user("stranger.delete@example.com").await;
-    let admin = app
-        .user_with_role("admin.delete@example.com", "admin")
-        .await;
-    let (_, stay) = seed_stay(&app, host.id, guest.id, "complete").await;
+    let Stay {
+        app,
+        host,
+        guest,
+        stranger,
+        admin,
+        stay,
+        ..
+    } = stay("delete").await;
 
     // Before publish the reviewer may delete and write again.
     let draft = written(&app, &guest, stay, "host", host.id, 1, "Too harsh.").await;
-    let (status, body) = app
-        .rest(
-            Method::DELETE,
-            &format!("{REVIEWS}/{}", id_of(&draft)),
-            Some(&guest.token),
-            None,
-        )
-        .await;
+    let (status, body) = on_review(&app, Method::DELETE, &id_of(&draft), Some(&guest.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["review"]["isActive"], false);
-    let (status, body) = app
-        .rest(
-            Method::GET,
-            &format!("{REVIEWS}/{}", id_of(&draft)),
-            Some(&guest.token),
-            None,
-        )
-        .await;
+    let (status, body) = on_review(&app, Method::GET, &id_of(&draft), Some(&guest.token)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "review not found");
 
     let about_host = written(&app, &guest, stay, "host", host.id, 4, "Fair host.").await;
@@ -585,26 +601,18 @@ async fn deleting_a_review_recomputes_the_aggregate() {
         (&host, StatusCode::NOT_FOUND, "review not found"),
         (&guest, StatusCode::UNPROCESSABLE_ENTITY, "ask an admin"),
     ] {
-        let (status, body) = app
-            .rest(
-                Method::DELETE,
-                &format!("{REVIEWS}/{id}"),
-                Some(&user.token),
-                None,
-            )
-            .await;
+        let (status, body) = on_review(&app, Method::DELETE, &id, Some(&user.token)).await;
         assert_error(status, &body, expected, needle);
     }
     assert_eq!(stats(&app, host.id, "host").await, Some((1, 4.0)));
 
-    let (is_error, deleted) = app
-        .tool(
-            Some(&admin.token),
-            "deleteReview",
-            json!({ "reviewId": id }),
-        )
-        .await;
-    assert!(!is_error, "{deleted}");
+    let deleted = tool_ok(
+        &app,
+        Some(&admin.token),
+        "deleteReview",
+        json!({ "reviewId": id }),
+    )
+    .await;
     assert_eq!(deleted["isActive"], false);
     let hidden = aggregate(&app, Some(&admin.token), host.id, "host")
         .await
