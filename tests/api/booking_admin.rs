@@ -1,1 +1,873 @@
-//! (being written)
+//! Booking administration: disputes and their lifecycle, the append-only payment ledger, payment
+//! tickets, payment customers/methods and the reservation activity timeline — each tested from
+//! the allowed and the refused side.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+const BM: &str = "/bookingmanagement-api/v1";
+
+/// The four people of a booking dispute.
+struct Cast {
+    guest: TestUser,
+    host: TestUser,
+    admin: TestUser,
+    stranger: TestUser,
+}
+
+async fn cast(app: &TestApp) -> Cast {
+    Cast {
+        guest: app.user("guest@haven.test").await,
+        host: app.user("host@haven.test").await,
+        admin: app.user_with_role("admin@haven.test", "admin").await,
+        stranger: app.user("stranger@haven.test").await,
+    }
+}
+
+/// The reservation's stored (disputeStatus, recordVersion).
+async fn dispute_status(app: &TestApp, reservation: Uuid) -> (String, i32) {
+    sqlx::query_as("SELECT dispute_status, record_version FROM booking.reservations WHERE id = $1")
+        .bind(reservation)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// The timeline as `token` reads it over REST, newest first.
+async fn timeline(app: &TestApp, token: &str, reservation: Uuid) -> Vec<Value> {
+    let (s, body) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/reservations/{reservation}/activities"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body["reservationActivities"].as_array().unwrap().clone()
+}
+
+fn kinds(entries: &[Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect()
+}
+
+async fn admin_record(app: &TestApp, admin: &TestUser, reservation: Uuid) -> Value {
+    let (s, body) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/paymentrecords"),
+            Some(&admin.token),
+            Some(json!({
+                "reservationId": reservation, "paymentIntentId": "pi_manual_1",
+                "currency": "eur", "amountPaid": 300.0, "paymentStatus": "paid",
+                "platformFee": 30.5, "payoutAmountHost": 291.0, "cityTax": 0
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    body["paymentRecord"].clone()
+}
+
+#[tokio::test]
+async fn all_booking_admin_operations_are_registered() {
+    let registry = haven_tools::Registry::global();
+    for name in [
+        "listReservationActivities",
+        "createPaymentRecord",
+        "getPaymentRecord",
+        "listPaymentRecords",
+        "getReservationPayment",
+        "listReservationPayments",
+        "createReservationPayment",
+        "updateReservationPayment",
+        "deleteReservationPayment",
+        "getReservationPaymentByOrderId",
+        "getReservationPaymentByPaymentId",
+        "getPaymentCustomerByUserId",
+        "listPaymentCustomers",
+        "listPaymentCustomerMethods",
+        "createDispute",
+        "updateDispute",
+        "getDispute",
+        "listDisputes",
+    ] {
+        assert!(registry.get(name).is_some(), "{name} is not registered");
+    }
+    for gone in [
+        "updatePaymentRecord",
+        "deletePaymentRecord",
+        "deleteDispute",
+    ] {
+        assert!(registry.get(gone).is_none(), "{gone} must not exist");
+    }
+}
+
+#[tokio::test]
+async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (_, rid) = seed_reservation(&app, c.host.id, c.guest.id, "confirmed").await;
+    let (_, other_rid) = seed_reservation(&app, c.host.id, c.stranger.id, "confirmed").await;
+    let record = admin_record(&app, &c.admin, rid).await;
+    let other_record = admin_record(&app, &c.admin, other_rid).await;
+    let activities_before = app.count("booking.reservation_activities").await;
+    let (_, version_before) = dispute_status(&app, rid).await;
+
+    // Server-owned fields are refused by name and nothing is written.
+    for (field, value) in [
+        ("raisedBy", json!(c.host.id)),
+        ("resolutionStatus", json!("resolved")),
+        ("reportedAt", json!("2020-01-01T00:00:00Z")),
+        ("adminId", json!(c.admin.id)),
+    ] {
+        let mut body =
+            json!({ "reservationId": rid, "issueType": "damage", "description": "Broken lamp" });
+        body[field] = value;
+        let (s, b) = app
+            .rest(
+                Method::POST,
+                &format!("{BM}/disputes"),
+                Some(&c.guest.token),
+                Some(body),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, field);
+    }
+    // A payment of another reservation cannot be attached.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/disputes"),
+            Some(&c.guest.token),
+            Some(
+                json!({ "reservationId": rid, "issueType": "refund", "description": "Charged twice",
+                "relatedPaymentId": other_record["id"] }),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "relatedPaymentId");
+    // A stranger cannot even see the reservation; a non-party admin may not open one.
+    let new = json!({ "reservationId": rid, "issueType": "damage", "description": "Broken lamp" });
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/disputes"),
+            Some(&c.stranger.token),
+            Some(new.clone()),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "reservation not found");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/disputes"),
+            Some(&c.admin.token),
+            Some(new.clone()),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "guest or the host");
+    assert_eq!(app.count("booking.disputes").await, 0);
+    assert_eq!(
+        app.count("booking.reservation_activities").await,
+        activities_before
+    );
+    assert_eq!(
+        dispute_status(&app, rid).await,
+        ("none".into(), version_before)
+    );
+
+    // The guest opens a dispute: pending, reservation requested, two timeline entries.
+    let mut new = new;
+    new["relatedPaymentId"] = record["id"].clone();
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/disputes"),
+            Some(&c.guest.token),
+            Some(new),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let dispute = b["dispute"].clone();
+    let did = dispute["id"].as_str().unwrap().to_string();
+    assert_eq!(dispute["resolutionStatus"], "pending");
+    assert_eq!(dispute["resolutionStatus_idx"], 0);
+    assert_eq!(dispute["raisedBy"], json!(c.guest.id));
+    assert!(dispute["adminId"].is_null() && dispute["reportedAt"].is_string());
+    assert_eq!(
+        dispute_status(&app, rid).await,
+        ("requested".into(), version_before + 1)
+    );
+    let t = timeline(&app, &c.host.token, rid).await;
+    assert_eq!(
+        kinds(&t)[..3],
+        [
+            "dispute_status_changed",
+            "dispute_opened",
+            "payment_recorded"
+        ]
+    );
+    assert_eq!(
+        (t[0]["oldValue"].clone(), t[0]["newValue"].clone()),
+        (json!("none"), json!("requested"))
+    );
+    assert_eq!(t[0]["actorId"], json!(c.guest.id));
+    assert_eq!(
+        t[1]["newValue"],
+        json!({ "disputeId": did, "issueType": "damage" })
+    );
+    let (s, only) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/reservations/{rid}/activities?kind=dispute_opened"),
+            Some(&c.guest.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(only["paging"]["totalRowCount"], 1);
+
+    // One open dispute per reservation.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/disputes"),
+            Some(&c.host.token),
+            Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "open dispute");
+    assert_eq!(app.count("booking.disputes").await, 1);
+
+    // Strangers get 404 on every id-taking operation; lists show them nothing.
+    let dispute_path = format!("{BM}/disputes/{did}");
+    let (s, b) = app
+        .rest(Method::GET, &dispute_path, Some(&c.stranger.token), None)
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "dispute not found");
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.stranger.token),
+            Some(json!({ "description": "x" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "dispute not found");
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/reservations/{rid}/activities"),
+            Some(&c.stranger.token),
+            None,
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "reservation not found");
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/disputes"),
+            Some(&c.stranger.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["disputes"], json!([]));
+
+    // The raiser edits while pending; the other party and non-admin status changes are refused.
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.host.token),
+            Some(json!({ "description": "No" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "raised");
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.guest.token),
+            Some(json!({ "resolutionStatus": "resolved" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "only admins");
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.guest.token),
+            Some(json!({ "description": "Broken lamp and a torn curtain", "recordVersion": 1 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["dispute"]["recordVersion"], 2);
+    assert_eq!(dispute_status(&app, rid).await.0, "requested");
+
+    // Illegal transitions name both states; refundApproved only with resolved; stale version.
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.admin.token),
+            Some(json!({ "resolutionStatus": "resolved" })),
+        )
+        .await;
+    assert_error(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "from `pending` to `resolved`",
+    );
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.admin.token),
+            Some(json!({ "resolutionStatus": "reviewing", "refundApproved": true })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "refundApproved");
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.admin.token),
+            Some(json!({ "resolutionStatus": "reviewing", "recordVersion": 1 })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.admin.token),
+            Some(json!({ "adminId": c.guest.id })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "adminId");
+
+    // An admin takes it into review (over MCP): assigned to the caller, reservation active.
+    let (is_error, reviewing) = app
+        .tool(
+            Some(&c.admin.token),
+            "updateDispute",
+            json!({ "disputeId": did, "resolutionStatus": "reviewing" }),
+        )
+        .await;
+    assert!(!is_error, "{reviewing}");
+    assert_eq!(reviewing["resolutionStatus"], "reviewing");
+    assert_eq!(reviewing["adminId"], json!(c.admin.id));
+    assert!(reviewing["resolvedAt"].is_null());
+    assert_eq!(dispute_status(&app, rid).await.0, "active");
+    let t = timeline(&app, &c.guest.token, rid).await;
+    assert_eq!(
+        kinds(&t)[..2],
+        ["dispute_status_changed", "dispute_resolution"]
+    );
+    assert_eq!(
+        (t[0]["oldValue"].clone(), t[0]["newValue"].clone()),
+        (json!("requested"), json!("active"))
+    );
+    assert_eq!(t[1]["newValue"]["resolutionStatus"], "reviewing");
+    assert_eq!(t[1]["oldValue"]["resolutionStatus"], "pending");
+    assert_eq!(t[1]["actorId"], json!(c.admin.id));
+
+    // Under review the raiser can no longer edit.
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.guest.token),
+            Some(json!({ "description": "More" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "reviewing");
+
+    // Resolved with a refund: resolvedAt set, reservation resolved, outcome in the timeline.
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.admin.token),
+            Some(json!({ "resolutionStatus": "resolved", "refundApproved": true })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["dispute"]["resolutionStatus_idx"], 2);
+    assert_eq!(b["dispute"]["refundApproved"], true);
+    assert!(b["dispute"]["resolvedAt"].is_string());
+    assert_eq!(dispute_status(&app, rid).await.0, "resolved");
+    let t = timeline(&app, &c.host.token, rid).await;
+    assert_eq!(
+        kinds(&t)[..2],
+        ["dispute_status_changed", "dispute_resolution"]
+    );
+    assert_eq!(t[0]["newValue"], "resolved");
+    assert_eq!(t[1]["newValue"]["refundApproved"], true);
+
+    // Closed disputes are final.
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &dispute_path,
+            Some(&c.admin.token),
+            Some(json!({ "resolutionStatus": "rejected" })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "closed");
+
+    // Everyone involved reads it; a new dispute may now be opened, then rejected.
+    for who in [&c.guest, &c.host, &c.admin] {
+        let (s, b) = app
+            .rest(Method::GET, &dispute_path, Some(&who.token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/disputes"),
+            Some(&c.host.token),
+            Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let second = b["dispute"]["id"].as_str().unwrap().to_string();
+    assert_eq!(dispute_status(&app, rid).await.0, "requested");
+    for status in ["reviewing", "rejected"] {
+        let (s, b) = app
+            .rest(
+                Method::PATCH,
+                &format!("{BM}/disputes/{second}"),
+                Some(&c.admin.token),
+                Some(json!({ "resolutionStatus": status })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    assert_eq!(dispute_status(&app, rid).await.0, "resolved");
+
+    // Lists: filtered, visible to the parties.
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/disputes?resolutionStatus=rejected"),
+            Some(&c.guest.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["disputes"].as_array().unwrap().len(), 1);
+    assert_eq!(b["disputes"][0]["raisedBy"], json!(c.host.id));
+    let (_, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/disputes?raisedBy={}", c.guest.id),
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(b["paging"]["totalRowCount"], 1);
+}
+
+#[tokio::test]
+async fn payment_records_are_an_append_only_ledger() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (_, rid) = seed_reservation(&app, c.host.id, c.guest.id, "confirmed").await;
+
+    // Only admins append; the currency must be the reservation's.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/paymentrecords"),
+            Some(&c.guest.token),
+            Some(
+                json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
+                "amountPaid": 1, "paymentStatus": "paid" }),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/paymentrecords"),
+            Some(&c.admin.token),
+            Some(
+                json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "USD",
+                "amountPaid": 1, "paymentStatus": "paid" }),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "currency");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/paymentrecords"),
+            Some(&c.admin.token),
+            Some(
+                json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
+                "amountPaid": 1, "paymentStatus": "settled" }),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "paymentStatus");
+    assert_eq!(app.count("booking.payment_records").await, 0);
+
+    let record = admin_record(&app, &c.admin, rid).await;
+    let id = record["id"].as_str().unwrap().to_string();
+    assert_eq!(record["amountPaid"], 300.0);
+    assert_eq!(record["platformFee"], 30.5);
+    assert_eq!(record["paymentStatus_idx"], 1);
+    assert_eq!(record["currency"], "EUR");
+    assert!(record["paymentDate"].is_string());
+    let (is_error, refund) = app
+        .tool(
+            Some(&c.admin.token),
+            "createPaymentRecord",
+            json!({ "reservationId": rid, "paymentIntentId": "pi_manual_1", "currency": "EUR",
+                "amountPaid": 0, "paymentStatus": "refunded", "refundAmount": 120.25,
+                "paymentDate": "2030-01-20T10:00:00Z" }),
+        )
+        .await;
+    assert!(!is_error, "{refund}");
+    assert_eq!(refund["refundAmount"], 120.25);
+    assert_eq!(refund["paymentDate"], "2030-01-20T10:00:00Z");
+    let t = timeline(&app, &c.guest.token, rid).await;
+    assert_eq!(kinds(&t), ["payment_recorded", "payment_recorded"]);
+    assert_eq!(t[0]["newValue"]["paymentRecordId"], refund["id"]);
+
+    // Guest and host read; a stranger cannot tell it exists.
+    let path = format!("{BM}/paymentrecords/{id}");
+    for who in [&c.guest, &c.host, &c.admin] {
+        let (s, b) = app.rest(Method::GET, &path, Some(&who.token), None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["paymentRecord"]["id"], json!(id));
+    }
+    let (s, b) = app
+        .rest(Method::GET, &path, Some(&c.stranger.token), None)
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "payment record not found");
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/paymentrecords"),
+            Some(&c.stranger.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["paymentRecords"], json!([]));
+    let (_, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/paymentrecords?paymentStatus=refunded"),
+            Some(&c.host.token),
+            None,
+        )
+        .await;
+    assert_eq!(b["paymentRecords"].as_array().unwrap().len(), 1);
+    assert_eq!(b["paymentRecords"][0]["refundAmount"], 120.25);
+    let (_, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/paymentrecords?reservationId={rid}"),
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(b["paging"]["totalRowCount"], 2);
+    assert_eq!(b["paymentRecords"][0]["id"], refund["id"], "newest first");
+
+    // No route changes a record, and the database itself refuses.
+    for method in [Method::PATCH, Method::DELETE] {
+        let (s, _) = app
+            .rest(
+                method.clone(),
+                &path,
+                Some(&c.admin.token),
+                Some(json!({ "amountPaid": 1 })),
+            )
+            .await;
+        assert!(
+            s == StatusCode::NOT_FOUND || s == StatusCode::METHOD_NOT_ALLOWED,
+            "{method} answered {s}"
+        );
+    }
+    let err = sqlx::query("UPDATE booking.payment_records SET amount_paid = 1 WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = sqlx::query("DELETE FROM booking.payment_records")
+        .execute(&app.db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    assert_eq!(app.count("booking.payment_records").await, 2);
+}
+
+#[tokio::test]
+async fn payment_tickets_follow_the_access_matrix() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (_, rid) = seed_reservation(&app, c.host.id, c.guest.id, "pending").await;
+    let new = json!({ "orderId": rid, "paymentId": "pi_ticket_1", "paymentStatus": "requires_confirmation",
+        "statusLiteral": "pending", "redirectUrl": "https://app.haven.test/paid" });
+
+    // Creation is admin-only; the owner, amount and currency come from the reservation.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/reservationpayment"),
+            Some(&c.guest.token),
+            Some(new.clone()),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
+    let mut forged = new.clone();
+    forged["ownerId"] = json!(c.stranger.id);
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/reservationpayment"),
+            Some(&c.admin.token),
+            Some(forged),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "ownerId");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/reservationpayment"),
+            Some(&c.admin.token),
+            Some(new.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let ticket = b["sys_reservationPayment"].clone();
+    let tid = ticket["id"].as_str().unwrap().to_string();
+    assert_eq!(ticket["ownerId"], json!(c.guest.id));
+    assert_eq!(ticket["amount"], 300.0);
+    assert_eq!(ticket["currency"], "EUR");
+    assert_eq!(ticket["platform"], "local");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{BM}/reservationpayment"),
+            Some(&c.admin.token),
+            Some(new),
+        )
+        .await;
+    assert_error(
+        s,
+        &b,
+        StatusCode::CONFLICT,
+        "already has an active payment ticket",
+    );
+    assert_eq!(app.count("booking.reservation_payments").await, 1);
+
+    // Reads: guest, host and admin by id, order and payment id; strangers get 404 everywhere.
+    let reads = [
+        format!("{BM}/reservationpayment/{tid}"),
+        format!("{BM}/reservationpaymentbyorderid/{rid}"),
+        format!("{BM}/reservationpaymentbypaymentid/pi_ticket_1"),
+    ];
+    for path in &reads {
+        for who in [&c.guest, &c.host, &c.admin] {
+            let (s, b) = app.rest(Method::GET, path, Some(&who.token), None).await;
+            assert_eq!(s, StatusCode::OK, "{path}: {b}");
+            assert_eq!(b["sys_reservationPayment"]["id"], json!(tid));
+        }
+        let (s, b) = app
+            .rest(Method::GET, path, Some(&c.stranger.token), None)
+            .await;
+        assert_error(s, &b, StatusCode::NOT_FOUND, "payment ticket not found");
+    }
+    let (is_error, text) = app
+        .tool(
+            Some(&c.stranger.token),
+            "getReservationPayment",
+            json!({ "sys_reservationPaymentId": tid }),
+        )
+        .await;
+    assert!(is_error && text.as_str().unwrap().contains("not found"));
+    for who in [&c.stranger, &c.guest] {
+        let (s, b) = app
+            .rest(
+                Method::PATCH,
+                &reads[0],
+                Some(&who.token),
+                Some(json!({ "statusLiteral": "paid" })),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
+        let (s, b) = app
+            .rest(Method::DELETE, &reads[0], Some(&who.token), None)
+            .await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
+    }
+
+    // Lists are scoped: the stranger sees nothing, the host sees the listing's ticket.
+    let list = format!("{BM}/reservationpayments?paymentId=TICKET");
+    let (_, b) = app
+        .rest(Method::GET, &list, Some(&c.stranger.token), None)
+        .await;
+    assert_eq!(b["sys_reservationPayments"], json!([]));
+    for who in [&c.host, &c.guest, &c.admin] {
+        let (s, b) = app.rest(Method::GET, &list, Some(&who.token), None).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["paging"]["totalRowCount"], 1);
+    }
+    let (_, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/reservationpayments?ownerId={}", c.host.id),
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(b["paging"]["totalRowCount"], 0);
+
+    // Admin update (optimistic concurrency) and soft delete.
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &reads[0],
+            Some(&c.admin.token),
+            Some(json!({ "statusLiteral": "paid", "recordVersion": 9 })),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
+    let (s, b) = app
+        .rest(
+            Method::PATCH,
+            &reads[0],
+            Some(&c.admin.token),
+            Some(json!({ "statusLiteral": "paid", "paymentStatus": "succeeded", "recordVersion": 1 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["sys_reservationPayment"]["statusLiteral"], "paid");
+    assert_eq!(
+        b["sys_reservationPayment"]["redirectUrl"],
+        "https://app.haven.test/paid"
+    );
+    assert_eq!(b["sys_reservationPayment"]["recordVersion"], 2);
+    let (s, b) = app
+        .rest(Method::DELETE, &reads[0], Some(&c.admin.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["sys_reservationPayment"]["isActive"], false);
+    let (s, _) = app
+        .rest(Method::GET, &reads[1], Some(&c.guest.token), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn payment_customers_are_readable_by_self_and_admins() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    sqlx::query(
+        "INSERT INTO booking.payment_customers (user_id, customer_id, platform)
+         VALUES ($1, 'cus_guest', 'local')",
+    )
+    .bind(c.guest.id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO booking.payment_methods (payment_method_id, user_id, customer_id,
+            card_holder_name, card_holder_zip, platform, card_info)
+         VALUES ('pm_card_visa', $1, 'cus_guest', 'Gina Guest', '1000', 'local',
+                 '{\"brand\": \"visa\", \"last4\": \"4242\"}'),
+                ('pm_card_mastercard', $1, 'cus_guest', 'Gina Guest', '1000', 'local',
+                 '{\"brand\": \"mastercard\", \"last4\": \"4444\"}')",
+    )
+    .bind(c.guest.id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let customer = format!("{BM}/paymentcustomers/{}", c.guest.id);
+    for who in [&c.guest, &c.admin] {
+        let (s, b) = app
+            .rest(Method::GET, &customer, Some(&who.token), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["sys_paymentCustomer"]["customerId"], "cus_guest");
+    }
+    let (s, b) = app
+        .rest(Method::GET, &customer, Some(&c.stranger.token), None)
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "payment customer not found");
+    let (s, _) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/paymentcustomers/{}", c.host.id),
+            Some(&c.host.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the host never paid");
+
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/paymentcustomers"),
+            Some(&c.guest.token),
+            None,
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            &format!("{BM}/paymentcustomers?customerId=GUEST&platform=loc"),
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["sys_paymentCustomers"][0]["userId"], json!(c.guest.id));
+
+    let methods = format!("{BM}/paymentcustomermethods/{}", c.guest.id);
+    let (s, b) = app
+        .rest(Method::GET, &methods, Some(&c.guest.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["paging"]["totalRowCount"], 2);
+    let (_, b) = app
+        .rest(
+            Method::GET,
+            &format!("{methods}?cardInfo=visa"),
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(b["sys_paymentMethods"].as_array().unwrap().len(), 1);
+    assert_eq!(b["sys_paymentMethods"][0]["cardInfo"]["last4"], "4242");
+    let (s, b) = app
+        .rest(Method::GET, &methods, Some(&c.stranger.token), None)
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not found");
+    let (is_error, _) = app
+        .tool(
+            Some(&c.stranger.token),
+            "listPaymentCustomerMethods",
+            json!({ "userId": [c.stranger.id, c.guest.id] }),
+        )
+        .await;
+    assert!(is_error);
+}

@@ -365,3 +365,39 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, need
         "message {message:?} should mention {needle:?}"
     );
 }
+
+/// Seeds a published instant listing of `host_id` and a 3-night EUR 300 reservation on it by
+/// `guest_id` in booking status `status`, directly in SQL (for tests that need a reservation
+/// without the booking flow). Returns (listing_id, reservation_id).
+pub async fn seed_reservation(
+    app: &TestApp,
+    host_id: Uuid,
+    guest_id: Uuid,
+    status: &str,
+) -> (Uuid, Uuid) {
+    let listing: Uuid = sqlx::query_scalar(
+        "INSERT INTO catalog.listings (host_id, title, description, address, city, property_type,
+            approval_type, price_per_night, currency, is_published, owner_id)
+         VALUES ($1, 'Seeded flat', 'A seeded listing', '1 Test Street', 'Lisbon', 'apartment',
+            'instant', 10000, 'EUR', true, $1) RETURNING id",
+    )
+    .bind(host_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let reservation: Uuid = sqlx::query_scalar(
+        "INSERT INTO booking.reservations (listing_id, guest_id, host_id, approval_type,
+            booking_status, check_in, check_out, guest_count, currency, total_price,
+            price_breakdown, booking_policies_snapshot, cancellation_policy_snapshot, owner_id)
+         VALUES ($1, $2, $3, 'instant', $4, DATE '2030-01-10', DATE '2030-01-13', 1, 'EUR', 30000,
+            '{}', '{}', '{}', $2) RETURNING id",
+    )
+    .bind(listing)
+    .bind(guest_id)
+    .bind(host_id)
+    .bind(status)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    (listing, reservation)
+}
