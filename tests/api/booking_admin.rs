@@ -10,6 +10,18 @@ use crate::helpers::*;
 
 const BM: &str = "/bookingmanagement-api/v1";
 
+/// A REST call under the booking prefix as `who`.
+async fn bm(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    who: &TestUser,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    app.rest(method, &format!("{BM}{path}"), Some(&who.token), body)
+        .await
+}
+
 /// The four people of a booking dispute.
 struct Cast {
     guest: TestUser,
@@ -58,18 +70,18 @@ fn kinds(entries: &[Value]) -> Vec<&str> {
 }
 
 async fn admin_record(app: &TestApp, admin: &TestUser, reservation: Uuid) -> Value {
-    let (s, body) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/paymentrecords"),
-            Some(&admin.token),
-            Some(json!({
-                "reservationId": reservation, "paymentIntentId": "pi_manual_1",
-                "currency": "eur", "amountPaid": 300.0, "paymentStatus": "paid",
-                "platformFee": 30.5, "payoutAmountHost": 291.0, "cityTax": 0
-            })),
-        )
-        .await;
+    let (s, body) = bm(
+        app,
+        Method::POST,
+        "/paymentrecords",
+        admin,
+        Some(json!({
+            "reservationId": reservation, "paymentIntentId": "pi_manual_1",
+            "currency": "eur", "amountPaid": 300.0, "paymentStatus": "paid",
+            "platformFee": 30.5, "payoutAmountHost": 291.0, "cityTax": 0
+        })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     body["paymentRecord"].clone()
 }
@@ -129,48 +141,34 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
         let mut body =
             json!({ "reservationId": rid, "issueType": "damage", "description": "Broken lamp" });
         body[field] = value;
-        let (s, b) = app
-            .rest(
-                Method::POST,
-                &format!("{BM}/disputes"),
-                Some(&c.guest.token),
-                Some(body),
-            )
-            .await;
+        let (s, b) = bm(&app, Method::POST, "/disputes", &c.guest, Some(body)).await;
         assert_error(s, &b, StatusCode::BAD_REQUEST, field);
     }
     // A payment of another reservation cannot be attached.
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/disputes"),
-            Some(&c.guest.token),
-            Some(
-                json!({ "reservationId": rid, "issueType": "refund", "description": "Charged twice",
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/disputes",
+        &c.guest,
+        Some(
+            json!({ "reservationId": rid, "issueType": "refund", "description": "Charged twice",
                 "relatedPaymentId": other_record["id"] }),
-            ),
-        )
-        .await;
+        ),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "relatedPaymentId");
     // A stranger cannot even see the reservation; a non-party admin may not open one.
     let new = json!({ "reservationId": rid, "issueType": "damage", "description": "Broken lamp" });
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/disputes"),
-            Some(&c.stranger.token),
-            Some(new.clone()),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/disputes",
+        &c.stranger,
+        Some(new.clone()),
+    )
+    .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "reservation not found");
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/disputes"),
-            Some(&c.admin.token),
-            Some(new.clone()),
-        )
-        .await;
+    let (s, b) = bm(&app, Method::POST, "/disputes", &c.admin, Some(new.clone())).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "guest or the host");
     assert_eq!(app.count("booking.disputes").await, 0);
     assert_eq!(
@@ -185,14 +183,7 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     // The guest opens a dispute: pending, reservation requested, two timeline entries.
     let mut new = new;
     new["relatedPaymentId"] = record["id"].clone();
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/disputes"),
-            Some(&c.guest.token),
-            Some(new),
-        )
-        .await;
+    let (s, b) = bm(&app, Method::POST, "/disputes", &c.guest, Some(new)).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let dispute = b["dispute"].clone();
     let did = dispute["id"].as_str().unwrap().to_string();
@@ -222,136 +213,127 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
         t[1]["newValue"],
         json!({ "disputeId": did, "issueType": "damage" })
     );
-    let (s, only) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/reservations/{rid}/activities?kind=dispute_opened"),
-            Some(&c.guest.token),
-            None,
-        )
-        .await;
+    let (s, only) = bm(
+        &app,
+        Method::GET,
+        &format!("/reservations/{rid}/activities?kind=dispute_opened"),
+        &c.guest,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(only["paging"]["totalRowCount"], 1);
 
     // One open dispute per reservation.
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/disputes"),
-            Some(&c.host.token),
-            Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/disputes",
+        &c.host,
+        Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "open dispute");
     assert_eq!(app.count("booking.disputes").await, 1);
 
     // Strangers get 404 on every id-taking operation; lists show them nothing.
-    let dispute_path = format!("{BM}/disputes/{did}");
-    let (s, b) = app
-        .rest(Method::GET, &dispute_path, Some(&c.stranger.token), None)
-        .await;
+    let dispute_path = format!("/disputes/{did}");
+    let (s, b) = bm(&app, Method::GET, &dispute_path, &c.stranger, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "dispute not found");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.stranger.token),
-            Some(json!({ "description": "x" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.stranger,
+        Some(json!({ "description": "x" })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "dispute not found");
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/reservations/{rid}/activities"),
-            Some(&c.stranger.token),
-            None,
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::GET,
+        &format!("/reservations/{rid}/activities"),
+        &c.stranger,
+        None,
+    )
+    .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "reservation not found");
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/disputes"),
-            Some(&c.stranger.token),
-            None,
-        )
-        .await;
+    let (s, b) = bm(&app, Method::GET, "/disputes", &c.stranger, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["disputes"], json!([]));
 
     // The raiser edits while pending; the other party and non-admin status changes are refused.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.host.token),
-            Some(json!({ "description": "No" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.host,
+        Some(json!({ "description": "No" })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "raised");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.guest.token),
-            Some(json!({ "resolutionStatus": "resolved" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.guest,
+        Some(json!({ "resolutionStatus": "resolved" })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "only admins");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.guest.token),
-            Some(json!({ "description": "Broken lamp and a torn curtain", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.guest,
+        Some(json!({ "description": "Broken lamp and a torn curtain", "recordVersion": 1 })),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["dispute"]["recordVersion"], 2);
     assert_eq!(dispute_status(&app, rid).await.0, "requested");
 
     // Illegal transitions name both states; refundApproved only with resolved; stale version.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.admin.token),
-            Some(json!({ "resolutionStatus": "resolved" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.admin,
+        Some(json!({ "resolutionStatus": "resolved" })),
+    )
+    .await;
     assert_error(
         s,
         &b,
         StatusCode::UNPROCESSABLE_ENTITY,
         "from `pending` to `resolved`",
     );
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.admin.token),
-            Some(json!({ "resolutionStatus": "reviewing", "refundApproved": true })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.admin,
+        Some(json!({ "resolutionStatus": "reviewing", "refundApproved": true })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "refundApproved");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.admin.token),
-            Some(json!({ "resolutionStatus": "reviewing", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.admin,
+        Some(json!({ "resolutionStatus": "reviewing", "recordVersion": 1 })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.admin.token),
-            Some(json!({ "adminId": c.guest.id })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.admin,
+        Some(json!({ "adminId": c.guest.id })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "adminId");
 
     // An admin takes it into review (over MCP): assigned to the caller, reservation active.
@@ -381,25 +363,25 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(t[1]["actorId"], json!(c.admin.id));
 
     // Under review the raiser can no longer edit.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.guest.token),
-            Some(json!({ "description": "More" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.guest,
+        Some(json!({ "description": "More" })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "reviewing");
 
     // Resolved with a refund: resolvedAt set, reservation resolved, outcome in the timeline.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.admin.token),
-            Some(json!({ "resolutionStatus": "resolved", "refundApproved": true })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.admin,
+        Some(json!({ "resolutionStatus": "resolved", "refundApproved": true })),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["dispute"]["resolutionStatus_idx"], 2);
     assert_eq!(b["dispute"]["refundApproved"], true);
@@ -414,67 +396,65 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(t[1]["newValue"]["refundApproved"], true);
 
     // Closed disputes are final.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &dispute_path,
-            Some(&c.admin.token),
-            Some(json!({ "resolutionStatus": "rejected" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &dispute_path,
+        &c.admin,
+        Some(json!({ "resolutionStatus": "rejected" })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "closed");
 
     // Everyone involved reads it; a new dispute may now be opened, then rejected.
     for who in [&c.guest, &c.host, &c.admin] {
-        let (s, b) = app
-            .rest(Method::GET, &dispute_path, Some(&who.token), None)
-            .await;
+        let (s, b) = bm(&app, Method::GET, &dispute_path, who, None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/disputes"),
-            Some(&c.host.token),
-            Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/disputes",
+        &c.host,
+        Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let second = b["dispute"]["id"].as_str().unwrap().to_string();
     assert_eq!(dispute_status(&app, rid).await.0, "requested");
     for status in ["reviewing", "rejected"] {
-        let (s, b) = app
-            .rest(
-                Method::PATCH,
-                &format!("{BM}/disputes/{second}"),
-                Some(&c.admin.token),
-                Some(json!({ "resolutionStatus": status })),
-            )
-            .await;
+        let (s, b) = bm(
+            &app,
+            Method::PATCH,
+            &format!("/disputes/{second}"),
+            &c.admin,
+            Some(json!({ "resolutionStatus": status })),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
     assert_eq!(dispute_status(&app, rid).await.0, "resolved");
 
     // Lists: filtered, visible to the parties.
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/disputes?resolutionStatus=rejected"),
-            Some(&c.guest.token),
-            None,
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::GET,
+        "/disputes?resolutionStatus=rejected",
+        &c.guest,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["disputes"].as_array().unwrap().len(), 1);
     assert_eq!(b["disputes"][0]["raisedBy"], json!(c.host.id));
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/disputes?raisedBy={}", c.guest.id),
-            Some(&c.admin.token),
-            None,
-        )
-        .await;
+    let (_, b) = bm(
+        &app,
+        Method::GET,
+        &format!("/disputes?raisedBy={}", c.guest.id),
+        &c.admin,
+        None,
+    )
+    .await;
     assert_eq!(b["paging"]["totalRowCount"], 1);
 }
 
@@ -485,41 +465,41 @@ async fn payment_records_are_an_append_only_ledger() {
     let (_, rid) = seed_reservation(&app, c.host.id, c.guest.id, "confirmed").await;
 
     // Only admins append; the currency must be the reservation's.
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/paymentrecords"),
-            Some(&c.guest.token),
-            Some(
-                json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/paymentrecords",
+        &c.guest,
+        Some(
+            json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
                 "amountPaid": 1, "paymentStatus": "paid" }),
-            ),
-        )
-        .await;
+        ),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/paymentrecords"),
-            Some(&c.admin.token),
-            Some(
-                json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "USD",
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/paymentrecords",
+        &c.admin,
+        Some(
+            json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "USD",
                 "amountPaid": 1, "paymentStatus": "paid" }),
-            ),
-        )
-        .await;
+        ),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "currency");
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/paymentrecords"),
-            Some(&c.admin.token),
-            Some(
-                json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/paymentrecords",
+        &c.admin,
+        Some(
+            json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
                 "amountPaid": 1, "paymentStatus": "settled" }),
-            ),
-        )
-        .await;
+        ),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "paymentStatus");
     assert_eq!(app.count("booking.payment_records").await, 0);
 
@@ -547,57 +527,48 @@ async fn payment_records_are_an_append_only_ledger() {
     assert_eq!(t[0]["newValue"]["paymentRecordId"], refund["id"]);
 
     // Guest and host read; a stranger cannot tell it exists.
-    let path = format!("{BM}/paymentrecords/{id}");
+    let path = format!("/paymentrecords/{id}");
     for who in [&c.guest, &c.host, &c.admin] {
-        let (s, b) = app.rest(Method::GET, &path, Some(&who.token), None).await;
+        let (s, b) = bm(&app, Method::GET, &path, who, None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["paymentRecord"]["id"], json!(id));
     }
-    let (s, b) = app
-        .rest(Method::GET, &path, Some(&c.stranger.token), None)
-        .await;
+    let (s, b) = bm(&app, Method::GET, &path, &c.stranger, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "payment record not found");
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/paymentrecords"),
-            Some(&c.stranger.token),
-            None,
-        )
-        .await;
+    let (s, b) = bm(&app, Method::GET, "/paymentrecords", &c.stranger, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["paymentRecords"], json!([]));
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/paymentrecords?paymentStatus=refunded"),
-            Some(&c.host.token),
-            None,
-        )
-        .await;
+    let (_, b) = bm(
+        &app,
+        Method::GET,
+        "/paymentrecords?paymentStatus=refunded",
+        &c.host,
+        None,
+    )
+    .await;
     assert_eq!(b["paymentRecords"].as_array().unwrap().len(), 1);
     assert_eq!(b["paymentRecords"][0]["refundAmount"], 120.25);
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/paymentrecords?reservationId={rid}"),
-            Some(&c.admin.token),
-            None,
-        )
-        .await;
+    let (_, b) = bm(
+        &app,
+        Method::GET,
+        &format!("/paymentrecords?reservationId={rid}"),
+        &c.admin,
+        None,
+    )
+    .await;
     assert_eq!(b["paging"]["totalRowCount"], 2);
     assert_eq!(b["paymentRecords"][0]["id"], refund["id"], "newest first");
 
     // No route changes a record, and the database itself refuses.
     for method in [Method::PATCH, Method::DELETE] {
-        let (s, _) = app
-            .rest(
-                method.clone(),
-                &path,
-                Some(&c.admin.token),
-                Some(json!({ "amountPaid": 1 })),
-            )
-            .await;
+        let (s, _) = bm(
+            &app,
+            method.clone(),
+            &path,
+            &c.admin,
+            Some(json!({ "amountPaid": 1 })),
+        )
+        .await;
         assert!(
             s == StatusCode::NOT_FOUND || s == StatusCode::METHOD_NOT_ALLOWED,
             "{method} answered {s}"
@@ -626,34 +597,34 @@ async fn payment_tickets_follow_the_access_matrix() {
         "statusLiteral": "pending", "redirectUrl": "https://app.haven.test/paid" });
 
     // Creation is admin-only; the owner, amount and currency come from the reservation.
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/reservationpayment"),
-            Some(&c.guest.token),
-            Some(new.clone()),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/reservationpayment",
+        &c.guest,
+        Some(new.clone()),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
     let mut forged = new.clone();
     forged["ownerId"] = json!(c.stranger.id);
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/reservationpayment"),
-            Some(&c.admin.token),
-            Some(forged),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/reservationpayment",
+        &c.admin,
+        Some(forged),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "ownerId");
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/reservationpayment"),
-            Some(&c.admin.token),
-            Some(new.clone()),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/reservationpayment",
+        &c.admin,
+        Some(new.clone()),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let ticket = b["sys_reservationPayment"].clone();
     let tid = ticket["id"].as_str().unwrap().to_string();
@@ -661,14 +632,14 @@ async fn payment_tickets_follow_the_access_matrix() {
     assert_eq!(ticket["amount"], 300.0);
     assert_eq!(ticket["currency"], "EUR");
     assert_eq!(ticket["platform"], "local");
-    let (s, b) = app
-        .rest(
-            Method::POST,
-            &format!("{BM}/reservationpayment"),
-            Some(&c.admin.token),
-            Some(new),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::POST,
+        "/reservationpayment",
+        &c.admin,
+        Some(new),
+    )
+    .await;
     assert_error(
         s,
         &b,
@@ -679,19 +650,17 @@ async fn payment_tickets_follow_the_access_matrix() {
 
     // Reads: guest, host and admin by id, order and payment id; strangers get 404 everywhere.
     let reads = [
-        format!("{BM}/reservationpayment/{tid}"),
-        format!("{BM}/reservationpaymentbyorderid/{rid}"),
-        format!("{BM}/reservationpaymentbypaymentid/pi_ticket_1"),
+        format!("/reservationpayment/{tid}"),
+        format!("/reservationpaymentbyorderid/{rid}"),
+        "/reservationpaymentbypaymentid/pi_ticket_1".to_string(),
     ];
     for path in &reads {
         for who in [&c.guest, &c.host, &c.admin] {
-            let (s, b) = app.rest(Method::GET, path, Some(&who.token), None).await;
+            let (s, b) = bm(&app, Method::GET, path, who, None).await;
             assert_eq!(s, StatusCode::OK, "{path}: {b}");
             assert_eq!(b["sys_reservationPayment"]["id"], json!(tid));
         }
-        let (s, b) = app
-            .rest(Method::GET, path, Some(&c.stranger.token), None)
-            .await;
+        let (s, b) = bm(&app, Method::GET, path, &c.stranger, None).await;
         assert_error(s, &b, StatusCode::NOT_FOUND, "payment ticket not found");
     }
     let (is_error, text) = app
@@ -703,60 +672,56 @@ async fn payment_tickets_follow_the_access_matrix() {
         .await;
     assert!(is_error && text.as_str().unwrap().contains("not found"));
     for who in [&c.stranger, &c.guest] {
-        let (s, b) = app
-            .rest(
-                Method::PATCH,
-                &reads[0],
-                Some(&who.token),
-                Some(json!({ "statusLiteral": "paid" })),
-            )
-            .await;
+        let (s, b) = bm(
+            &app,
+            Method::PATCH,
+            &reads[0],
+            who,
+            Some(json!({ "statusLiteral": "paid" })),
+        )
+        .await;
         assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
-        let (s, b) = app
-            .rest(Method::DELETE, &reads[0], Some(&who.token), None)
-            .await;
+        let (s, b) = bm(&app, Method::DELETE, &reads[0], who, None).await;
         assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
     }
 
     // Lists are scoped: the stranger sees nothing, the host sees the listing's ticket.
-    let list = format!("{BM}/reservationpayments?paymentId=TICKET");
-    let (_, b) = app
-        .rest(Method::GET, &list, Some(&c.stranger.token), None)
-        .await;
+    let list = "/reservationpayments?paymentId=TICKET".to_string();
+    let (_, b) = bm(&app, Method::GET, &list, &c.stranger, None).await;
     assert_eq!(b["sys_reservationPayments"], json!([]));
     for who in [&c.host, &c.guest, &c.admin] {
-        let (s, b) = app.rest(Method::GET, &list, Some(&who.token), None).await;
+        let (s, b) = bm(&app, Method::GET, &list, who, None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["paging"]["totalRowCount"], 1);
     }
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/reservationpayments?ownerId={}", c.host.id),
-            Some(&c.admin.token),
-            None,
-        )
-        .await;
+    let (_, b) = bm(
+        &app,
+        Method::GET,
+        &format!("/reservationpayments?ownerId={}", c.host.id),
+        &c.admin,
+        None,
+    )
+    .await;
     assert_eq!(b["paging"]["totalRowCount"], 0);
 
     // Admin update (optimistic concurrency) and soft delete.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &reads[0],
-            Some(&c.admin.token),
-            Some(json!({ "statusLiteral": "paid", "recordVersion": 9 })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &reads[0],
+        &c.admin,
+        Some(json!({ "statusLiteral": "paid", "recordVersion": 9 })),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &reads[0],
-            Some(&c.admin.token),
-            Some(json!({ "statusLiteral": "paid", "paymentStatus": "succeeded", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::PATCH,
+        &reads[0],
+        &c.admin,
+        Some(json!({ "statusLiteral": "paid", "paymentStatus": "succeeded", "recordVersion": 1 })),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["sys_reservationPayment"]["statusLiteral"], "paid");
     assert_eq!(
@@ -764,14 +729,10 @@ async fn payment_tickets_follow_the_access_matrix() {
         "https://app.haven.test/paid"
     );
     assert_eq!(b["sys_reservationPayment"]["recordVersion"], 2);
-    let (s, b) = app
-        .rest(Method::DELETE, &reads[0], Some(&c.admin.token), None)
-        .await;
+    let (s, b) = bm(&app, Method::DELETE, &reads[0], &c.admin, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["sys_reservationPayment"]["isActive"], false);
-    let (s, _) = app
-        .rest(Method::GET, &reads[1], Some(&c.guest.token), None)
-        .await;
+    let (s, _) = bm(&app, Method::GET, &reads[1], &c.guest, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -800,67 +761,52 @@ async fn payment_customers_are_readable_by_self_and_admins() {
     .await
     .unwrap();
 
-    let customer = format!("{BM}/paymentcustomers/{}", c.guest.id);
+    let customer = format!("/paymentcustomers/{}", c.guest.id);
     for who in [&c.guest, &c.admin] {
-        let (s, b) = app
-            .rest(Method::GET, &customer, Some(&who.token), None)
-            .await;
+        let (s, b) = bm(&app, Method::GET, &customer, who, None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["sys_paymentCustomer"]["customerId"], "cus_guest");
     }
-    let (s, b) = app
-        .rest(Method::GET, &customer, Some(&c.stranger.token), None)
-        .await;
+    let (s, b) = bm(&app, Method::GET, &customer, &c.stranger, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "payment customer not found");
-    let (s, _) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/paymentcustomers/{}", c.host.id),
-            Some(&c.host.token),
-            None,
-        )
-        .await;
+    let (s, _) = bm(
+        &app,
+        Method::GET,
+        &format!("/paymentcustomers/{}", c.host.id),
+        &c.host,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "the host never paid");
 
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/paymentcustomers"),
-            Some(&c.guest.token),
-            None,
-        )
-        .await;
+    let (s, b) = bm(&app, Method::GET, "/paymentcustomers", &c.guest, None).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{BM}/paymentcustomers?customerId=GUEST&platform=loc"),
-            Some(&c.admin.token),
-            None,
-        )
-        .await;
+    let (s, b) = bm(
+        &app,
+        Method::GET,
+        "/paymentcustomers?customerId=GUEST&platform=loc",
+        &c.admin,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["sys_paymentCustomers"][0]["userId"], json!(c.guest.id));
 
-    let methods = format!("{BM}/paymentcustomermethods/{}", c.guest.id);
-    let (s, b) = app
-        .rest(Method::GET, &methods, Some(&c.guest.token), None)
-        .await;
+    let methods = format!("/paymentcustomermethods/{}", c.guest.id);
+    let (s, b) = bm(&app, Method::GET, &methods, &c.guest, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["paging"]["totalRowCount"], 2);
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{methods}?cardInfo=visa"),
-            Some(&c.admin.token),
-            None,
-        )
-        .await;
+    let (_, b) = bm(
+        &app,
+        Method::GET,
+        &format!("{methods}?cardInfo=visa"),
+        &c.admin,
+        None,
+    )
+    .await;
     assert_eq!(b["sys_paymentMethods"].as_array().unwrap().len(), 1);
     assert_eq!(b["sys_paymentMethods"][0]["cardInfo"]["last4"], "4242");
-    let (s, b) = app
-        .rest(Method::GET, &methods, Some(&c.stranger.token), None)
-        .await;
+    let (s, b) = bm(&app, Method::GET, &methods, &c.stranger, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not found");
     let (is_error, _) = app
         .tool(
