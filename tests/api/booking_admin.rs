@@ -22,6 +22,24 @@ async fn bm(
         .await
 }
 
+/// One refused call: method, path under the prefix, caller, body, expected status, message part.
+type Refusal<'a> = (
+    Method,
+    String,
+    &'a TestUser,
+    Option<Value>,
+    StatusCode,
+    &'a str,
+);
+
+/// Asserts that every call in `cases` is refused as stated.
+async fn expect_refused(app: &TestApp, cases: Vec<Refusal<'_>>) {
+    for (method, path, who, body, status, needle) in cases {
+        let (s, b) = bm(app, method, &path, who, body).await;
+        assert_error(s, &b, status, needle);
+    }
+}
+
 /// The four people of a booking dispute.
 struct Cast {
     guest: TestUser,
@@ -238,49 +256,71 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
 
     // Strangers get 404 on every id-taking operation; lists show them nothing.
     let dispute_path = format!("/disputes/{did}");
-    let (s, b) = bm(&app, Method::GET, &dispute_path, &c.stranger, None).await;
-    assert_error(s, &b, StatusCode::NOT_FOUND, "dispute not found");
-    let (s, b) = bm(
+    let nf = StatusCode::NOT_FOUND;
+    let edit = || Some(json!({ "description": "x" }));
+    expect_refused(
         &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.stranger,
-        Some(json!({ "description": "x" })),
+        vec![
+            (
+                Method::GET,
+                dispute_path.clone(),
+                &c.stranger,
+                None,
+                nf,
+                "dispute not found",
+            ),
+            (
+                Method::PATCH,
+                dispute_path.clone(),
+                &c.stranger,
+                edit(),
+                nf,
+                "dispute not found",
+            ),
+            (
+                Method::GET,
+                format!("/reservations/{rid}/activities"),
+                &c.stranger,
+                None,
+                nf,
+                "reservation not found",
+            ),
+        ],
     )
     .await;
-    assert_error(s, &b, StatusCode::NOT_FOUND, "dispute not found");
-    let (s, b) = bm(
-        &app,
-        Method::GET,
-        &format!("/reservations/{rid}/activities"),
-        &c.stranger,
-        None,
-    )
-    .await;
-    assert_error(s, &b, StatusCode::NOT_FOUND, "reservation not found");
     let (s, b) = bm(&app, Method::GET, "/disputes", &c.stranger, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["disputes"], json!([]));
 
     // The raiser edits while pending; the other party and non-admin status changes are refused.
-    let (s, b) = bm(
+    let patch = |who, body: Value, status, needle| {
+        (
+            Method::PATCH,
+            dispute_path.clone(),
+            who,
+            Some(body),
+            status,
+            needle,
+        )
+    };
+    expect_refused(
         &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.host,
-        Some(json!({ "description": "No" })),
+        vec![
+            patch(
+                &c.host,
+                json!({ "description": "No" }),
+                StatusCode::FORBIDDEN,
+                "raised",
+            ),
+            patch(
+                &c.guest,
+                json!({ "resolutionStatus": "resolved" }),
+                StatusCode::FORBIDDEN,
+                "only admins",
+            ),
+        ],
     )
     .await;
-    assert_error(s, &b, StatusCode::FORBIDDEN, "raised");
-    let (s, b) = bm(
-        &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.guest,
-        Some(json!({ "resolutionStatus": "resolved" })),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::FORBIDDEN, "only admins");
     let (s, b) = bm(
         &app,
         Method::PATCH,
@@ -293,48 +333,39 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(b["dispute"]["recordVersion"], 2);
     assert_eq!(dispute_status(&app, rid).await.0, "requested");
 
-    // Illegal transitions name both states; refundApproved only with resolved; stale version.
-    let (s, b) = bm(
+    // Illegal transitions name both states; refundApproved only with resolved; stale version;
+    // only admins can be assigned.
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    expect_refused(
         &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.admin,
-        Some(json!({ "resolutionStatus": "resolved" })),
+        vec![
+            patch(
+                &c.admin,
+                json!({ "resolutionStatus": "resolved" }),
+                unprocessable,
+                "from `pending` to `resolved`",
+            ),
+            patch(
+                &c.admin,
+                json!({ "resolutionStatus": "reviewing", "refundApproved": true }),
+                unprocessable,
+                "refundApproved",
+            ),
+            patch(
+                &c.admin,
+                json!({ "resolutionStatus": "reviewing", "recordVersion": 1 }),
+                StatusCode::CONFLICT,
+                "recordVersion",
+            ),
+            patch(
+                &c.admin,
+                json!({ "adminId": c.guest.id }),
+                StatusCode::BAD_REQUEST,
+                "adminId",
+            ),
+        ],
     )
     .await;
-    assert_error(
-        s,
-        &b,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "from `pending` to `resolved`",
-    );
-    let (s, b) = bm(
-        &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.admin,
-        Some(json!({ "resolutionStatus": "reviewing", "refundApproved": true })),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "refundApproved");
-    let (s, b) = bm(
-        &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.admin,
-        Some(json!({ "resolutionStatus": "reviewing", "recordVersion": 1 })),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
-    let (s, b) = bm(
-        &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.admin,
-        Some(json!({ "adminId": c.guest.id })),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::BAD_REQUEST, "adminId");
 
     // An admin takes it into review (over MCP): assigned to the caller, reservation active.
     let (is_error, reviewing) = app
@@ -363,15 +394,12 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(t[1]["actorId"], json!(c.admin.id));
 
     // Under review the raiser can no longer edit.
-    let (s, b) = bm(
+    let more = json!({ "description": "More" });
+    expect_refused(
         &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.guest,
-        Some(json!({ "description": "More" })),
+        vec![patch(&c.guest, more, StatusCode::FORBIDDEN, "reviewing")],
     )
     .await;
-    assert_error(s, &b, StatusCode::FORBIDDEN, "reviewing");
 
     // Resolved with a refund: resolvedAt set, reservation resolved, outcome in the timeline.
     let (s, b) = bm(
@@ -396,15 +424,8 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(t[1]["newValue"]["refundApproved"], true);
 
     // Closed disputes are final.
-    let (s, b) = bm(
-        &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.admin,
-        Some(json!({ "resolutionStatus": "rejected" })),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "closed");
+    let reject = json!({ "resolutionStatus": "rejected" });
+    expect_refused(&app, vec![patch(&c.admin, reject, unprocessable, "closed")]).await;
 
     // Everyone involved reads it; a new dispute may now be opened, then rejected.
     for who in [&c.guest, &c.host, &c.admin] {
@@ -464,43 +485,23 @@ async fn payment_records_are_an_append_only_ledger() {
     let c = cast(&app).await;
     let (_, rid) = seed_reservation(&app, c.host.id, c.guest.id, "confirmed").await;
 
-    // Only admins append; the currency must be the reservation's.
-    let (s, b) = bm(
-        &app,
-        Method::POST,
-        "/paymentrecords",
-        &c.guest,
-        Some(
-            json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
-                "amountPaid": 1, "paymentStatus": "paid" }),
+    // Only admins append; the currency must be the reservation's; the status is the enum.
+    for (who, currency, status, code, needle) in [
+        (&c.guest, "EUR", "paid", StatusCode::FORBIDDEN, "admin"),
+        (&c.admin, "USD", "paid", StatusCode::BAD_REQUEST, "currency"),
+        (
+            &c.admin,
+            "EUR",
+            "settled",
+            StatusCode::BAD_REQUEST,
+            "paymentStatus",
         ),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::FORBIDDEN, "admin");
-    let (s, b) = bm(
-        &app,
-        Method::POST,
-        "/paymentrecords",
-        &c.admin,
-        Some(
-            json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "USD",
-                "amountPaid": 1, "paymentStatus": "paid" }),
-        ),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::BAD_REQUEST, "currency");
-    let (s, b) = bm(
-        &app,
-        Method::POST,
-        "/paymentrecords",
-        &c.admin,
-        Some(
-            json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": "EUR",
-                "amountPaid": 1, "paymentStatus": "settled" }),
-        ),
-    )
-    .await;
-    assert_error(s, &b, StatusCode::BAD_REQUEST, "paymentStatus");
+    ] {
+        let body = json!({ "reservationId": rid, "paymentIntentId": "pi_x", "currency": currency,
+            "amountPaid": 1, "paymentStatus": status });
+        let (s, b) = bm(&app, Method::POST, "/paymentrecords", who, Some(body)).await;
+        assert_error(s, &b, code, needle);
+    }
     assert_eq!(app.count("booking.payment_records").await, 0);
 
     let record = admin_record(&app, &c.admin, rid).await;
