@@ -40,6 +40,13 @@ async fn expect_refused(app: &TestApp, cases: Vec<Refusal<'_>>) {
     }
 }
 
+/// `paging.totalRowCount` of a list call under the prefix as `who`.
+async fn total(app: &TestApp, path: &str, who: &TestUser) -> i64 {
+    let (s, b) = bm(app, Method::GET, path, who, None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["paging"]["totalRowCount"].as_i64().unwrap()
+}
+
 /// The four people of a booking dispute.
 struct Cast {
     guest: TestUser,
@@ -338,14 +345,8 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
         ],
     )
     .await;
-    let (s, b) = bm(
-        &app,
-        Method::PATCH,
-        &dispute_path,
-        &c.guest,
-        Some(json!({ "description": "Broken lamp and a torn curtain", "recordVersion": 1 })),
-    )
-    .await;
+    let edit = json!({ "description": "Broken lamp and a torn curtain", "recordVersion": 1 });
+    let (s, b) = bm(&app, Method::PATCH, &dispute_path, &c.guest, Some(edit)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["dispute"]["recordVersion"], 2);
     assert_eq!(dispute_status(&app, rid).await.0, "requested");
@@ -485,15 +486,8 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["disputes"].as_array().unwrap().len(), 1);
     assert_eq!(b["disputes"][0]["raisedBy"], json!(c.host.id));
-    let (_, b) = bm(
-        &app,
-        Method::GET,
-        &format!("/disputes?raisedBy={}", c.guest.id),
-        &c.admin,
-        None,
-    )
-    .await;
-    assert_eq!(b["paging"]["totalRowCount"], 1);
+    let path = format!("/disputes?raisedBy={}", c.guest.id);
+    assert_eq!(total(&app, &path, &c.admin).await, 1);
 }
 
 #[tokio::test]
@@ -566,16 +560,11 @@ async fn payment_records_are_an_append_only_ledger() {
     .await;
     assert_eq!(b["paymentRecords"].as_array().unwrap().len(), 1);
     assert_eq!(b["paymentRecords"][0]["refundAmount"], 120.25);
-    let (_, b) = bm(
-        &app,
-        Method::GET,
-        &format!("/paymentrecords?reservationId={rid}"),
-        &c.admin,
-        None,
-    )
-    .await;
+    let by_reservation = format!("/paymentrecords?reservationId={rid}");
+    let (_, b) = bm(&app, Method::GET, &by_reservation, &c.admin, None).await;
     assert_eq!(b["paging"]["totalRowCount"], 2);
     assert_eq!(b["paymentRecords"][0]["id"], refund["id"], "newest first");
+    assert_eq!(b["paymentRecords"][1]["id"], record["id"]);
 
     // No route changes a record, and the database itself refuses.
     for method in [Method::PATCH, Method::DELETE] {
@@ -617,13 +606,13 @@ async fn payment_tickets_follow_the_access_matrix() {
     // Creation is admin-only; the owner, amount and currency come from the reservation.
     let mut forged = new.clone();
     forged["ownerId"] = json!(c.stranger.id);
-    let create = "/reservationpayment".to_string();
+    let create = "/reservationpayment";
     expect_refused(
         &app,
         vec![
             (
                 Method::POST,
-                create.clone(),
+                create.to_string(),
                 &c.guest,
                 Some(new.clone()),
                 StatusCode::FORBIDDEN,
@@ -631,7 +620,7 @@ async fn payment_tickets_follow_the_access_matrix() {
             ),
             (
                 Method::POST,
-                create,
+                create.to_string(),
                 &c.admin,
                 Some(forged),
                 StatusCode::BAD_REQUEST,
@@ -640,14 +629,7 @@ async fn payment_tickets_follow_the_access_matrix() {
         ],
     )
     .await;
-    let (s, b) = bm(
-        &app,
-        Method::POST,
-        "/reservationpayment",
-        &c.admin,
-        Some(new.clone()),
-    )
-    .await;
+    let (s, b) = bm(&app, Method::POST, create, &c.admin, Some(new.clone())).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let ticket = b["sys_reservationPayment"].clone();
     let tid = ticket["id"].as_str().unwrap().to_string();
@@ -655,14 +637,7 @@ async fn payment_tickets_follow_the_access_matrix() {
     assert_eq!(ticket["amount"], 300.0);
     assert_eq!(ticket["currency"], "EUR");
     assert_eq!(ticket["platform"], "local");
-    let (s, b) = bm(
-        &app,
-        Method::POST,
-        "/reservationpayment",
-        &c.admin,
-        Some(new),
-    )
-    .await;
+    let (s, b) = bm(&app, Method::POST, create, &c.admin, Some(new)).await;
     assert_error(
         s,
         &b,
@@ -713,19 +688,10 @@ async fn payment_tickets_follow_the_access_matrix() {
     let (_, b) = bm(&app, Method::GET, &list, &c.stranger, None).await;
     assert_eq!(b["sys_reservationPayments"], json!([]));
     for who in [&c.host, &c.guest, &c.admin] {
-        let (s, b) = bm(&app, Method::GET, &list, who, None).await;
-        assert_eq!(s, StatusCode::OK, "{b}");
-        assert_eq!(b["paging"]["totalRowCount"], 1);
+        assert_eq!(total(&app, &list, who).await, 1);
     }
-    let (_, b) = bm(
-        &app,
-        Method::GET,
-        &format!("/reservationpayments?ownerId={}", c.host.id),
-        &c.admin,
-        None,
-    )
-    .await;
-    assert_eq!(b["paging"]["totalRowCount"], 0);
+    let path = format!("/reservationpayments?ownerId={}", c.host.id);
+    assert_eq!(total(&app, &path, &c.admin).await, 0);
 
     // Admin update (optimistic concurrency) and soft delete.
     let (s, b) = bm(
