@@ -267,12 +267,13 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
     assert_eq!(only["paging"]["totalRowCount"], 1);
 
     // One open dispute per reservation.
+    let noise = json!({ "reservationId": rid, "issueType": "noise", "description": "Party" });
     let (s, b) = bm(
         &app,
         Method::POST,
         "/disputes",
         &c.host,
-        Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
+        Some(noise.clone()),
     )
     .await;
     assert_error(s, &b, StatusCode::CONFLICT, "open dispute");
@@ -450,14 +451,7 @@ async fn dispute_lifecycle_drives_reservation_status_and_timeline() {
         let (s, b) = bm(&app, Method::GET, &dispute_path, who, None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
-    let (s, b) = bm(
-        &app,
-        Method::POST,
-        "/disputes",
-        &c.host,
-        Some(json!({ "reservationId": rid, "issueType": "noise", "description": "Party" })),
-    )
-    .await;
+    let (s, b) = bm(&app, Method::POST, "/disputes", &c.host, Some(noise)).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let second = b["dispute"]["id"].as_str().unwrap().to_string();
     assert_eq!(dispute_status(&app, rid).await.0, "requested");
