@@ -800,3 +800,137 @@ async fn payment_customers_are_readable_by_self_and_admins() {
         .await;
     assert!(is_error);
 }
+
+#[tokio::test]
+async fn payment_flow_helpers_upsert_and_deduplicate() {
+    use haven_tools::booking::payments::{customers, provider::MethodInfo, records, tickets};
+    use haven_tools::money::Money;
+    use std::sync::Arc;
+
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (_, rid) = seed_reservation(&app, c.host.id, c.guest.id, "pending").await;
+    let tokens = haven_tools::auth::tokens::TokenService::load_or_create(
+        &app.db,
+        "haven",
+        "haven-api",
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    let services = haven_tools::Services {
+        db: app.db.clone(),
+        tokens: Arc::new(tokens),
+        settings: Arc::new(haven_tools::Settings::default()),
+        payments: Arc::new(haven_tools::booking::payments::local::LocalProvider::new(
+            app.db.clone(),
+        )),
+    };
+    // A system context (webhook-like): no principal; everything stays in its transaction.
+    let ctx = haven_tools::Ctx::new(services, None, "test".into(), None);
+
+    // One active ticket per order: the second upsert updates it and keeps the redirect URL.
+    assert!(tickets::load_ticket_for_order(&ctx, rid)
+        .await
+        .unwrap()
+        .is_none());
+    let amount = Money::from_cents(30000);
+    let first = tickets::upsert_ticket(
+        &ctx,
+        c.guest.id,
+        rid,
+        "pi_flow",
+        "processing",
+        "processing",
+        "local",
+        amount,
+        "EUR",
+        Some("https://app.haven.test/done"),
+    )
+    .await
+    .unwrap();
+    let second = tickets::upsert_ticket(
+        &ctx,
+        c.guest.id,
+        rid,
+        "pi_flow",
+        "succeeded",
+        "paid",
+        "local",
+        amount,
+        "EUR",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((second.id, second.record_version), (first.id, 2));
+    assert_eq!(
+        second.redirect_url.as_deref(),
+        Some("https://app.haven.test/done")
+    );
+    let loaded = tickets::load_ticket_for_order(&ctx, rid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.status_literal, "paid");
+
+    // A replayed provider fact appends nothing the second time.
+    let draft = records::RecordDraft {
+        reservation_id: rid,
+        payment_intent_id: "pi_flow".into(),
+        stripe_charge_id: Some("ch_flow".into()),
+        currency: "EUR".into(),
+        amount_paid: amount,
+        payment_status: "paid",
+        city_tax: None,
+        platform_fee: Some(Money::from_cents(2700)),
+        payout_amount_host: Some(Money::from_cents(26190)),
+        refund_amount: None,
+        dedupe_key: "pi_flow:paid".into(),
+    };
+    let appended = records::append_record(&ctx, draft.clone()).await.unwrap();
+    assert_eq!(appended.unwrap().payment_status, "paid");
+    assert!(records::append_record(&ctx, draft).await.unwrap().is_none());
+
+    // Customers and methods are upserted, one per user and platform (and method id).
+    customers::remember_customer(&ctx, c.guest.id, "local", "cus_1")
+        .await
+        .unwrap();
+    customers::remember_customer(&ctx, c.guest.id, "local", "cus_2")
+        .await
+        .unwrap();
+    let found = customers::find_customer(&ctx, c.guest.id, "local")
+        .await
+        .unwrap();
+    assert_eq!(found.as_deref(), Some("cus_2"));
+    assert!(customers::find_customer(&ctx, c.host.id, "local")
+        .await
+        .unwrap()
+        .is_none());
+    let mut info = MethodInfo {
+        id: "pm_card_visa".into(),
+        card: Some(json!({ "brand": "visa", "last4": "4242" })),
+        holder_name: Some("Gina".into()),
+        holder_zip: None,
+    };
+    customers::remember_method(&ctx, c.guest.id, "local", "cus_2", &info)
+        .await
+        .unwrap();
+    info.holder_zip = Some("1000".into());
+    customers::remember_method(&ctx, c.guest.id, "local", "cus_2", &info)
+        .await
+        .unwrap();
+
+    let mut db = ctx.db().await.unwrap();
+    let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM booking.reservation_payments),
+                (SELECT count(*) FROM booking.payment_records),
+                (SELECT count(*) FROM booking.reservation_activities WHERE kind = 'payment_recorded'),
+                (SELECT count(*) FROM booking.payment_customers),
+                (SELECT count(*) FROM booking.payment_methods WHERE card_holder_zip = '1000')",
+    )
+    .fetch_one(&mut *db)
+    .await
+    .unwrap();
+    assert_eq!(counts, (1, 1, 1, 1, 1));
+}

@@ -473,7 +473,10 @@ async fn plan_update(
 }
 
 async fn update_dispute(ctx: Ctx, input: DisputePatch) -> Result<Dispute, ToolError> {
-    let current = load_dispute(&ctx, input.dispute_id, true).await?;
+    // Lock the reservation before the dispute, in the same order createDispute takes them.
+    let seen = load_dispute(&ctx, input.dispute_id, false).await?;
+    load_reservation_unchecked(&ctx, seen.reservation_id, true).await?;
+    let current = load_dispute(&ctx, seen.id, true).await?;
     if input
         .record_version
         .is_some_and(|v| v != current.record_version)
