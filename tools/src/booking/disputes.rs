@@ -15,6 +15,7 @@ use super::model::{load_reservation, load_reservation_unchecked, record_activity
 use super::payments::records::push_party_scope;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
+use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, LongText, Name, Page, Paging};
@@ -527,8 +528,33 @@ async fn update_dispute(ctx: Ctx, input: DisputePatch) -> Result<Dispute, ToolEr
         .await?;
         set_reservation_dispute_status(&ctx, updated.reservation_id, t.to.reservation_status())
             .await?;
+        if updated.refund_approved == Some(true) {
+            refund_outstanding(&ctx, updated.reservation_id).await?;
+        }
     }
     Ok(updated)
+}
+
+/// An approved refund returns what the guest paid and has not yet had back, through the payment
+/// provider (ledger row and timeline entry included); nothing happens when nothing was paid.
+async fn refund_outstanding(ctx: &Ctx, reservation_id: Uuid) -> Result<(), ToolError> {
+    let Some(reservation) = load_reservation_unchecked(ctx, reservation_id, true).await? else {
+        return Ok(());
+    };
+    if reservation.payment_confirmation != "paid" {
+        return Ok(());
+    }
+    let outstanding = reservation.total_price - reservation.refund_amount.unwrap_or_default();
+    if outstanding > Money::ZERO {
+        super::payments::flow::refund(
+            ctx,
+            &reservation,
+            outstanding,
+            "refund approved on dispute resolution",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn get_dispute(ctx: Ctx, input: DisputeRef) -> Result<Dispute, ToolError> {
