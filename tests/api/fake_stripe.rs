@@ -576,6 +576,26 @@ async fn declines_twice(provider: &dyn PaymentProvider, method: &str) {
     }
 }
 
+/// The refund contract on a paid 120.50 intent: a partial refund, its replay under the same key,
+/// an over-refund refused (message containing `too_much`), the rest, then nothing left.
+async fn check_refund_limits(provider: &dyn PaymentProvider, intent_id: &str, too_much: &str) {
+    let refund =
+        |cents: i64, key: &'static str| provider.refund(intent_id, Money::from_cents(cents), key);
+    let part = refund(2_050, "refund:1").await.unwrap();
+    assert_eq!(
+        (part.amount, part.status.as_str()),
+        (Money::from_cents(2_050), "succeeded")
+    );
+    assert_eq!(
+        refund(2_050, "refund:1").await.unwrap().id,
+        part.id,
+        "replayed"
+    );
+    assert_err(refund(10_001, "refund:2").await, "Invalid", too_much);
+    refund(10_000, "refund:3").await.unwrap();
+    assert_err(refund(1, "refund:4").await, "Invalid", "");
+}
+
 fn form_of(fake: &FakeStripe, path: &str) -> Vec<(String, String)> {
     let seen = fake.seen();
     seen.iter()
@@ -698,34 +718,11 @@ async fn stripe_decline_is_declined_and_replayed() {
 async fn stripe_refunds() {
     let (fake, stripe) = started().await;
     let paid = pay(&stripe, "pm_card_visa", "k-pay").await;
-    let part = stripe
-        .refund(&paid.id, Money::from_cents(2_050), "refund:1:v1")
-        .await
-        .unwrap();
-    assert_eq!(
-        (part.amount, part.status.as_str()),
-        (Money::from_cents(2_050), "succeeded")
-    );
-    let again = stripe
-        .refund(&paid.id, Money::from_cents(2_050), "refund:1:v1")
-        .await
-        .unwrap();
-    assert_eq!(again.id, part.id);
-    assert_err(
-        stripe
-            .refund(&paid.id, Money::from_cents(10_001), "refund:2:v1")
-            .await,
-        "Invalid",
-        "greater than",
-    );
-    stripe
-        .refund(&paid.id, Money::from_cents(10_000), "refund:3:v1")
-        .await
-        .unwrap();
+    check_refund_limits(&stripe, &paid.id, "greater than").await;
     assert_eq!(fake.refunds().len(), 2);
     let form = form_of(&fake, "/v1/refunds");
     assert_eq!(param(&form, "payment_intent"), Some(paid.id.as_str()));
-    assert_eq!(param(&form, "amount"), Some("10000"));
+    assert_eq!(param(&form, "amount"), Some("1"));
 }
 
 #[tokio::test]
@@ -854,6 +851,13 @@ async fn local_status(app: &TestApp, id: &str) -> (String, i64) {
     .unwrap()
 }
 
+async fn local_refund_ids(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT id FROM booking.local_payment_refunds")
+        .fetch_all(&app.db)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn local_payments_succeed_idempotently() {
     let app = TestApp::spawn().await;
@@ -959,26 +963,19 @@ async fn local_refund_limits() {
     let app = TestApp::spawn().await;
     let local = LocalProvider::new(app.db.clone());
     let paid = pay(&local, "pm_card_visa", "k-pay").await;
-    let refund = |amount: i64, key: &'static str| {
-        let (local, id) = (&local, paid.id.clone());
-        async move { local.refund(&id, Money::from_cents(amount), key).await }
-    };
-    let first = refund(2_050, "refund:1").await.unwrap();
-    assert!(first.id.starts_with("re_local_"));
-    assert_eq!(
-        (first.amount, first.status.as_str()),
-        (Money::from_cents(2_050), "succeeded")
+    check_refund_limits(&local, &paid.id, "100.00").await;
+    let refund =
+        |cents: i64, key: &'static str| local.refund(&paid.id, Money::from_cents(cents), key);
+    assert!(local_refund_ids(&app)
+        .await
+        .iter()
+        .all(|id| id.starts_with("re_local_")));
+    assert_err(
+        refund(9_999, "refund:1").await,
+        "Invalid",
+        "same parameters",
     );
-    assert_eq!(
-        refund(2_050, "refund:1").await.unwrap().id,
-        first.id,
-        "replayed"
-    );
-    assert_err(refund(9_999, "refund:1").await, "Invalid", "");
-    assert_err(refund(10_001, "refund:2").await, "Invalid", "100.00");
-    assert_err(refund(0, "refund:3").await, "Invalid", "");
-    refund(10_000, "refund:4").await.unwrap();
-    assert_err(refund(1, "refund:5").await, "Invalid", "");
+    assert_err(refund(0, "refund:5").await, "Invalid", "");
     assert_eq!(
         local_status(&app, &paid.id).await,
         ("succeeded".into(), 12_050)
@@ -986,19 +983,13 @@ async fn local_refund_limits() {
     assert_eq!(app.count("booking.local_payment_refunds").await, 2);
 
     let action = pay(&local, "pm_card_authenticationRequired", "k-3ds").await;
-    assert_err(
-        local
-            .refund(&action.id, Money::from_cents(1), "refund:6")
-            .await,
-        "Invalid",
-        "requires_action",
-    );
-    assert_err(
-        local
-            .refund("pi_local_none", Money::from_cents(1), "refund:7")
-            .await,
-        "Invalid",
-        "",
-    );
+    let unpaid = local
+        .refund(&action.id, Money::from_cents(1), "refund:6")
+        .await;
+    assert_err(unpaid, "Invalid", "requires_action");
+    let unknown = local
+        .refund("pi_local_none", Money::from_cents(1), "refund:7")
+        .await;
+    assert_err(unknown, "Invalid", "pi_local_none");
     assert_eq!(app.count("booking.local_payment_refunds").await, 2);
 }
