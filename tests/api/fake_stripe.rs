@@ -74,7 +74,6 @@ impl Drop for FakeStripe {
     }
 }
 
-#[allow(dead_code)] // Some accessors exist for the end-to-end payment tests.
 impl FakeStripe {
     /// Starts a fake accepting `Authorization: Bearer <secret_key>`.
     pub async fn start(secret_key: &str) -> FakeStripe {
@@ -658,6 +657,7 @@ async fn stripe_intent_lifecycle_and_wire_format() {
     );
     assert!(intent.latest_charge.is_some() && intent.client_secret.is_some());
     assert_eq!(intent.metadata["reservationId"], "r-1");
+    assert_eq!(fake.intent(&intent.id).unwrap()["customer"], "cus_fake_1");
     let form = form_of(&fake, "/v1/payment_intents");
     for (name, value) in [
         ("amount", "12050"),
@@ -801,9 +801,15 @@ async fn stripe_wrong_key_or_no_server_is_unavailable() {
 #[tokio::test]
 async fn stripe_webhook_round_trip() {
     let (fake, stripe) = started().await;
-    let paid = pay(&stripe, "pm_card_visa", "k-hook").await;
+    // 3-D Secure completes out of band; Stripe then settles the intent and sends the event.
+    let paid = pay(&stripe, "pm_card_authenticationRequired", "k-hook").await;
+    assert_eq!(paid.status, IntentStatus::RequiresAction);
+    let settled = fake.set_intent_status(&paid.id, "succeeded");
+    let read = stripe.retrieve_intent(&paid.id).await.unwrap();
+    assert_eq!(read.status, IntentStatus::Succeeded);
+    assert!(read.latest_charge.is_some());
     let now = 1_760_000_000;
-    let payload = payment_intent_event("evt_1", &fake.intent(&paid.id).unwrap(), now - 10);
+    let payload = payment_intent_event("evt_1", &settled, now - 10);
     let event = stripe
         .verify_webhook(
             payload.as_bytes(),
