@@ -4,7 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::catalog::{create_listing, id_of, listing_body};
+use crate::catalog::{
+    create_listing, delete, delete_and_check_gone, get, id_of, listing_body, patch,
+};
 use crate::helpers::*;
 
 const AMENITIES: &str = "/propertycatalog-api/v1/listingamenities";
@@ -78,15 +80,13 @@ async fn admins_curate_amenities_everyone_reads_them() {
     assert_eq!(app.count("catalog.amenities").await, count);
 
     // Public reads.
-    let (s, b) = app
-        .rest(Method::GET, &format!("{AMENITIES}/{id}"), None, None)
-        .await;
+    let (s, b) = get(&app, &format!("{AMENITIES}/{id}"), None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(
         b["listingAmenity"]["iconUrl"],
         "https://icons.test/wifi.svg"
     );
-    let (s, b) = app.rest(Method::GET, AMENITIES, None, None).await;
+    let (s, b) = get(&app, AMENITIES, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let names: Vec<&str> = b["listingAmenities"]
         .as_array()
@@ -102,68 +102,45 @@ async fn admins_curate_amenities_everyone_reads_them() {
     assert_eq!(got["listingAmenities"].as_array().unwrap().len(), 1);
 
     // Update: icon only, admins only, versioned.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{AMENITIES}/{id}"),
-            Some(&admin.token),
-            Some(json!({ "name": "Wi-Fi" })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{AMENITIES}/{id}"),
+        &admin.token,
+        json!({ "name": "Wi-Fi" }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "name");
-    let (s, _) = app
-        .rest(
-            Method::PATCH,
-            &format!("{AMENITIES}/{id}"),
-            Some(&user.token),
-            Some(json!({ "iconUrl": "https://evil.test/x.svg" })),
-        )
-        .await;
+    let (s, _) = patch(
+        &app,
+        &format!("{AMENITIES}/{id}"),
+        &user.token,
+        json!({ "iconUrl": "https://evil.test/x.svg" }),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{AMENITIES}/{id}"),
-            Some(&admin.token),
-            Some(json!({ "iconUrl": "https://icons.test/wifi2.svg", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{AMENITIES}/{id}"),
+        &admin.token,
+        json!({ "iconUrl": "https://icons.test/wifi2.svg", "recordVersion": 1 }),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingAmenity"]["recordVersion"], 2);
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{AMENITIES}/{id}"),
-            Some(&admin.token),
-            Some(json!({ "iconUrl": "https://icons.test/old.svg", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{AMENITIES}/{id}"),
+        &admin.token,
+        json!({ "iconUrl": "https://icons.test/old.svg", "recordVersion": 1 }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
 
     // Delete: soft, then gone from reads; the name is free again.
-    let (s, _) = app
-        .rest(
-            Method::DELETE,
-            &format!("{AMENITIES}/{id}"),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let (s, _) = delete(&app, &format!("{AMENITIES}/{id}"), &user.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, b) = app
-        .rest(
-            Method::DELETE,
-            &format!("{AMENITIES}/{id}"),
-            Some(&admin.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["listingAmenity"]["isActive"], false);
-    let (s, _) = app
-        .rest(Method::GET, &format!("{AMENITIES}/{id}"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    let path = format!("{AMENITIES}/{id}");
+    delete_and_check_gone(&app, &path, &admin.token, "listingAmenity").await;
     let (s, b) = app
         .rest(
             Method::POST,
@@ -246,28 +223,12 @@ async fn hosts_translate_their_listings() {
     let draft_text = id_of(&b["listingLocaleText"]);
 
     // Reads: public for the published listing, host/admin only for the draft.
-    let (s, b) = app
-        .rest(Method::GET, &format!("{TEXTS}/{tid}"), None, None)
-        .await;
+    let (s, b) = get(&app, &format!("{TEXTS}/{tid}"), None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingLocaleText"]["localizedTitle"], "Title pt-BR");
-    let (s, _) = app
-        .rest(
-            Method::GET,
-            &format!("{TEXTS}/{draft_text}"),
-            Some(&other.token),
-            None,
-        )
-        .await;
+    let (s, _) = get(&app, &format!("{TEXTS}/{draft_text}"), Some(&other.token)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = app
-        .rest(
-            Method::GET,
-            &format!("{TEXTS}/{draft_text}"),
-            Some(&host.token),
-            None,
-        )
-        .await;
+    let (s, _) = get(&app, &format!("{TEXTS}/{draft_text}"), Some(&host.token)).await;
     assert_eq!(s, StatusCode::OK);
     let codes = |b: &Value| -> Vec<String> {
         b["listingLocaleTexts"]
@@ -277,9 +238,9 @@ async fn hosts_translate_their_listings() {
             .map(|t| t["languageCode"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, b) = app.rest(Method::GET, TEXTS, None, None).await;
+    let (_, b) = get(&app, TEXTS, None).await;
     assert_eq!(codes(&b), vec!["fr", "pt-br"]);
-    let (_, b) = app.rest(Method::GET, TEXTS, Some(&admin.token), None).await;
+    let (_, b) = get(&app, TEXTS, Some(&admin.token)).await;
     assert_eq!(codes(&b).len(), 3);
     let (_, b) = app
         .rest(
@@ -293,75 +254,51 @@ async fn hosts_translate_their_listings() {
         )
         .await;
     assert_eq!(codes(&b), vec!["pt-br"]);
-    let (s, b) = app
-        .rest(Method::GET, &format!("{TEXTS}?listingId=nope"), None, None)
-        .await;
+    let (s, b) = get(&app, &format!("{TEXTS}?listingId=nope"), None).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "listingId");
 
     // Update and delete: host or admin, versioned; language is fixed.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{TEXTS}/{tid}"),
-            Some(&host.token),
-            Some(json!({ "languageCode": "es" })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{TEXTS}/{tid}"),
+        &host.token,
+        json!({ "languageCode": "es" }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "languageCode");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{TEXTS}/{tid}"),
-            Some(&other.token),
-            Some(json!({ "localizedTitle": "Hacked" })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{TEXTS}/{tid}"),
+        &other.token,
+        json!({ "localizedTitle": "Hacked" }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "host");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{TEXTS}/{tid}"),
-            Some(&host.token),
-            Some(json!({ "localizedTitle": "Apartamento", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{TEXTS}/{tid}"),
+        &host.token,
+        json!({ "localizedTitle": "Apartamento", "recordVersion": 1 }),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingLocaleText"]["localizedTitle"], "Apartamento");
     assert_eq!(
         b["listingLocaleText"]["localizedDescription"],
         "Description pt-BR"
     );
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{TEXTS}/{tid}"),
-            Some(&host.token),
-            Some(json!({ "localizedTitle": "Old", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{TEXTS}/{tid}"),
+        &host.token,
+        json!({ "localizedTitle": "Old", "recordVersion": 1 }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
-    let (s, _) = app
-        .rest(
-            Method::DELETE,
-            &format!("{TEXTS}/{tid}"),
-            Some(&other.token),
-            None,
-        )
-        .await;
+    let (s, _) = delete(&app, &format!("{TEXTS}/{tid}"), &other.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (err, gone) = app
-        .tool(
-            Some(&host.token),
-            "deleteListingLocaleText",
-            json!({ "listingLocaleTextId": tid }),
-        )
-        .await;
-    assert!(!err, "{gone}");
-    assert_eq!(gone["isActive"], false);
-    let (s, _) = app
-        .rest(Method::GET, &format!("{TEXTS}/{tid}"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    let path = format!("{TEXTS}/{tid}");
+    delete_and_check_gone(&app, &path, &host.token, "listingLocaleText").await;
     let (s, b) = add_text(&app, &host.token, &listing, "pt-br").await;
     assert_eq!(
         s,

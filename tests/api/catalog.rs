@@ -40,6 +40,37 @@ pub async fn create_listing(app: &TestApp, token: &str, body: Value) -> Value {
     b["listing"].clone()
 }
 
+/// GET `path` as `token` (anonymous when None).
+pub async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    app.rest(Method::GET, path, token, None).await
+}
+
+/// PATCH `body` onto `path` as `token`.
+pub async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    app.rest(Method::PATCH, path, Some(token), Some(body)).await
+}
+
+/// DELETE `path` as `token`.
+pub async fn delete(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
+    app.rest(Method::DELETE, path, Some(token), None).await
+}
+
+/// Deletes `path` as `token`, checks the soft-deleted last state under `data_name` and that the
+/// object is gone from reads; returns that last state.
+pub async fn delete_and_check_gone(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    data_name: &str,
+) -> Value {
+    let (s, b) = delete(app, path, token).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b[data_name]["isActive"], false);
+    let (s, _) = get(app, path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    b[data_name].clone()
+}
+
 /// A date `days` from today.
 pub fn day(days: u64) -> NaiveDate {
     Utc::now()
@@ -133,24 +164,14 @@ async fn listing_lifecycle_over_rest_and_mcp() {
     assert_eq!(stored, "3.50");
 
     // Anyone reads a published listing.
-    let (s, b) = app
-        .rest(Method::GET, &format!("{LISTINGS}/{id}"), None, None)
-        .await;
+    let (s, b) = get(&app, &format!("{LISTINGS}/{id}"), None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listing"]["title"], "Flat in Lisbon");
     assert_eq!(b["listing"]["rezervations"], Value::Null);
 
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{id}"),
-            Some(&host.token),
-            Some(
-                json!({ "title": "Sunny flat", "propertyType": "loft", "recordVersion": 1,
-                         "location": { "city": "Porto" } }),
-            ),
-        )
-        .await;
+    let body = json!({ "title": "Sunny flat", "propertyType": "loft", "recordVersion": 1,
+                       "location": { "city": "Porto" } });
+    let (s, b) = patch(&app, &format!("{LISTINGS}/{id}"), &host.token, body).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listing"]["title"], "Sunny flat");
     assert_eq!(b["listing"]["propertyType_idx"], 5);
@@ -159,14 +180,13 @@ async fn listing_lifecycle_over_rest_and_mcp() {
     assert_eq!(b["listing"]["recordVersion"], 2);
 
     let before = listing_row(&app, id).await;
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{id}"),
-            Some(&host.token),
-            Some(json!({ "title": "Lost update", "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{LISTINGS}/{id}"),
+        &host.token,
+        json!({ "title": "Lost update", "recordVersion": 1 }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
     assert_eq!(listing_row(&app, id).await, before);
 
@@ -195,20 +215,7 @@ async fn listing_lifecycle_over_rest_and_mcp() {
     assert!(!err, "{made}");
     assert_eq!(made["hostId"], json!(host.id));
 
-    let (s, b) = app
-        .rest(
-            Method::DELETE,
-            &format!("{LISTINGS}/{id}"),
-            Some(&host.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["listing"]["isActive"], false);
-    let (s, _) = app
-        .rest(Method::GET, &format!("{LISTINGS}/{id}"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    delete_and_check_gone(&app, &format!("{LISTINGS}/{id}"), &host.token, "listing").await;
 }
 
 #[tokio::test]
@@ -227,23 +234,15 @@ async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
     let (pid, did) = (id_of(&public), id_of(&draft));
     let before = listing_row(&app, pid).await;
 
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{pid}"),
-            Some(&guest.token),
-            Some(json!({ "pricePerNight": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{LISTINGS}/{pid}"),
+        &guest.token,
+        json!({ "pricePerNight": 1 }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "host");
-    let (s, _) = app
-        .rest(
-            Method::DELETE,
-            &format!("{LISTINGS}/{pid}"),
-            Some(&guest.token),
-            None,
-        )
-        .await;
+    let (s, _) = delete(&app, &format!("{LISTINGS}/{pid}"), &guest.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = app
         .rest(
@@ -266,52 +265,42 @@ async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
 
     // The draft: invisible (404) to others, in reads, lists and writes alike.
     for token in [None, Some(guest.token.as_str())] {
-        let (s, _) = app
-            .rest(Method::GET, &format!("{LISTINGS}/{did}"), token, None)
-            .await;
+        let (s, _) = get(&app, &format!("{LISTINGS}/{did}"), token).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (_, b) = app.rest(Method::GET, LISTINGS, token, None).await;
+        let (_, b) = get(&app, LISTINGS, token).await;
         assert_eq!(titles(&b), vec!["Flat in Lisbon"]);
     }
-    let (s, _) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{did}"),
-            Some(&guest.token),
-            Some(json!({ "title": "x" })),
-        )
-        .await;
+    let (s, _) = patch(
+        &app,
+        &format!("{LISTINGS}/{did}"),
+        &guest.token,
+        json!({ "title": "x" }),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     for token in [&host.token, &admin.token] {
-        let (s, b) = app
-            .rest(Method::GET, &format!("{LISTINGS}/{did}"), Some(token), None)
-            .await;
+        let (s, b) = get(&app, &format!("{LISTINGS}/{did}"), Some(token)).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let (_, b) = app.rest(Method::GET, LISTINGS, Some(token), None).await;
+        let (_, b) = get(&app, LISTINGS, Some(token)).await;
         assert_eq!(titles(&b), vec!["Flat in Lisbon", "Secret"]);
     }
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{LISTINGS}?isPublished=false"),
-            Some(&admin.token),
-            None,
-        )
-        .await;
+    let (_, b) = get(
+        &app,
+        &format!("{LISTINGS}?isPublished=false"),
+        Some(&admin.token),
+    )
+    .await;
     assert_eq!(titles(&b), vec!["Secret"]);
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{did}"),
-            Some(&admin.token),
-            Some(json!({ "isPublished": true })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{LISTINGS}/{did}"),
+        &admin.token,
+        json!({ "isPublished": true }),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listing"]["hostId"], json!(host.id));
-    let (s, _) = app
-        .rest(Method::GET, &format!("{LISTINGS}/{did}"), None, None)
-        .await;
+    let (s, _) = get(&app, &format!("{LISTINGS}/{did}"), None).await;
     assert_eq!(s, StatusCode::OK);
 }
 
@@ -351,34 +340,25 @@ async fn bad_and_server_owned_listing_fields_are_refused_by_name() {
             )
             .await;
         assert_error(s, &b, StatusCode::BAD_REQUEST, field);
-        let (s, b) = app
-            .rest(
-                Method::PATCH,
-                &format!("{LISTINGS}/{id}"),
-                Some(&host.token),
-                Some(extra),
-            )
-            .await;
+        let (s, b) = patch(&app, &format!("{LISTINGS}/{id}"), &host.token, extra).await;
         assert_error(s, &b, StatusCode::BAD_REQUEST, field);
     }
     // maxStay below the stored minStay is caught on update too.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{id}"),
-            Some(&host.token),
-            Some(json!({ "minStay": 3 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{LISTINGS}/{id}"),
+        &host.token,
+        json!({ "minStay": 3 }),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{LISTINGS}/{id}"),
-            Some(&host.token),
-            Some(json!({ "maxStay": 2 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{LISTINGS}/{id}"),
+        &host.token,
+        json!({ "maxStay": 2 }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "maxStay");
     let (err, text) = app
         .tool(
@@ -471,7 +451,7 @@ async fn search_returns_exactly_the_free_fitting_listings() {
         day(10),
         day(13)
     );
-    let (s, b) = app.rest(Method::GET, &search, None, None).await;
+    let (s, b) = get(&app, &search, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(titles(&b), vec!["Also fits", "Fits"]);
     assert_eq!(b["paging"]["totalRowCount"], 2);
@@ -496,37 +476,24 @@ async fn search_returns_exactly_the_free_fitting_listings() {
         .map(|l| l["title"].as_str().unwrap())
         .collect();
     assert_eq!(order, vec!["Also fits", "Elsewhere", "Booked", "Fits"]);
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{LISTINGS}?amenityIds={}", wifi.as_str().unwrap()),
-            None,
-            None,
-        )
-        .await;
+    let (_, b) = get(
+        &app,
+        &format!("{LISTINGS}?amenityIds={}", wifi.as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(titles(&b), vec!["Fits"]);
     assert_eq!(b["listings"][0]["amenities"][0]["name"], "Wifi");
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{LISTINGS}?pricePerNight=$btw-70-90"),
-            None,
-            None,
-        )
-        .await;
+    let (_, b) = get(&app, &format!("{LISTINGS}?pricePerNight=$btw-70-90"), None).await;
     assert_eq!(titles(&b), vec!["Also fits"]);
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{LISTINGS}?pricePerNight=$gte-400&city=porto"),
-            None,
-            None,
-        )
-        .await;
+    let (_, b) = get(
+        &app,
+        &format!("{LISTINGS}?pricePerNight=$gte-400&city=porto"),
+        None,
+    )
+    .await;
     assert_eq!(titles(&b), Vec::<String>::new());
-    let (_, b) = app
-        .rest(Method::GET, &format!("{LISTINGS}?q=dear"), None, None)
-        .await;
+    let (_, b) = get(&app, &format!("{LISTINGS}?q=dear"), None).await;
     assert_eq!(titles(&b), vec!["Too dear"]);
     let (err, got) = app
         .tool(
@@ -543,23 +510,9 @@ async fn search_returns_exactly_the_free_fitting_listings() {
         .iter()
         .any(|l| l["id"] == fits["id"]));
 
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{LISTINGS}?checkIn={}", day(10)),
-            None,
-            None,
-        )
-        .await;
+    let (s, b) = get(&app, &format!("{LISTINGS}?checkIn={}", day(10)), None).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "checkOut");
-    let (s, b) = app
-        .rest(
-            Method::GET,
-            &format!("{LISTINGS}?pricePerNight=$gte-abc"),
-            None,
-            None,
-        )
-        .await;
+    let (s, b) = get(&app, &format!("{LISTINGS}?pricePerNight=$gte-abc"), None).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "pricePerNight");
 }
 
@@ -840,33 +793,30 @@ async fn calendar_entries_block_nights_without_overlapping() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Updating: blocking the existing entry works; stale versions are refused.
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{CALENDARS}/{eid}"),
-            Some(&host.token),
-            Some(json!({ "isAvailable": false, "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{CALENDARS}/{eid}"),
+        &host.token,
+        json!({ "isAvailable": false, "recordVersion": 1 }),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(app.count("catalog.listing_holds").await, holds + 2);
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{CALENDARS}/{eid}"),
-            Some(&host.token),
-            Some(json!({ "minStay": 3, "recordVersion": 1 })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{CALENDARS}/{eid}"),
+        &host.token,
+        json!({ "minStay": 3, "recordVersion": 1 }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
-    let (s, b) = app
-        .rest(
-            Method::PATCH,
-            &format!("{CALENDARS}/{eid}"),
-            Some(&guest.token),
-            Some(json!({ "isAvailable": true })),
-        )
-        .await;
+    let (s, b) = patch(
+        &app,
+        &format!("{CALENDARS}/{eid}"),
+        &guest.token,
+        json!({ "isAvailable": true }),
+    )
+    .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "host");
 
     // An available entry over booked nights is fine, but blocking it then collides.
@@ -892,22 +842,13 @@ async fn calendar_entries_block_nights_without_overlapping() {
     );
 
     // Reads are public for published listings; lists filter by dates.
-    let (s, b) = app
-        .rest(Method::GET, &format!("{CALENDARS}/{eid}"), None, None)
-        .await;
+    let (s, b) = get(&app, &format!("{CALENDARS}/{eid}"), None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingCalendar"]["isAvailable"], false);
     let list = |q: String| {
         let app = &app;
         async move {
-            let (s, b) = app
-                .rest(
-                    Method::GET,
-                    &format!("{CALENDARS}?listingId={lid}&{q}"),
-                    None,
-                    None,
-                )
-                .await;
+            let (s, b) = get(&app, &format!("{CALENDARS}?listingId={lid}&{q}"), None).await;
             assert_eq!(s, StatusCode::OK, "{b}");
             b["listingCalendars"].as_array().unwrap().len()
         }
@@ -921,44 +862,28 @@ async fn calendar_entries_block_nights_without_overlapping() {
     assert_eq!(list("date=$today".to_string()).await, 0);
     assert_eq!(list(format!("from={}&to={}", day(8), day(10))).await, 0);
     assert_eq!(list(format!("from={}", day(7))).await, 2);
-    let (s, b) = app
-        .rest(Method::GET, &format!("{CALENDARS}?date=soon"), None, None)
-        .await;
+    let (s, b) = get(&app, &format!("{CALENDARS}?date=soon"), None).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "date");
 
     // Deleting frees the nights.
-    let (s, b) = app
-        .rest(
-            Method::DELETE,
-            &format!("{CALENDARS}/{eid}"),
-            Some(&host.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["listingCalendar"]["isActive"], false);
+    let path = format!("{CALENDARS}/{eid}");
+    delete_and_check_gone(&app, &path, &host.token, "listingCalendar").await;
     assert_eq!(app.count("catalog.listing_holds").await, holds + 1);
-    let (s, _) = app
-        .rest(Method::GET, &format!("{CALENDARS}/{eid}"), None, None)
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
 
     // A draft's calendar is hidden from others.
-    app.rest(
-        Method::PATCH,
+    patch(
+        &app,
         &format!("{LISTINGS}/{lid}"),
-        Some(&host.token),
-        Some(json!({ "isPublished": false })),
+        &host.token,
+        json!({ "isPublished": false }),
     )
     .await;
     assert_eq!(list(String::new()).await, 0);
-    let (_, b) = app
-        .rest(
-            Method::GET,
-            &format!("{CALENDARS}?listingId={lid}"),
-            Some(&host.token),
-            None,
-        )
-        .await;
+    let (_, b) = get(
+        &app,
+        &format!("{CALENDARS}?listingId={lid}"),
+        Some(&host.token),
+    )
+    .await;
     assert_eq!(b["listingCalendars"].as_array().unwrap().len(), 1);
 }

@@ -9,8 +9,8 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::common::{
-    check_version, date_filter, load_active, managed_listing, push_listing_visible, soft_delete,
-    today, visible_listing,
+    check_version, date_filter, load_managed_child, load_visible_child, managed_listing,
+    push_listing_visible, soft_delete, today, OfListing,
 };
 use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
@@ -276,21 +276,18 @@ async fn create_entry(ctx: Ctx, input: NewCalendarEntry) -> Result<ListingCalend
         .map_err(|e| on_constraint(e, CONFLICTS))
 }
 
-/// Loads an entry whose listing the caller may see (404 otherwise).
-async fn load_visible(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingCalendar, ToolError> {
-    let entry: ListingCalendar =
-        load_active(ctx, TABLE, COLUMNS, id, lock, "calendar entry").await?;
-    visible_listing(ctx, entry.listing_id, false)
-        .await
-        .map_err(|_| ToolError::not_found("calendar entry"))?;
-    Ok(entry)
+impl OfListing for ListingCalendar {
+    fn listing_id(&self) -> Uuid {
+        self.listing_id
+    }
 }
 
-/// Loads an entry the caller may change: its listing's host or an admin.
+async fn load_visible(ctx: &Ctx, id: Uuid) -> Result<ListingCalendar, ToolError> {
+    load_visible_child(ctx, (TABLE, COLUMNS), id, false, "calendar entry").await
+}
+
 async fn load_managed(ctx: &Ctx, id: Uuid) -> Result<ListingCalendar, ToolError> {
-    let entry = load_visible(ctx, id, true).await?;
-    managed_listing(ctx, entry.listing_id, false).await?;
-    Ok(entry)
+    load_managed_child(ctx, (TABLE, COLUMNS), id, "calendar entry").await
 }
 
 async fn update_entry(ctx: Ctx, input: CalendarPatch) -> Result<ListingCalendar, ToolError> {
@@ -332,7 +329,7 @@ async fn delete_entry(ctx: Ctx, input: CalendarRef) -> Result<ListingCalendar, T
 }
 
 async fn get_entry(ctx: Ctx, input: CalendarRef) -> Result<ListingCalendar, ToolError> {
-    load_visible(&ctx, input.listing_calendar_id, false).await
+    load_visible(&ctx, input.listing_calendar_id).await
 }
 
 async fn list_entries(ctx: Ctx, input: CalendarFilters) -> Result<CalendarList, ToolError> {

@@ -122,6 +122,45 @@ where
         .ok_or_else(|| ToolError::not_found(what))
 }
 
+/// A row that belongs to a listing (calendar entries, locale texts) and shares its visibility.
+pub trait OfListing {
+    /// The owning listing.
+    fn listing_id(&self) -> Uuid;
+}
+
+/// Loads an active child row of a listing the caller may see; otherwise "`what` not found".
+pub async fn load_visible_child<T>(
+    ctx: &Ctx,
+    (table, columns): (&str, &str),
+    id: Uuid,
+    lock: bool,
+    what: &str,
+) -> Result<T, ToolError>
+where
+    T: OfListing + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let row: T = load_active(ctx, table, columns, id, lock, what).await?;
+    visible_listing(ctx, row.listing_id(), false)
+        .await
+        .map_err(|_| ToolError::not_found(what))?;
+    Ok(row)
+}
+
+/// Loads (and locks) a child row the caller may change: its listing's host or an admin.
+pub async fn load_managed_child<T>(
+    ctx: &Ctx,
+    table: (&str, &str),
+    id: Uuid,
+    what: &str,
+) -> Result<T, ToolError>
+where
+    T: OfListing + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let row: T = load_visible_child(ctx, table, id, true, what).await?;
+    managed_listing(ctx, row.listing_id(), false).await?;
+    Ok(row)
+}
+
 /// Soft-deletes one row of `table` and returns its last state.
 pub async fn soft_delete<T>(ctx: &Ctx, table: &str, columns: &str, id: Uuid) -> Result<T, ToolError>
 where

@@ -9,7 +9,8 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::common::{
-    check_version, load_active, managed_listing, push_listing_visible, soft_delete, visible_listing,
+    check_version, load_managed_child, load_visible_child, managed_listing, push_listing_visible,
+    soft_delete, OfListing,
 };
 use crate::auth::model::LanguageTag;
 use crate::context::Ctx;
@@ -177,20 +178,18 @@ async fn create_text(ctx: Ctx, input: NewLocaleText) -> Result<ListingLocaleText
         })
 }
 
-/// Loads a text whose listing the caller may see (404 otherwise).
-async fn load_visible(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingLocaleText, ToolError> {
-    let text: ListingLocaleText = load_active(ctx, TABLE, COLUMNS, id, lock, "locale text").await?;
-    visible_listing(ctx, text.listing_id, false)
-        .await
-        .map_err(|_| ToolError::not_found("locale text"))?;
-    Ok(text)
+impl OfListing for ListingLocaleText {
+    fn listing_id(&self) -> Uuid {
+        self.listing_id
+    }
 }
 
-/// Loads a text the caller may change: its listing's host or an admin.
+async fn load_visible(ctx: &Ctx, id: Uuid) -> Result<ListingLocaleText, ToolError> {
+    load_visible_child(ctx, (TABLE, COLUMNS), id, false, "locale text").await
+}
+
 async fn load_managed(ctx: &Ctx, id: Uuid) -> Result<ListingLocaleText, ToolError> {
-    let text = load_visible(ctx, id, true).await?;
-    managed_listing(ctx, text.listing_id, false).await?;
-    Ok(text)
+    load_managed_child(ctx, (TABLE, COLUMNS), id, "locale text").await
 }
 
 async fn update_text(ctx: Ctx, input: LocaleTextPatch) -> Result<ListingLocaleText, ToolError> {
@@ -217,7 +216,7 @@ async fn delete_text(ctx: Ctx, input: LocaleTextRef) -> Result<ListingLocaleText
 }
 
 async fn get_text(ctx: Ctx, input: LocaleTextRef) -> Result<ListingLocaleText, ToolError> {
-    load_visible(&ctx, input.listing_locale_text_id, false).await
+    load_visible(&ctx, input.listing_locale_text_id).await
 }
 
 async fn list_texts(ctx: Ctx, input: LocaleTextFilters) -> Result<LocaleTextList, ToolError> {
