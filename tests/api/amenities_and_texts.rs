@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::catalog::{
-    create_listing, delete, delete_and_check_gone, get, id_of, listing_body, patch,
+    cast, create_listing, delete, delete_and_check_gone, get, id_of, listing_body, patch,
 };
 use crate::helpers::*;
 
@@ -177,9 +177,7 @@ async fn add_text(app: &TestApp, token: &str, listing: &Value, code: &str) -> (S
 #[tokio::test]
 async fn hosts_translate_their_listings() {
     let app = TestApp::spawn().await;
-    let host = app.user("host@haven.test").await;
-    let other = app.user("other@haven.test").await;
-    let admin = app.user_with_role("boss@haven.test", "admin").await;
+    let (host, other, admin) = cast(&app).await;
     let listing = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
     let draft = create_listing(
         &app,

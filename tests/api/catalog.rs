@@ -71,6 +71,15 @@ pub async fn delete_and_check_gone(
     b[data_name].clone()
 }
 
+/// The usual cast: a host, a guest and an admin.
+pub async fn cast(app: &TestApp) -> (TestUser, TestUser, TestUser) {
+    (
+        app.user("host@haven.test").await,
+        app.user("guest@haven.test").await,
+        app.user_with_role("boss@haven.test", "admin").await,
+    )
+}
+
 /// A date `days` from today.
 pub fn day(days: u64) -> NaiveDate {
     Utc::now()
@@ -221,9 +230,7 @@ async fn listing_lifecycle_over_rest_and_mcp() {
 #[tokio::test]
 async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
     let app = TestApp::spawn().await;
-    let host = app.user("host@haven.test").await;
-    let guest = app.user("guest@haven.test").await;
-    let admin = app.user_with_role("boss@haven.test", "admin").await;
+    let (host, guest, admin) = cast(&app).await;
     let public = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
     let draft = create_listing(
         &app,
@@ -375,9 +382,7 @@ async fn bad_and_server_owned_listing_fields_are_refused_by_name() {
 #[tokio::test]
 async fn search_returns_exactly_the_free_fitting_listings() {
     let app = TestApp::spawn().await;
-    let host = app.user("host@haven.test").await;
-    let guest = app.user("guest@haven.test").await;
-    let admin = app.user_with_role("boss@haven.test", "admin").await;
+    let (host, guest, admin) = cast(&app).await;
     let (_, wifi) = app
         .rest(
             Method::POST,
@@ -519,9 +524,7 @@ async fn search_returns_exactly_the_free_fitting_listings() {
 #[tokio::test]
 async fn accept_language_picks_the_locale_text_and_get_returns_the_joins() {
     let app = TestApp::spawn().await;
-    let host = app.user("host@haven.test").await;
-    let guest = app.user("guest@haven.test").await;
-    let admin = app.user_with_role("boss@haven.test", "admin").await;
+    let (host, guest, admin) = cast(&app).await;
     let mut amenity_ids = Vec::new();
     for name in ["Wifi", "Pool"] {
         let (s, b) = app
@@ -848,7 +851,7 @@ async fn calendar_entries_block_nights_without_overlapping() {
     let list = |q: String| {
         let app = &app;
         async move {
-            let (s, b) = get(&app, &format!("{CALENDARS}?listingId={lid}&{q}"), None).await;
+            let (s, b) = get(app, &format!("{CALENDARS}?listingId={lid}&{q}"), None).await;
             assert_eq!(s, StatusCode::OK, "{b}");
             b["listingCalendars"].as_array().unwrap().len()
         }
