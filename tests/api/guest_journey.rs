@@ -175,7 +175,7 @@ async fn a_guest_agent_searches_quotes_books_pays_and_reviews_over_mcp() {
     )
     .await;
     assert!(
-        timeline["activities"].as_array().unwrap().len() >= 5,
+        timeline["reservationActivities"].as_array().unwrap().len() >= 5,
         "{timeline}"
     );
 }

@@ -15,6 +15,7 @@ use crate::registry::Operation;
 /// Every booking operation.
 pub fn operations() -> Vec<Operation> {
     [
+        pricing::operations(),
         reservations::operations(),
         lifecycle::operations(),
         activities::operations(),
