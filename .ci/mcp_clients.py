@@ -282,6 +282,50 @@ async def main(base: str) -> int:
 
         await r.run(f"streamable-http[{mode}] bad arguments are tool errors naming the field", bad_args)
 
+    # ---- stays: list a home, find it anonymously, quote it, and book without sending a price ---
+    async def stays() -> None:
+        from datetime import date, timedelta
+
+        city = f"Ci-{uuid.uuid4().hex[:8]}"
+        check_in, check_out = date.today() + timedelta(days=30), date.today() + timedelta(days=33)
+        async with streamable(mcp_url, token, "auto") as c:
+            await all_tools(c)
+            res = await c.call_tool("createListing", {
+                "title": "CI loft", "description": "A loft listed by the independent client.",
+                "address": "1 CI Street", "location": {"city": city}, "propertyType": "loft",
+                "approvalType": "instant", "pricePerNight": 100, "cleaningFee": 20,
+                "currency": "EUR", "maxGuests": 2, "isPublished": True,
+            })
+            check(not res.is_error, f"createListing failed: {_short(res)}")
+            listing_id = res.structured_content["id"]
+        async with streamable(mcp_url, None, "auto") as anon:
+            await all_tools(anon)
+            res = await anon.call_tool("listListings", {
+                "city": city.lower(), "checkIn": str(check_in), "checkOut": str(check_out), "guestCount": 2,
+            })
+            found = [l["id"] for l in (res.structured_content or {}).get("listings", [])]
+            check(not res.is_error and found == [listing_id], f"search did not find exactly the listing: {_short(res)}")
+            res = await anon.call_tool("quoteReservation", {
+                "listingId": listing_id, "checkIn": str(check_in), "checkOut": str(check_out), "guestCount": 2,
+            })
+            check(not res.is_error, f"quoteReservation failed: {_short(res)}")
+            # 3 × 100 + 20 cleaning = 320, 10 % service fee = 32, no city tax.
+            check(res.structured_content.get("total") == 352, f"unexpected quote total: {_short(res)}")
+            res = await anon.call_tool("createReservation", {
+                "listingId": listing_id, "checkIn": str(check_in), "checkOut": str(check_out), "guestCount": 2,
+            })
+            check(res.is_error, f"anonymous createReservation did not fail: {_short(res)}")
+        async with streamable(mcp_url, token, "auto") as c:
+            await all_tools(c)
+            res = await c.call_tool("createReservation", {
+                "listingId": listing_id, "checkIn": str(check_in), "checkOut": str(check_out),
+                "guestCount": 2, "totalPrice": 1,
+            })
+            check(res.is_error and "totalPrice" in _text_of(res), f"a client-sent totalPrice was not refused: {_short(res)}")
+            print(f"      [stays] {_text_of(res)[:160]!r}", flush=True)
+
+    await r.run("streamable-http[auto] stays: createListing, anonymous search and quote, price is server-owned", stays)
+
     # ---- legacy SSE transport ---------------------------------------------------------------
     async def sse_session() -> None:
         async with legacy_sse(sse_url, token) as c:
