@@ -90,3 +90,31 @@ async fn host_blocks_and_guest_bookings_racing_for_the_same_nights_have_one_winn
     );
     assert_eq!(overlapping_holds(&app).await, 0);
 }
+
+#[tokio::test]
+async fn concurrent_mcp_bookings_get_one_success_and_clean_conflict_errors() {
+    let mut config = crate::helpers::test_config();
+    config.db_max_connections = 20;
+    let app = TestApp::spawn_with(config).await;
+    let host = app.user("host@race.test").await;
+    let guest = app.user("guest@race.test").await;
+    let home = listing(&app, &host, json!({})).await;
+    let args =
+        json!({ "listingId": home, "checkIn": day(30), "checkOut": day(33), "guestCount": 1 });
+    let calls = (0..20).map(|_| app.tool(Some(&guest.token), "createReservation", args.clone()));
+    let results = join_all(calls).await;
+    assert_eq!(
+        results.iter().filter(|(err, _)| !err).count(),
+        1,
+        "{results:?}"
+    );
+    for (_, text) in results.iter().filter(|(err, _)| *err) {
+        assert!(
+            text.as_str()
+                .unwrap()
+                .starts_with("Conflict: these dates are no longer available"),
+            "{text}"
+        );
+    }
+    assert_eq!(overlapping_holds(&app).await, 0);
+}
