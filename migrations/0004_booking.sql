@@ -175,8 +175,21 @@ CREATE TABLE booking.local_payment_intents (
     status            text NOT NULL,
     refunded_amount   bigint NOT NULL DEFAULT 0,
     metadata          jsonb NOT NULL DEFAULT '{}',
+    client_secret     text,
+    latest_charge     text,
+    last_error        text,
+    description       text NOT NULL DEFAULT '',
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+-- The local provider's refunds, one per idempotency key.
+CREATE TABLE booking.local_payment_refunds (
+    id              text PRIMARY KEY,
+    idempotency_key text UNIQUE NOT NULL,
+    intent_id       text NOT NULL REFERENCES booking.local_payment_intents (id),
+    amount          bigint NOT NULL CHECK (amount > 0),
+    created_at      timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE booking.disputes (

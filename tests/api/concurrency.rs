@@ -27,7 +27,10 @@ async fn fifty_concurrent_bookings_of_overlapping_dates_have_one_winner() {
         async move { book(app, guest, home, from, 2).await }
     });
     let results = join_all(attempts).await;
-    let created = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
     let conflicts: Vec<_> = results
         .iter()
         .filter(|(s, _)| *s == StatusCode::CONFLICT)
@@ -37,7 +40,10 @@ async fn fifty_concurrent_bookings_of_overlapping_dates_have_one_winner() {
     for (_, body) in &conflicts {
         let message = body["message"].as_str().unwrap();
         assert!(message.contains("no longer available"), "{message}");
-        assert!(!message.contains(&day(10)), "the 409 must not leak the other booking");
+        assert!(
+            !message.contains(&day(10)),
+            "the 409 must not leak the other booking"
+        );
     }
     assert_eq!(overlapping_holds(&app).await, 0);
     let holding: i64 = sqlx::query_scalar(
@@ -78,6 +84,9 @@ async fn host_blocks_and_guest_bookings_racing_for_the_same_nights_have_one_winn
     let (block_errors, booking_errors) = futures::join!(join_all(blocks), join_all(bookings));
     let winners = block_errors.iter().filter(|e| !**e).count()
         + booking_errors.iter().filter(|e| !**e).count();
-    assert_eq!(winners, 1, "blocks {block_errors:?} bookings {booking_errors:?}");
+    assert_eq!(
+        winners, 1,
+        "blocks {block_errors:?} bookings {booking_errors:?}"
+    );
     assert_eq!(overlapping_holds(&app).await, 0);
 }

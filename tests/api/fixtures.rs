@@ -68,7 +68,13 @@ pub async fn book(
 }
 
 /// Books and returns the new reservation's id (asserting 201).
-pub async fn booked(app: &TestApp, guest: &TestUser, listing: Uuid, from: i64, nights: i64) -> Uuid {
+pub async fn booked(
+    app: &TestApp,
+    guest: &TestUser,
+    listing: Uuid,
+    from: i64,
+    nights: i64,
+) -> Uuid {
     let (status, body) = book(app, guest, listing, from, nights).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     Uuid::parse_str(body["reservation"]["id"].as_str().unwrap()).unwrap()

@@ -22,23 +22,37 @@ async fn a_guest_agent_searches_quotes_books_pays_and_reviews_over_mcp() {
 
     // The host lists two homes in Porto (one too small) and one in Lisbon, all over MCP.
     let mut listings = Vec::new();
-    for (title, city, guests) in [("Ribeira flat", "Porto", 4), ("Tiny room", "Porto", 1), ("Alfama loft", "Lisbon", 4)] {
-        let created = ok(&app, &host.token, "createListing", json!({
-            "title": title, "description": "A lovely place to stay in the old town.",
-            "address": "Rua 1", "location": { "city": city, "country": "PT" },
-            "propertyType": "apartment", "approvalType": "instant", "pricePerNight": 80,
-            "cleaningFee": 20, "cityTaxPercent": 2, "currency": "EUR", "maxGuests": guests,
-            "isPublished": true
-        }))
+    for (title, city, guests) in [
+        ("Ribeira flat", "Porto", 4),
+        ("Tiny room", "Porto", 1),
+        ("Alfama loft", "Lisbon", 4),
+    ] {
+        let created = ok(
+            &app,
+            &host.token,
+            "createListing",
+            json!({
+                "title": title, "description": "A lovely place to stay in the old town.",
+                "address": "Rua 1", "location": { "city": city, "country": "PT" },
+                "propertyType": "apartment", "approvalType": "instant", "pricePerNight": 80,
+                "cleaningFee": 20, "cityTaxPercent": 2, "currency": "EUR", "maxGuests": guests,
+                "isPublished": true
+            }),
+        )
         .await;
         listings.push(created["id"].as_str().unwrap().to_string());
     }
 
     // 1. Search: Porto, the agent's dates, 2 guests → only the Ribeira flat.
     let (check_in, check_out) = (day(20), day(23));
-    let found = ok(&app, &guest.token, "listListings", json!({
-        "city": "porto", "checkIn": check_in, "checkOut": check_out, "guestCount": 2
-    }))
+    let found = ok(
+        &app,
+        &guest.token,
+        "listListings",
+        json!({
+            "city": "porto", "checkIn": check_in, "checkOut": check_out, "guestCount": 2
+        }),
+    )
     .await;
     let hits = found["listings"].as_array().unwrap();
     assert_eq!(hits.len(), 1, "{found}");
@@ -46,60 +60,122 @@ async fn a_guest_agent_searches_quotes_books_pays_and_reviews_over_mcp() {
     let flat = hits[0]["id"].as_str().unwrap().to_string();
 
     // 2. Quote: 3 × 80 + 20 = 260, service 26, tax 2 % of 240 = 4.8 → 290.8.
-    let quote = ok(&app, &guest.token, "quoteReservation", json!({
-        "listingId": flat, "checkIn": check_in, "checkOut": check_out, "guestCount": 2
-    }))
+    let quote = ok(
+        &app,
+        &guest.token,
+        "quoteReservation",
+        json!({
+            "listingId": flat, "checkIn": check_in, "checkOut": check_out, "guestCount": 2
+        }),
+    )
     .await;
     assert_eq!(quote["total"], 290.8, "{quote}");
 
     // 3. Book.
-    let reservation = ok(&app, &guest.token, "createReservation", json!({
-        "listingId": flat, "checkIn": check_in, "checkOut": check_out, "guestCount": 2,
-        "guestNote": "We arrive by train around 6pm."
-    }))
+    let reservation = ok(
+        &app,
+        &guest.token,
+        "createReservation",
+        json!({
+            "listingId": flat, "checkIn": check_in, "checkOut": check_out, "guestCount": 2,
+            "guestNote": "We arrive by train around 6pm."
+        }),
+    )
     .await;
     assert_eq!(reservation["bookingStatus"], "pending");
     assert_eq!(reservation["totalPrice"], quote["total"]);
     let id = reservation["id"].as_str().unwrap().to_string();
 
     // 4. Pay with the local provider.
-    let paid = ok(&app, &guest.token, "startReservationPayment", json!({
-        "reservationId": id, "paymentUserParams": { "paymentMethodId": "pm_card_visa" }
-    }))
+    let paid = ok(
+        &app,
+        &guest.token,
+        "startReservationPayment",
+        json!({
+            "reservationId": id, "paymentUserParams": { "paymentMethodId": "pm_card_visa" }
+        }),
+    )
     .await;
     assert_eq!(paid["paymentResult"]["success"], true, "{paid}");
     assert_eq!(paid["paymentResult"]["amount"], 290.8);
 
     // 5. Confirmed.
-    let seen = ok(&app, &guest.token, "getReservation", json!({ "reservationId": id })).await;
+    let seen = ok(
+        &app,
+        &guest.token,
+        "getReservation",
+        json!({ "reservationId": id }),
+    )
+    .await;
     assert_eq!(seen["bookingStatus"], "confirmed");
     assert_eq!(seen["paymentConfirmation"], "paid");
     assert_eq!(seen["payments"][0]["paymentStatus"], "paid");
 
     // The stay happens (time passes), then the host marks it complete.
     shift_into_past(&app, id.parse().unwrap(), 30).await;
-    let done = ok(&app, &host.token, "completeReservation", json!({ "reservationId": id })).await;
+    let done = ok(
+        &app,
+        &host.token,
+        "completeReservation",
+        json!({ "reservationId": id }),
+    )
+    .await;
     assert_eq!(done["bookingStatus"], "complete");
 
     // 6. The guest reviews the host: hidden while the host has not reviewed (double-blind).
-    ok(&app, &guest.token, "createReview", json!({
-        "reservationId": id, "revieweeType": "host", "revieweeId": host.id,
-        "rating": 5, "reviewText": "Spotless flat and a warm welcome."
-    }))
+    ok(
+        &app,
+        &guest.token,
+        "createReview",
+        json!({
+            "reservationId": id, "revieweeType": "host", "revieweeId": host.id,
+            "rating": 5, "reviewText": "Spotless flat and a warm welcome."
+        }),
+    )
     .await;
-    let listed = ok(&app, &guest.token, "listReviews", json!({ "reservationId": id })).await;
-    assert_eq!(listed["reviews"], json!([]), "hidden until both sides reviewed");
+    let listed = ok(
+        &app,
+        &guest.token,
+        "listReviews",
+        json!({ "reservationId": id }),
+    )
+    .await;
+    assert_eq!(
+        listed["reviews"],
+        json!([]),
+        "hidden until both sides reviewed"
+    );
 
     // 7. The host reviews the guest → both appear.
-    ok(&app, &host.token, "createReview", json!({
-        "reservationId": id, "revieweeType": "guest", "revieweeId": guest.id,
-        "rating": 4, "reviewText": "Friendly and tidy guests."
-    }))
+    ok(
+        &app,
+        &host.token,
+        "createReview",
+        json!({
+            "reservationId": id, "revieweeType": "guest", "revieweeId": guest.id,
+            "rating": 4, "reviewText": "Friendly and tidy guests."
+        }),
+    )
     .await;
-    let listed = ok(&app, &guest.token, "listReviews", json!({ "reservationId": id })).await;
+    let listed = ok(
+        &app,
+        &guest.token,
+        "listReviews",
+        json!({ "reservationId": id }),
+    )
+    .await;
     let reviews = listed["reviews"].as_array().unwrap();
     assert_eq!(reviews.len(), 2, "{listed}");
     assert!(reviews.iter().all(|r| r["isPublished"] == true));
-    let timeline = ok(&app, &guest.token, "listReservationActivities", json!({ "reservationId": id })).await;
-    assert!(timeline["activities"].as_array().unwrap().len() >= 5, "{timeline}");
+    let timeline = ok(
+        &app,
+        &guest.token,
+        "listReservationActivities",
+        json!({ "reservationId": id }),
+    )
+    .await;
+    assert!(
+        timeline["activities"].as_array().unwrap().len() >= 5,
+        "{timeline}"
+    );
 }

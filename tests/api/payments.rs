@@ -49,7 +49,10 @@ async fn the_local_provider_settles_a_card_and_the_ledger_carries_the_fees() {
     assert_eq!(result["statusLiteral"], "paid");
     assert_eq!(result["paymentStatus"], "succeeded");
     assert_eq!(result["amount"], 378.0);
-    assert!(result["paymentId"].as_str().unwrap().starts_with("pi_local_"));
+    assert!(result["paymentId"]
+        .as_str()
+        .unwrap()
+        .starts_with("pi_local_"));
     let (fee, payout, tax): (i64, i64, i64) = sqlx::query_as(
         "SELECT platform_fee, payout_amount_host, city_tax FROM booking.payment_records WHERE reservation_id = $1",
     )
@@ -62,11 +65,21 @@ async fn the_local_provider_settles_a_card_and_the_ledger_carries_the_fees() {
     assert_eq!(ledger(&app, id).await, vec![("paid".into(), 37800, None)]);
     // Paying twice is refused and charges nothing.
     let (status, reply) = pay(&app, &guest, id, "pm_card_visa").await;
-    assert_error(status, &reply, StatusCode::UNPROCESSABLE_ENTITY, "already paid");
+    assert_error(
+        status,
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "already paid",
+    );
     assert_eq!(app.count("booking.local_payment_intents").await, 1);
     // The ticket, customer and method were stored.
     let (status, ticket) = app
-        .rest(Method::GET, &format!("/bookingmanagement-api/v1/reservationpaymentbyorderid/{id}"), Some(&guest.token), None)
+        .rest(
+            Method::GET,
+            &format!("/bookingmanagement-api/v1/reservationpaymentbyorderid/{id}"),
+            Some(&guest.token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{ticket}");
     assert_eq!(ticket["sys_reservationPayment"]["statusLiteral"], "paid");
@@ -88,7 +101,10 @@ async fn a_declined_card_can_be_retried_and_a_processing_payment_settles_on_refr
     let (status, body) = pay(&app, &guest, id, "pm_card_chargeDeclined").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["paymentResult"]["success"], false);
-    assert!(body["paymentResult"]["description"].as_str().unwrap().contains("declined"));
+    assert!(body["paymentResult"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("declined"));
     assert_eq!(body["reservation"]["bookingStatus"], "pending");
     let (status, reply) = pay(&app, &guest, id, "not_a_method").await;
     assert_error(status, &reply, StatusCode::BAD_REQUEST, "paymentMethodId");
@@ -97,20 +113,33 @@ async fn a_declined_card_can_be_retried_and_a_processing_payment_settles_on_refr
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["paymentConfirmation"], "processing");
     let refresh = format!("/bookingmanagement-api/v1/refreshreservationpayment/{id}");
-    sqlx::query("UPDATE booking.local_payment_intents SET created_at = created_at - interval '1 minute'")
-        .execute(&app.db)
-        .await
-        .unwrap();
-    let (status, body) = app.rest(Method::PATCH, &refresh, Some(&host.token), Some(json!({}))).await;
+    sqlx::query(
+        "UPDATE booking.local_payment_intents SET created_at = created_at - interval '1 minute'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let (status, body) = app
+        .rest(Method::PATCH, &refresh, Some(&host.token), Some(json!({})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["bookingStatus"], "confirmed");
     assert_eq!(
-        ledger(&app, id).await.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ledger(&app, id)
+            .await
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
         vec!["failed", "paid"]
     );
     // A public callback re-reads the provider but shows strangers no reservation.
     let (status, body) = app
-        .rest(Method::POST, "/bookingmanagement-api/v1/callbackreservationpayment", None, Some(json!({ "reservationId": id })))
+        .rest(
+            Method::POST,
+            "/bookingmanagement-api/v1/callbackreservationpayment",
+            None,
+            Some(json!({ "reservationId": id })),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"], Value::Null);
@@ -135,20 +164,35 @@ async fn cancellations_refund_per_the_policy_snapshot() {
         Some(json!({ "cancellationPolicy": { "freeCancellationDays": 60, "refundPercentAfterDeadline": 0 } })),
     )
     .await;
-    let (status, body) = act(&app, &guest, late, "cancel", json!({ "reason": "plans changed" })).await;
+    let (status, body) = act(
+        &app,
+        &guest,
+        late,
+        "cancel",
+        json!({ "reason": "plans changed" }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["bookingStatus"], "cancelled");
     assert_eq!(body["reservation"]["paymentConfirmation"], "paid");
     assert_eq!(body["reservation"]["refundAmount"], 189.0, "half of 378");
-    assert_eq!(ledger(&app, late).await[1], ("refunded".into(), 0, Some(18900)));
-    assert!(activity_kinds(&app, late).await.contains(&"refund_issued".to_string()));
+    assert_eq!(
+        ledger(&app, late).await[1],
+        ("refunded".into(), 0, Some(18900))
+    );
+    assert!(activity_kinds(&app, late)
+        .await
+        .contains(&"refund_issued".to_string()));
 
     // A host cancellation refunds everything, whatever the policy.
     let early = booked(&app, &guest, home, 40, 2).await;
     pay(&app, &guest, early, "pm_card_visa").await;
     let (status, body) = act(&app, &host, early, "cancel", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["reservation"]["refundAmount"], body["reservation"]["totalPrice"]);
+    assert_eq!(
+        body["reservation"]["refundAmount"],
+        body["reservation"]["totalPrice"]
+    );
 }
 
 #[tokio::test]
@@ -170,7 +214,10 @@ async fn stripe_webhooks_are_verified_deduplicated_and_monotonic() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["paymentConfirmation"], "processing");
     assert!(body["paymentResult"]["paymentIntentInfo"]["clientSecret"].is_string());
-    let intent_id = body["paymentResult"]["paymentId"].as_str().unwrap().to_string();
+    let intent_id = body["paymentResult"]["paymentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(stripe
         .idempotency_keys()
         .contains(&format!("resv:{id}:pay:1")));
@@ -180,7 +227,10 @@ async fn stripe_webhooks_are_verified_deduplicated_and_monotonic() {
         async move {
             let resp = app
                 .http
-                .post(format!("{}/bookingmanagement-api/v1/webhooks/stripe", app.base))
+                .post(format!(
+                    "{}/bookingmanagement-api/v1/webhooks/stripe",
+                    app.base
+                ))
                 .header("stripe-signature", signature)
                 .body(payload)
                 .send()
@@ -199,7 +249,11 @@ async fn stripe_webhooks_are_verified_deduplicated_and_monotonic() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = webhook(event.clone(), sign(&event, "whsec_test", now - 301)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = webhook(event.replace("succeeded", "succeedex"), sign(&event, "whsec_test", now)).await;
+    let (status, _) = webhook(
+        event.replace("succeeded", "succeedex"),
+        sign(&event, "whsec_test", now),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let state: (String, String) = sqlx::query_as(
         "SELECT booking_status, payment_confirmation FROM booking.reservations WHERE id = $1",
@@ -247,7 +301,10 @@ async fn stripe_webhooks_are_verified_deduplicated_and_monotonic() {
     let (status, _) = webhook(late.clone(), sign(&late, "whsec_test", now)).await;
     assert_eq!(status, StatusCode::OK);
     let unchanged = snapshot(&app).await;
-    assert_eq!((unchanged.0, unchanged.1), (after.0.clone(), after.1.clone()));
+    assert_eq!(
+        (unchanged.0, unchanged.1),
+        (after.0.clone(), after.1.clone())
+    );
     assert_eq!(unchanged.3, after.3, "no new ledger row");
 
     // Cancelling refunds through Stripe with an idempotency key of our own.

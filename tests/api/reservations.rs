@@ -42,7 +42,10 @@ async fn the_quote_is_what_the_guest_is_charged() {
     assert_eq!(r["priceBreakdown"]["total"], quote["total"]);
     assert!(r["holdExpiresAt"].is_string());
     let id = uuid::Uuid::parse_str(r["id"].as_str().unwrap()).unwrap();
-    assert_eq!(activity_kinds(&app, id).await, vec!["reservation_requested"]);
+    assert_eq!(
+        activity_kinds(&app, id).await,
+        vec!["reservation_requested"]
+    );
 }
 
 #[tokio::test]
@@ -51,34 +54,99 @@ async fn bad_stays_and_server_owned_fields_are_refused_and_nothing_is_written() 
     let host = app.user("host@stay.test").await;
     let guest = app.user("guest@stay.test").await;
     let home = listing(&app, &host, json!({ "minStay": 2, "maxStay": 7 })).await;
-    let base = json!({ "listingId": home, "checkIn": day(10), "checkOut": day(12), "guestCount": 2 });
+    let base =
+        json!({ "listingId": home, "checkIn": day(10), "checkOut": day(12), "guestCount": 2 });
     let with = |field: &str, value: serde_json::Value| {
         let mut b = base.clone();
         b[field] = value;
         b
     };
     let cases = [
-        (with("checkOut", json!(day(9))), StatusCode::BAD_REQUEST, "checkOut"),
-        (with("checkOut", json!(day(10))), StatusCode::BAD_REQUEST, "checkOut"),
+        (
+            with("checkOut", json!(day(9))),
+            StatusCode::BAD_REQUEST,
+            "checkOut",
+        ),
+        (
+            with("checkOut", json!(day(10))),
+            StatusCode::BAD_REQUEST,
+            "checkOut",
+        ),
         (
             json!({ "listingId": home, "checkIn": day(-3), "checkOut": day(-1), "guestCount": 2 }),
             StatusCode::BAD_REQUEST,
             "checkIn",
         ),
-        (with("guestCount", json!(5)), StatusCode::BAD_REQUEST, "guestCount"),
-        (with("guestCount", json!(0)), StatusCode::BAD_REQUEST, "guestCount"),
-        (with("checkOut", json!(day(11))), StatusCode::BAD_REQUEST, "at least 2 nights"),
-        (with("checkOut", json!(day(30))), StatusCode::BAD_REQUEST, "at most 7 nights"),
-        (with("checkIn", json!("next tuesday")), StatusCode::BAD_REQUEST, "checkIn"),
-        (with("listingId", json!(uuid::Uuid::new_v4())), StatusCode::NOT_FOUND, "listing"),
-        (with("totalPrice", json!(1)), StatusCode::BAD_REQUEST, "totalPrice"),
-        (with("bookingStatus", json!("confirmed")), StatusCode::BAD_REQUEST, "bookingStatus"),
-        (with("paymentConfirmation", json!("paid")), StatusCode::BAD_REQUEST, "paymentConfirmation"),
-        (with("hostId", json!(guest.id)), StatusCode::BAD_REQUEST, "hostId"),
-        (with("currency", json!("USD")), StatusCode::BAD_REQUEST, "currency"),
-        (with("platformFee", json!(0)), StatusCode::BAD_REQUEST, "platformFee"),
-        (with("cancellationPolicySnapshot", json!({})), StatusCode::BAD_REQUEST, "cancellationPolicySnapshot"),
-        (with("surprise", json!(1)), StatusCode::BAD_REQUEST, "surprise"),
+        (
+            with("guestCount", json!(5)),
+            StatusCode::BAD_REQUEST,
+            "guestCount",
+        ),
+        (
+            with("guestCount", json!(0)),
+            StatusCode::BAD_REQUEST,
+            "guestCount",
+        ),
+        (
+            with("checkOut", json!(day(11))),
+            StatusCode::BAD_REQUEST,
+            "at least 2 nights",
+        ),
+        (
+            with("checkOut", json!(day(30))),
+            StatusCode::BAD_REQUEST,
+            "at most 7 nights",
+        ),
+        (
+            with("checkIn", json!("next tuesday")),
+            StatusCode::BAD_REQUEST,
+            "checkIn",
+        ),
+        (
+            with("listingId", json!(uuid::Uuid::new_v4())),
+            StatusCode::NOT_FOUND,
+            "listing",
+        ),
+        (
+            with("totalPrice", json!(1)),
+            StatusCode::BAD_REQUEST,
+            "totalPrice",
+        ),
+        (
+            with("bookingStatus", json!("confirmed")),
+            StatusCode::BAD_REQUEST,
+            "bookingStatus",
+        ),
+        (
+            with("paymentConfirmation", json!("paid")),
+            StatusCode::BAD_REQUEST,
+            "paymentConfirmation",
+        ),
+        (
+            with("hostId", json!(guest.id)),
+            StatusCode::BAD_REQUEST,
+            "hostId",
+        ),
+        (
+            with("currency", json!("USD")),
+            StatusCode::BAD_REQUEST,
+            "currency",
+        ),
+        (
+            with("platformFee", json!(0)),
+            StatusCode::BAD_REQUEST,
+            "platformFee",
+        ),
+        (
+            with("cancellationPolicySnapshot", json!({})),
+            StatusCode::BAD_REQUEST,
+            "cancellationPolicySnapshot",
+        ),
+        (
+            with("surprise", json!(1)),
+            StatusCode::BAD_REQUEST,
+            "surprise",
+        ),
     ];
     for (body, expected, needle) in cases {
         let (status, reply) = app
@@ -93,12 +161,24 @@ async fn bad_stays_and_server_owned_fields_are_refused_and_nothing_is_written() 
     }
     // The same over MCP: a tool error naming the field.
     let (is_error, text) = app
-        .tool(Some(&guest.token), "createReservation", with("totalPrice", json!(1)))
+        .tool(
+            Some(&guest.token),
+            "createReservation",
+            with("totalPrice", json!(1)),
+        )
         .await;
-    assert!(is_error && text.as_str().unwrap().contains("totalPrice"), "{text}");
+    assert!(
+        is_error && text.as_str().unwrap().contains("totalPrice"),
+        "{text}"
+    );
     // The host cannot book their own listing.
     let (status, reply) = book(&app, &host, home, 10, 2).await;
-    assert_error(status, &reply, StatusCode::UNPROCESSABLE_ENTITY, "own listing");
+    assert_error(
+        status,
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "own listing",
+    );
     assert_eq!(app.count("booking.reservations").await, 0);
     assert_eq!(app.count("catalog.listing_holds").await, 0);
 }
@@ -141,7 +221,10 @@ async fn availability_shows_conflicting_nights_and_back_to_back_stays_fit() {
         )
         .await;
     assert_eq!(too_many["available"], false);
-    assert!(too_many["reason"].as_str().unwrap().contains("at most 4 guests"));
+    assert!(too_many["reason"]
+        .as_str()
+        .unwrap()
+        .contains("at most 4 guests"));
 }
 
 #[tokio::test]
@@ -166,7 +249,12 @@ async fn manual_requests_need_the_host_and_only_the_host() {
     let (status, reply) = act(&app, &other, id, "approve", json!({})).await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "reservation");
     let (status, reply) = app
-        .rest(Method::GET, &format!("/bookingmanagement-api/v1/reservations/{id}"), Some(&other.token), None)
+        .rest(
+            Method::GET,
+            &format!("/bookingmanagement-api/v1/reservations/{id}"),
+            Some(&other.token),
+            None,
+        )
         .await;
     assert_error(status, &reply, StatusCode::NOT_FOUND, "reservation");
     // A stale version is a conflict.
@@ -184,13 +272,29 @@ async fn manual_requests_need_the_host_and_only_the_host() {
     assert_eq!(body["paymentResult"]["statusLiteral"], "paid");
     // The host sees it in their list; the stranger's list is empty.
     let (_, list) = app
-        .rest(Method::GET, "/bookingmanagement-api/v1/reservations", Some(&host.token), None)
+        .rest(
+            Method::GET,
+            "/bookingmanagement-api/v1/reservations",
+            Some(&host.token),
+            None,
+        )
         .await;
     assert_eq!(list["reservations"].as_array().unwrap().len(), 1);
-    assert_eq!(list["reservations"][0]["listingJoins"][0]["title"], "Sea view loft");
-    assert_eq!(list["reservations"][0]["hostDetails"][0]["id"], host.id.to_string());
+    assert_eq!(
+        list["reservations"][0]["listingJoins"][0]["title"],
+        "Sea view loft"
+    );
+    assert_eq!(
+        list["reservations"][0]["hostDetails"][0]["id"],
+        host.id.to_string()
+    );
     let (_, list) = app
-        .rest(Method::GET, "/bookingmanagement-api/v1/reservations", Some(&other.token), None)
+        .rest(
+            Method::GET,
+            "/bookingmanagement-api/v1/reservations",
+            Some(&other.token),
+            None,
+        )
         .await;
     assert_eq!(list["reservations"], json!([]));
     assert_eq!(
@@ -213,10 +317,20 @@ async fn declining_and_cancelling_release_the_nights() {
     let bob = app.user("bob@stay.test").await;
     let manual = listing(&app, &host, json!({ "approvalType": "manual" })).await;
     let request = booked(&app, &ann, manual, 10, 3).await;
-    let (status, body) = act(&app, &host, request, "decline", json!({ "reason": "closed for works" })).await;
+    let (status, body) = act(
+        &app,
+        &host,
+        request,
+        "decline",
+        json!({ "reason": "closed for works" }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["bookingStatus"], "declined");
-    assert_eq!(body["reservation"]["cancellationReason"], "closed for works");
+    assert_eq!(
+        body["reservation"]["cancellationReason"],
+        "closed for works"
+    );
     booked(&app, &bob, manual, 10, 3).await;
     // Declined is terminal.
     let (status, reply) = act(&app, &host, request, "approve", json!({})).await;
@@ -231,7 +345,12 @@ async fn declining_and_cancelling_release_the_nights() {
     booked(&app, &bob, instant, 20, 2).await;
     // Completing before check-out is refused; completing a cancelled stay too.
     let (status, reply) = act(&app, &host, stay, "complete", json!({})).await;
-    assert_error(status, &reply, StatusCode::UNPROCESSABLE_ENTITY, "cancelled");
+    assert_error(
+        status,
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "cancelled",
+    );
 }
 
 #[tokio::test]
@@ -250,13 +369,17 @@ async fn unpaid_holds_expire_and_free_their_nights() {
         .await
         .unwrap();
     booked(&app, &bob, home, 10, 3).await;
-    let status: String = sqlx::query_scalar("SELECT booking_status FROM booking.reservations WHERE id = $1")
-        .bind(first)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let status: String =
+        sqlx::query_scalar("SELECT booking_status FROM booking.reservations WHERE id = $1")
+            .bind(first)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(status, "cancelled");
-    assert_eq!(activity_kinds(&app, first).await.last().unwrap(), "status_changed");
+    assert_eq!(
+        activity_kinds(&app, first).await.last().unwrap(),
+        "status_changed"
+    );
     let actor: Option<uuid::Uuid> = sqlx::query_scalar(
         "SELECT actor_id FROM booking.reservation_activities WHERE reservation_id = $1 AND kind = 'status_changed'",
     )
@@ -276,26 +399,52 @@ async fn reservation_notes_update_but_statuses_do_not() {
     let id = booked(&app, &guest, home, 10, 3).await;
     let path = format!("/bookingmanagement-api/v1/reservations/{id}");
     let (status, body) = app
-        .rest(Method::PATCH, &path, Some(&guest.token), Some(json!({ "guestNote": "Arriving late", "recordVersion": 1 })))
+        .rest(
+            Method::PATCH,
+            &path,
+            Some(&guest.token),
+            Some(json!({ "guestNote": "Arriving late", "recordVersion": 1 })),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["guestNote"], "Arriving late");
-    for (field, value) in [("bookingStatus", json!("confirmed")), ("disputeStatus", json!("active")), ("checkIn", json!(day(11)))] {
+    for (field, value) in [
+        ("bookingStatus", json!("confirmed")),
+        ("disputeStatus", json!("active")),
+        ("checkIn", json!(day(11))),
+    ] {
         let (status, reply) = app
-            .rest(Method::PATCH, &path, Some(&guest.token), Some(json!({ field: value })))
+            .rest(
+                Method::PATCH,
+                &path,
+                Some(&guest.token),
+                Some(json!({ field: value })),
+            )
             .await;
         assert_error(status, &reply, StatusCode::BAD_REQUEST, field);
     }
     let (status, reply) = app
-        .rest(Method::PATCH, &path, Some(&host.token), Some(json!({ "guestNote": "hi" })))
+        .rest(
+            Method::PATCH,
+            &path,
+            Some(&host.token),
+            Some(json!({ "guestNote": "hi" })),
+        )
         .await;
     assert_error(status, &reply, StatusCode::FORBIDDEN, "guest");
     let (status, reply) = app
-        .rest(Method::PATCH, &path, Some(&guest.token), Some(json!({ "guestNote": "x", "recordVersion": 1 })))
+        .rest(
+            Method::PATCH,
+            &path,
+            Some(&guest.token),
+            Some(json!({ "guestNote": "x", "recordVersion": 1 })),
+        )
         .await;
     assert_error(status, &reply, StatusCode::CONFLICT, "recordVersion");
     // Delete cancels and hides.
-    let (status, body) = app.rest(Method::DELETE, &path, Some(&guest.token), None).await;
+    let (status, body) = app
+        .rest(Method::DELETE, &path, Some(&guest.token), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reservation"]["isActive"], false);
     assert_eq!(body["reservation"]["bookingStatus"], "cancelled");

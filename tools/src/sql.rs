@@ -80,10 +80,15 @@ pub fn date_filter(
     or_group(qb, column, filter, |qb, value| {
         let (op, date) = match value {
             "$today" => ("=", chrono::Utc::now().date_naive().to_string()),
-            v => [("$gte-", ">="), ("$gt-", ">"), ("$lte-", "<="), ("$lt-", "<")]
-                .iter()
-                .find_map(|(prefix, op)| v.strip_prefix(prefix).map(|d| (*op, d.to_string())))
-                .unwrap_or(("=", v.to_string())),
+            v => [
+                ("$gte-", ">="),
+                ("$gt-", ">"),
+                ("$lte-", "<="),
+                ("$lt-", "<"),
+            ]
+            .iter()
+            .find_map(|(prefix, op)| v.strip_prefix(prefix).map(|d| (*op, d.to_string())))
+            .unwrap_or(("=", v.to_string())),
         };
         let date: chrono::NaiveDate = date.parse().map_err(|_| {
             ToolError::field(

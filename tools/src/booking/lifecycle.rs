@@ -223,7 +223,11 @@ pub async fn cancel(
 ) -> Result<Reservation, ToolError> {
     let party = current.party(ctx);
     if !matches!(current.booking_status.as_str(), "pending" | "confirmed") {
-        return Err(wrong_state(&current, "cancel", "pending or confirmed reservations"));
+        return Err(wrong_state(
+            &current,
+            "cancel",
+            "pending or confirmed reservations",
+        ));
     }
     let today = Utc::now().date_naive();
     if party != Some(Party::Admin) && today >= current.check_in {
@@ -235,7 +239,8 @@ pub async fn cancel(
         Money::ZERO
     } else if party == Some(Party::Guest) {
         let policy: CancellationPolicy =
-            serde_json::from_value(current.cancellation_policy_snapshot.clone()).unwrap_or_default();
+            serde_json::from_value(current.cancellation_policy_snapshot.clone())
+                .unwrap_or_default();
         policy.guest_refund(current.total_price, today, current.check_in)
     } else {
         current.total_price

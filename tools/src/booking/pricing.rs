@@ -183,7 +183,9 @@ pub fn check_rules(
     if nights < i64::from(min) {
         return Err(ToolError::field(
             "checkOut",
-            format!("this listing needs at least {min} nights for these dates, you asked for {nights}"),
+            format!(
+                "this listing needs at least {min} nights for these dates, you asked for {nights}"
+            ),
         ));
     }
     if let Some(max) = terms.max_stay {
@@ -424,10 +426,16 @@ async fn check_availability(ctx: Ctx, input: StayRequest) -> Result<Availability
     let terms = load_terms(&ctx, input.listing_id).await?;
     crate::booking::lifecycle::expire_overdue(&ctx, Some(input.listing_id)).await?;
     let conflicting_nights = conflicting_nights(&ctx, input.listing_id, &stay).await?;
-    let rules = price_stay(&ctx, input.listing_id, input.check_in, input.check_out, guests)
-        .await
-        .err()
-        .map(|e| e.message);
+    let rules = price_stay(
+        &ctx,
+        input.listing_id,
+        input.check_in,
+        input.check_out,
+        guests,
+    )
+    .await
+    .err()
+    .map(|e| e.message);
     let reason = match (&rules, conflicting_nights.is_empty()) {
         (Some(rule), _) => Some(rule.clone()),
         (None, false) => Some(format!(
@@ -451,8 +459,14 @@ async fn check_availability(ctx: Ctx, input: StayRequest) -> Result<Availability
 
 async fn quote_reservation(ctx: Ctx, input: StayRequest) -> Result<Quote, ToolError> {
     let guests = input.guest_count.unwrap_or(1);
-    let (_, _, quote) =
-        price_stay(&ctx, input.listing_id, input.check_in, input.check_out, guests).await?;
+    let (_, _, quote) = price_stay(
+        &ctx,
+        input.listing_id,
+        input.check_in,
+        input.check_out,
+        guests,
+    )
+    .await?;
     Ok(quote)
 }
 

@@ -368,7 +368,8 @@ async fn list_reservations(
         input.page_row_count,
         ctx.services.settings.max_page_rows,
     )?;
-    let select = view_select(false).replacen("SELECT ", "SELECT count(*) OVER () AS total_count, ", 1);
+    let select =
+        view_select(false).replacen("SELECT ", "SELECT count(*) OVER () AS total_count, ", 1);
     let mut qb = QueryBuilder::new(format!("{select} WHERE r.is_active"));
     if !ctx.is_admin() {
         qb.push(" AND (r.guest_id = ");
@@ -377,7 +378,12 @@ async fn list_reservations(
         qb.push_bind(me);
         qb.push(")");
     }
-    sql::id_filter(&mut qb, "r.listing_id", "listingId", input.listing_id.as_ref())?;
+    sql::id_filter(
+        &mut qb,
+        "r.listing_id",
+        "listingId",
+        input.listing_id.as_ref(),
+    )?;
     sql::id_filter(&mut qb, "r.host_id", "hostId", input.host_id.as_ref())?;
     sql::id_filter(&mut qb, "r.guest_id", "guestId", input.guest_id.as_ref())?;
     sql::enum_filter(&mut qb, "r.approval_type", input.approval_type.as_ref());
@@ -406,9 +412,7 @@ async fn update_reservation(ctx: Ctx, input: ReservationPatch) -> Result<Reserva
         return Err(ToolError::stale_version("reservation"));
     }
     if input.guest_note.is_some() && current.party(&ctx) != Some(Party::Guest) {
-        return Err(ToolError::forbidden(
-            "only the guest writes the guest note",
-        ));
+        return Err(ToolError::forbidden("only the guest writes the guest note"));
     }
     let mut db = ctx.db().await?;
     let sql = format!(
@@ -432,9 +436,12 @@ async fn update_reservation(ctx: Ctx, input: ReservationPatch) -> Result<Reserva
 async fn delete_reservation(ctx: Ctx, input: ReservationRef) -> Result<Reservation, ToolError> {
     let mut current = load_reservation(&ctx, input.reservation_id, true).await?;
     let party = current.party(&ctx);
-    if lifecycle::HOLDING.contains(&current.booking_status.as_str()) && current.booking_status != "complete" {
+    if lifecycle::HOLDING.contains(&current.booking_status.as_str())
+        && current.booking_status != "complete"
+    {
         current = lifecycle::cancel(&ctx, current, Some("deleted".into())).await?;
-    } else if current.booking_status == "complete" && party != Some(Party::Admin) && !ctx.is_admin() {
+    } else if current.booking_status == "complete" && party != Some(Party::Admin) && !ctx.is_admin()
+    {
         return Err(ToolError::unprocessable(
             "a completed stay is part of the history (reviews, payouts); only admins remove it",
         ));
@@ -444,7 +451,10 @@ async fn delete_reservation(ctx: Ctx, input: ReservationRef) -> Result<Reservati
         "UPDATE booking.reservations r SET is_active = false, record_version = record_version + 1, updated_at = now()
           WHERE id = $1 RETURNING {RESERVATION_COLUMNS}"
     );
-    let deleted = sqlx::query_as(&sql).bind(current.id).fetch_one(&mut *db).await?;
+    let deleted = sqlx::query_as(&sql)
+        .bind(current.id)
+        .fetch_one(&mut *db)
+        .await?;
     drop(db);
     record_activity(&ctx, current.id, "reservation_deleted", None, None, None).await?;
     Ok(deleted)

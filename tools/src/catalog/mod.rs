@@ -4,6 +4,7 @@
 
 pub mod amenities;
 pub mod calendars;
+pub mod common;
 pub mod listings;
 pub mod locale_texts;
 pub mod policies;

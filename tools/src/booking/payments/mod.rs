@@ -7,6 +7,7 @@ pub mod flow;
 pub mod local;
 pub mod provider;
 pub mod records;
+pub mod signature;
 pub mod stripe;
 pub mod tickets;
 
