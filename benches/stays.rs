@@ -461,11 +461,7 @@ async fn seed(pool: &PgPool) -> anyhow::Result<()> {
     .await?;
     let a = Instant::now();
     sqlx::query("ANALYZE").execute(pool).await?;
-    println!(
-        "  {:<44} {:>7.2} s",
-        "ANALYZE",
-        a.elapsed().as_secs_f64()
-    );
+    println!("  {:<44} {:>7.2} s", "ANALYZE", a.elapsed().as_secs_f64());
     let (listings, calendars, reservations, holds): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM catalog.listings), (SELECT count(*) FROM catalog.listing_calendars),
                 (SELECT count(*) FROM booking.reservations), (SELECT count(*) FROM catalog.listing_holds)",
@@ -526,8 +522,8 @@ async fn call_tool(
     let status = resp.status();
     let text = resp.text().await?;
     let elapsed = started.elapsed();
-    let body: Value = serde_json::from_str(&text)
-        .with_context(|| format!("MCP answered {status}: {text}"))?;
+    let body: Value =
+        serde_json::from_str(&text).with_context(|| format!("MCP answered {status}: {text}"))?;
     let result = &body["result"];
     if !result.is_object() {
         bail!("tools/call {name} gave no result: {body}");
@@ -757,14 +753,27 @@ async fn explain_search(
         .max_by_key(|chunk| chunk.len());
     match plan {
         Some(chunk) => {
-            // The chunk ends where the next log line (with its timestamp prefix) begins.
-            let body: String = chunk
+            // The chunk ends where the next log line (with its timestamp prefix) begins. Of the
+            // query text only the WHERE clause is kept; the plan starts at the first `(cost=` line.
+            let lines: Vec<&str> = chunk
                 .lines()
-                .take_while(|l| !l.is_empty())
                 .enumerate()
                 .take_while(|(i, l)| *i == 0 || l.starts_with('\t') || l.starts_with(' '))
-                .map(|(_, l)| format!("  | {l}\n"))
+                .map(|(_, l)| l)
                 .collect();
+            let plan_start = lines
+                .iter()
+                .position(|l| l.contains("(cost="))
+                .unwrap_or(lines.len());
+            let mut body = format!("  | duration: {}\n", lines[0]);
+            for l in &lines[1..plan_start] {
+                if l.contains("WHERE") && l.contains("l.city") {
+                    body.push_str(&format!("  | Query WHERE: {}\n", l.trim()));
+                }
+            }
+            for l in &lines[plan_start..] {
+                body.push_str(&format!("  | {}\n", l.strip_prefix('\t').unwrap_or(l)));
+            }
             print!("{body}");
             let index_nodes: Vec<&str> = body
                 .lines()
@@ -782,7 +791,7 @@ async fn explain_search(
                 .map(|l| l.trim_start_matches("  | ").trim())
                 .collect();
             for s in seq {
-                println!("  sequential scan: {s}");
+                println!("  sequential scan (seed leaves amenities, texts, reviews empty): {s}");
             }
         }
         None => println!(
