@@ -1,0 +1,872 @@
+//! Stays benchmark: seeds 10,000 listings with calendars and 100,000 reservations, then measures
+//! over MCP (real router, real HTTP) a trivial public read as the baseline, the guest search
+//! `listListings` (city + dates + guests) and `createReservation` under 32 concurrent clients, and
+//! prints the search's plan as PostgreSQL executed it (auto_explain).
+//!
+//! Run with `cargo bench --bench stays`. Uses `DATABASE_URL` when set, otherwise a private cluster
+//! under `target/bench-pg`. Numbers are printed with ratios against the baseline measured in the
+//! same run; nothing here asserts a timing.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::{Days, NaiveDate, Utc};
+use futures::stream::{self, StreamExt};
+use haven::app::AppState;
+use haven::config::Config;
+use haven::db::{self, PrivateCluster};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Listings seeded.
+const LISTINGS: i64 = 10_000;
+/// Reservations seeded per listing (10 × 10,000 = 100,000).
+const STAYS_PER_LISTING: i64 = 10;
+/// Hosts (one per 100 listings), inserted by SQL: they never log in.
+const HOSTS: i64 = 100;
+/// Guests, registered and logged in through the real API.
+const GUESTS: usize = 200;
+/// Sequential calls per read measurement.
+const READS: usize = 500;
+/// Bookings attempted in the write measurement.
+const BOOKINGS: usize = 1_000;
+/// Concurrent booking clients.
+const CLIENTS: usize = 32;
+/// Every `CONFLICT_EVERY`-th booking repeats the previous one's listing and dates (expected 409).
+const CONFLICT_EVERY: usize = 20;
+
+/// Fifty cities; the seed picks them with a skewed (quadratic) distribution, first = most popular.
+const CITIES: [&str; 50] = [
+    "Lisbon",
+    "Barcelona",
+    "Paris",
+    "Rome",
+    "Berlin",
+    "Amsterdam",
+    "Prague",
+    "Vienna",
+    "Madrid",
+    "Porto",
+    "Budapest",
+    "Florence",
+    "Athens",
+    "Dublin",
+    "Copenhagen",
+    "Seville",
+    "Munich",
+    "Milan",
+    "Venice",
+    "Nice",
+    "Krakow",
+    "Edinburgh",
+    "Brussels",
+    "Stockholm",
+    "Valencia",
+    "Naples",
+    "Hamburg",
+    "Lyon",
+    "Oslo",
+    "Helsinki",
+    "Split",
+    "Dubrovnik",
+    "Tallinn",
+    "Riga",
+    "Vilnius",
+    "Ljubljana",
+    "Zagreb",
+    "Bruges",
+    "Salzburg",
+    "Zurich",
+    "Geneva",
+    "Marseille",
+    "Bordeaux",
+    "Malaga",
+    "Granada",
+    "Bologna",
+    "Turin",
+    "Palermo",
+    "Valletta",
+    "Reykjavik",
+];
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; a plain test run (`cargo test --benches`) must stay cheap.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("stays: run with `cargo bench --bench stays`");
+        return Ok(());
+    }
+    let total = Instant::now();
+    let (admin, cluster) = database_server().await?;
+    let name = format!("haven_bench_{}", Uuid::new_v4().simple());
+    db::create_database(admin.clone(), &name, None).await?;
+    println!("database {name}");
+    let result = run(&admin, &name, cluster.as_ref()).await;
+    drop_database(&admin, &name).await?;
+    if let Some(cluster) = &cluster {
+        cluster.stop();
+    }
+    result?;
+    println!("total {:.1} s", total.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Admin options for `DATABASE_URL`, or for the private cluster under `target/bench-pg`.
+async fn database_server() -> anyhow::Result<(PgConnectOptions, Option<PrivateCluster>)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let options = url
+            .parse::<PgConnectOptions>()
+            .context("DATABASE_URL is not a Postgres URL")?;
+        return Ok((options, None));
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-pg");
+    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir)).await??;
+    Ok((cluster.options("postgres"), Some(cluster)))
+}
+
+async fn drop_database(admin: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&admin.clone().database("postgres")).await?;
+    conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+        .await?;
+    println!("dropped {name}");
+    Ok(())
+}
+
+/// A configuration for the benchmark server: loopback, the default pool size.
+fn bench_config() -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().expect("loopback address"),
+        database_url: None,
+        data_dir: ".haven".into(),
+        allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        allowed_origins: vec![],
+        public_url: None,
+        jwt_issuer: "haven".into(),
+        jwt_audience: "haven-api".into(),
+        token_ttl_minutes: 60,
+        max_body_bytes: 64 * 1024,
+        mcp_require_auth: false,
+        db_max_connections: 20,
+        admin_email: "admin@haven.local".into(),
+        payment_provider: None,
+        stripe_api_base: "https://api.stripe.com".into(),
+        stripe_secret_key: None,
+        stripe_webhook_secret: None,
+    }
+}
+
+/// A guest of the benchmark.
+struct Guest {
+    email: String,
+    token: String,
+}
+
+/// The running server and how to reach it.
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    pool: PgPool,
+    shutdown: CancellationToken,
+}
+
+async fn run(
+    admin: &PgConnectOptions,
+    name: &str,
+    cluster: Option<&PrivateCluster>,
+) -> anyhow::Result<()> {
+    let options = admin.clone().database(name);
+    let config = bench_config();
+    let pool = db::pool(options.clone(), config.db_max_connections).await?;
+    let t = Instant::now();
+    db::migrate(&pool).await?;
+    println!("migrate {:.2} s", t.elapsed().as_secs_f64());
+    let state = AppState::with_pool(config.clone(), pool.clone(), None).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let router = haven::http::router(state.clone(), shutdown.clone());
+    let serving = tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
+    let server = Server {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(CLIENTS)
+            .build()?,
+        pool: pool.clone(),
+        shutdown,
+    };
+
+    let outcome = bench(&server, &options, &config, cluster).await;
+    server.shutdown.cancel();
+    let _ = serving.await;
+    pool.close().await;
+    outcome
+}
+
+async fn bench(
+    server: &Server,
+    options: &PgConnectOptions,
+    config: &Config,
+    cluster: Option<&PrivateCluster>,
+) -> anyhow::Result<()> {
+    println!("\n== seed");
+    let t = Instant::now();
+    let guests = register_guests(server).await?;
+    println!(
+        "  {GUESTS} guests registered + logged in over REST  {:>7.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    seed(&server.pool).await?;
+
+    let tools = tool_names(server, &guests[0].token).await?;
+    let baseline_tool = ["listListingAmenities", "listUserGroups"]
+        .into_iter()
+        .find(|t| tools.iter().any(|n| n == t))
+        .context("no trivial public read to use as the baseline")?;
+
+    println!("\n== measure (over MCP, POST /mcp tools/call)");
+    let token = guests[0].token.clone();
+    let baseline = sequential(server, &token, READS, |_| {
+        (baseline_tool, json!({ "pageRowCount": 20 }))
+    })
+    .await?;
+    let mut rows = vec![Row::new(
+        format!("baseline {baseline_tool}"),
+        &baseline.latencies,
+        None,
+        format!("{} errors", baseline.errors),
+    )];
+    let base_p50 = percentile(&sorted(&baseline.latencies), 50.0);
+
+    let search = if tools.iter().any(|n| n == "listListings") {
+        let cities = popular_cities(&server.pool).await?;
+        let today = Utc::now().date_naive();
+        let mut rng = StdRng::seed_from_u64(7);
+        let queries: Vec<Value> = (0..READS + 20)
+            .map(|_| {
+                let city = &cities[rng.gen_range(0..cities.len())];
+                let check_in = today + Days::new(rng.gen_range(1..360));
+                json!({
+                    "city": city,
+                    "checkIn": check_in,
+                    "checkOut": check_in + Days::new(3),
+                    "guestCount": 2,
+                    "pageRowCount": 20,
+                })
+            })
+            .collect();
+        let measured = sequential(server, &token, READS, |i| {
+            ("listListings", queries[i].clone())
+        })
+        .await?;
+        rows.push(Row::new(
+            "listListings city+dates+guests".into(),
+            &measured.latencies,
+            Some(base_p50),
+            format!(
+                "{} errors, {:.1} rows/page avg",
+                measured.errors,
+                measured.rows as f64 / READS as f64
+            ),
+        ));
+        Some(queries[0].clone())
+    } else {
+        println!("  listListings is not in the registry yet: search not measured");
+        None
+    };
+
+    let booking = bookings(server, &guests).await?;
+    rows.push(Row::new(
+        format!("createReservation x{CLIENTS} clients"),
+        &booking.latencies,
+        Some(base_p50),
+        format!(
+            "{:.0} req/s; created {}, 409 conflict {}, other errors {}",
+            BOOKINGS as f64 / booking.wall.as_secs_f64(),
+            booking.created,
+            booking.conflicts,
+            booking.errors
+        ),
+    ));
+    print_table(&rows);
+    if let Some(first) = &booking.first_error {
+        println!("  first unexpected booking error: {first}");
+    }
+
+    if let Some(args) = search {
+        println!("\n== plan of one listListings search (auto_explain, EXPLAIN ANALYZE)");
+        explain_search(options, config, cluster, &guests[0].email, args).await?;
+    }
+    Ok(())
+}
+
+/// Registers and logs in the guests over REST, 8 at a time.
+async fn register_guests(server: &Server) -> anyhow::Result<Vec<Guest>> {
+    stream::iter(0..GUESTS)
+        .map(|i| async move {
+            let email = format!("guest{i}@bench.haven");
+            let password = "bench-password-123";
+            let (status, body) = post(
+                server,
+                "/auth-api/v1/registeruser",
+                json!({ "email": email, "password": password, "fullname": format!("Bench Guest {i}") }),
+            )
+            .await?;
+            if status != reqwest::StatusCode::CREATED {
+                bail!("registering {email}: {status} {body}");
+            }
+            let (status, body) = post(
+                server,
+                "/auth-api/login",
+                json!({ "username": email, "password": password }),
+            )
+            .await?;
+            let token = body["accessToken"]
+                .as_str()
+                .with_context(|| format!("logging in {email}: {status} {body}"))?
+                .to_string();
+            Ok(Guest { email, token })
+        })
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+async fn post(
+    server: &Server,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let resp = server
+        .http
+        .post(format!("{}{path}", server.base))
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+/// Runs one timed SQL step of the seed and prints how long it took.
+async fn step(pool: &PgPool, label: &str, sql: &str) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let done = sqlx::query(sql)
+        .execute(pool)
+        .await
+        .with_context(|| format!("seeding {label}"))?;
+    println!(
+        "  {label:<44} {:>7.2} s  ({} rows)",
+        t.elapsed().as_secs_f64(),
+        done.rows_affected()
+    );
+    Ok(())
+}
+
+/// Seeds hosts, listings, calendars and reservations with set-based SQL, then ANALYZEs.
+///
+/// Layout per listing `n` (day offsets from today): reservations `i` = 0..9 start at
+/// `30i + 1 + n%7` for 2–6 nights (so they end before `30i + 14`); two blocked calendar ranges at
+/// `301 + n%5` (4 nights) and `315 + n%5` (3 nights); one price override at `330 + n%5` (7 nights).
+/// Nothing overlaps, so the holds' exclusion constraint accepts every row, and days `30i + 15` to
+/// `30i + 29` stay free for the booking measurement.
+async fn seed(pool: &PgPool) -> anyhow::Result<()> {
+    let cities = CITIES
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let t = Instant::now();
+    step(
+        pool,
+        "hosts (SQL)",
+        &format!(
+            "INSERT INTO auth.users (email, password_hash, fullname, email_verified)
+             SELECT format('host%s@bench.haven', g), '!', format('Bench Host %s', g), true
+               FROM generate_series(1, {HOSTS}) g"
+        ),
+    )
+    .await?;
+    step(
+        pool,
+        "listings",
+        &format!(
+            "WITH hosts AS (SELECT array_agg(id ORDER BY email) AS ids FROM auth.users WHERE email LIKE 'host%@bench.haven'),
+                  cities AS (SELECT ARRAY[{cities}] AS names)
+             INSERT INTO catalog.listings (id, host_id, owner_id, title, description, address, city, country,
+                 latitude, longitude, property_type, approval_type, price_per_night, cleaning_fee, currency,
+                 max_guests, min_stay, max_stay, is_published, city_tax_percent, languages_supported, created_at)
+             SELECT md5('bench-listing-' || g)::uuid, h.ids[1 + (g - 1) % {HOSTS}], h.ids[1 + (g - 1) % {HOSTS}],
+                 format('Bench stay %s', g), format('A comfortable bench stay number %s, close to everything.', g),
+                 format('%s Bench Street', g),
+                 c.names[1 + floor(50 * power(((g * 7919) % 10007)::float8 / 10007, 2))::int], 'EU',
+                 38 + (g % 1000) / 100.0, -9 + (g % 2000) / 100.0,
+                 (ARRAY['apartment','house','villa','room','condo','loft','studio','other'])[1 + g % 8],
+                 CASE WHEN g % 4 = 0 THEN 'manual' ELSE 'instant' END,
+                 4000 + (g * 104729) % 36001, (g % 5) * 1000, 'EUR',
+                 1 + (g * 31) % 8, 1 + (g * 17) % 3, 30, g % 20 <> 0, (g % 3) * 2.5, ARRAY['en'],
+                 now() - make_interval(mins => g)
+               FROM generate_series(1, {LISTINGS}) g, hosts h, cities c"
+        ),
+    )
+    .await?;
+    step(
+        pool,
+        "calendars (2 blocked + 1 override, + holds)",
+        &format!(
+            "INSERT INTO catalog.listing_calendars (listing_id, owner_id, date, end_date, is_available, price_override, min_stay)
+             SELECT l.id, l.host_id, current_date + e.start + g % 5, current_date + e.start + g % 5 + e.nights,
+                    e.available, CASE WHEN e.available THEN l.price_per_night * 6 / 5 END,
+                    CASE WHEN e.available THEN 2 END
+               FROM generate_series(1, {LISTINGS}) g
+               JOIN catalog.listings l ON l.id = md5('bench-listing-' || g)::uuid
+               CROSS JOIN (VALUES (301, 4, false), (315, 3, false), (330, 7, true)) AS e(start, nights, available)"
+        ),
+    )
+    .await?;
+    step(
+        pool,
+        "reservations (+ holds by trigger)",
+        &format!(
+            "WITH guests AS (SELECT array_agg(id ORDER BY email) AS ids FROM auth.users WHERE email LIKE 'guest%@bench.haven'),
+                  plan AS (
+                    SELECT g, i, (g * 10 + i) * 37 % 100 AS k,
+                           30 * i + 1 + g % 7 AS start, 2 + (g + i) % 5 AS nights
+                      FROM generate_series(1, {LISTINGS}) g, generate_series(0, {STAYS_PER_LISTING} - 1) i)
+             INSERT INTO booking.reservations (listing_id, guest_id, host_id, approval_type, booking_status,
+                 payment_confirmation, check_in, check_out, guest_count, currency, total_price, price_breakdown,
+                 booking_policies_snapshot, cancellation_policy_snapshot, approved_at, cancelled_at, owner_id)
+             SELECT l.id, gs.ids[1 + (p.g * 10 + p.i) % array_length(gs.ids, 1)], l.host_id, l.approval_type,
+                    CASE WHEN p.k < 8 THEN 'cancelled' WHEN p.k < 10 THEN 'declined' ELSE 'confirmed' END,
+                    CASE WHEN p.k < 10 THEN 'canceled' ELSE 'paid' END,
+                    current_date + p.start, current_date + p.start + p.nights, 1 + p.g % l.max_guests, 'EUR',
+                    l.price_per_night * p.nights + l.cleaning_fee, '{{}}', '{{}}', '{{}}',
+                    CASE WHEN p.k >= 10 THEN now() END, CASE WHEN p.k < 8 THEN now() END,
+                    gs.ids[1 + (p.g * 10 + p.i) % array_length(gs.ids, 1)]
+               FROM plan p
+               JOIN catalog.listings l ON l.id = md5('bench-listing-' || p.g)::uuid
+               CROSS JOIN guests gs"
+        ),
+    )
+    .await?;
+    let a = Instant::now();
+    sqlx::query("ANALYZE").execute(pool).await?;
+    println!("  {:<44} {:>7.2} s", "ANALYZE", a.elapsed().as_secs_f64());
+    let (listings, calendars, reservations, holds): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM catalog.listings), (SELECT count(*) FROM catalog.listing_calendars),
+                (SELECT count(*) FROM booking.reservations), (SELECT count(*) FROM catalog.listing_holds)",
+    )
+    .fetch_one(pool)
+    .await?;
+    println!(
+        "  seeded {listings} listings, {calendars} calendar entries, {reservations} reservations, {holds} holds in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The five cities with the most published listings, most popular first.
+async fn popular_cities(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    let cities: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT city, count(*) FROM catalog.listings WHERE is_active AND is_published
+          GROUP BY city ORDER BY 2 DESC, 1 LIMIT 5",
+    )
+    .fetch_all(pool)
+    .await?;
+    println!(
+        "  search cities: {}",
+        cities
+            .iter()
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(cities.into_iter().map(|(c, _)| c).collect())
+}
+
+/// The answer of one `tools/call`.
+struct Called {
+    elapsed: Duration,
+    is_error: bool,
+    payload: Value,
+}
+
+/// One JSON-RPC `tools/call` to `/mcp` (stateless, protocol 2025-06-18).
+async fn call_tool(
+    server: &Server,
+    token: &str,
+    name: &str,
+    args: Value,
+) -> anyhow::Result<Called> {
+    let started = Instant::now();
+    let resp = server
+        .http
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .bearer_auth(token)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": { "name": name, "arguments": args } }))
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    let elapsed = started.elapsed();
+    let body: Value =
+        serde_json::from_str(&text).with_context(|| format!("MCP answered {status}: {text}"))?;
+    let result = &body["result"];
+    if !result.is_object() {
+        bail!("tools/call {name} gave no result: {body}");
+    }
+    let is_error = result["isError"].as_bool().unwrap_or(false);
+    let payload = if is_error {
+        result["content"][0]["text"].clone()
+    } else {
+        result["structuredContent"].clone()
+    };
+    Ok(Called {
+        elapsed,
+        is_error,
+        payload,
+    })
+}
+
+async fn tool_names(server: &Server, token: &str) -> anyhow::Result<Vec<String>> {
+    let body: Value = server
+        .http
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .bearer_auth(token)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {} }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(body["result"]["tools"]
+        .as_array()
+        .context("tools/list gave no tools")?
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// Latencies of a sequential read run.
+struct Reads {
+    latencies: Vec<Duration>,
+    errors: usize,
+    rows: usize,
+}
+
+/// `n` sequential calls (after 20 unmeasured warm-up calls); `args(i)` gives call `i`'s tool and
+/// arguments (warm-up calls use indexes `n..n+20`).
+async fn sequential(
+    server: &Server,
+    token: &str,
+    n: usize,
+    args: impl Fn(usize) -> (&'static str, Value),
+) -> anyhow::Result<Reads> {
+    for i in n..n + 20 {
+        let (name, a) = args(i);
+        let c = call_tool(server, token, name, a).await?;
+        if c.is_error {
+            bail!("{name} failed: {}", c.payload);
+        }
+    }
+    let mut out = Reads {
+        latencies: Vec::with_capacity(n),
+        errors: 0,
+        rows: 0,
+    };
+    for i in 0..n {
+        let (name, a) = args(i);
+        let c = call_tool(server, token, name, a).await?;
+        out.latencies.push(c.elapsed);
+        if c.is_error {
+            out.errors += 1;
+        } else if let Some(list) = c.payload.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| *k != "paging")
+                .and_then(|(_, v)| v.as_array())
+        }) {
+            out.rows += list.len();
+        }
+    }
+    Ok(out)
+}
+
+/// The outcome of the booking run.
+struct Bookings {
+    latencies: Vec<Duration>,
+    wall: Duration,
+    created: usize,
+    conflicts: usize,
+    errors: usize,
+    first_error: Option<String>,
+}
+
+/// `BOOKINGS` createReservation calls from `CLIENTS` concurrent clients over free dates: each
+/// guest books five distinct (listing, 30-day slot) pairs in the free second half of the slot;
+/// every `CONFLICT_EVERY`-th booking repeats the previous one's stay, so one of the two gets 409.
+async fn bookings(server: &Server, guests: &[Guest]) -> anyhow::Result<Bookings> {
+    let listings: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM catalog.listings WHERE is_active AND is_published AND min_stay <= 3
+          ORDER BY id LIMIT $1",
+    )
+    .bind(BOOKINGS as i64)
+    .fetch_all(&server.pool)
+    .await?;
+    let today = Utc::now().date_naive();
+    let plan: Vec<(usize, Value)> = (0..BOOKINGS)
+        .map(|j| {
+            let k = if j % CONFLICT_EVERY == CONFLICT_EVERY - 1 {
+                j - 1
+            } else {
+                j
+            };
+            let listing = listings[k % listings.len()];
+            let slot = (k / listings.len()) as u64 % 10;
+            let check_in: NaiveDate = today + Days::new(30 * slot + 16 + (k as u64 % 3) * 3);
+            (
+                j / 5 % guests.len(),
+                json!({ "listingId": listing, "checkIn": check_in,
+                        "checkOut": check_in + Days::new(3), "guestCount": 1 }),
+            )
+        })
+        .collect();
+    let plan = Arc::new(plan);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..CLIENTS).map(|_| {
+        let plan = plan.clone();
+        let next = next.clone();
+        async move {
+            let mut mine = Vec::new();
+            loop {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                let Some((guest, args)) = plan.get(j) else {
+                    break;
+                };
+                let c = call_tool(
+                    server,
+                    &guests[*guest].token,
+                    "createReservation",
+                    args.clone(),
+                )
+                .await;
+                mine.push(c);
+            }
+            mine
+        }
+    });
+    let results: Vec<anyhow::Result<Called>> = futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let wall = started.elapsed();
+    let mut out = Bookings {
+        latencies: Vec::with_capacity(BOOKINGS),
+        wall,
+        created: 0,
+        conflicts: 0,
+        errors: 0,
+        first_error: None,
+    };
+    for c in results {
+        let c = c?;
+        out.latencies.push(c.elapsed);
+        if !c.is_error {
+            out.created += 1;
+        } else if c
+            .payload
+            .as_str()
+            .is_some_and(|m| m.contains("no longer available"))
+        {
+            out.conflicts += 1;
+        } else {
+            out.errors += 1;
+            out.first_error.get_or_insert_with(|| c.payload.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one search in-process on a short-lived pool whose sessions load auto_explain (analyze,
+/// buffers, text), then prints the search statement's plan from the cluster's log.
+async fn explain_search(
+    options: &PgConnectOptions,
+    config: &Config,
+    cluster: Option<&PrivateCluster>,
+    email: &str,
+    args: Value,
+) -> anyhow::Result<()> {
+    let Some(log) = cluster.map(log_file) else {
+        println!("  (DATABASE_URL is set: the server log is not ours to read; plan not shown)");
+        return Ok(());
+    };
+    let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "LOAD 'auto_explain';
+                     SET auto_explain.log_min_duration = 0;
+                     SET auto_explain.log_analyze = on;
+                     SET auto_explain.log_buffers = on;
+                     SET auto_explain.log_format = text;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await?;
+    let state = AppState::with_pool(config.clone(), pool.clone(), None).await?;
+    let principal = state.principal_for(email).await?;
+    println!("  arguments: {args}");
+    let answer = state
+        .call("listListings", Some(principal), args)
+        .await
+        .map_err(|e| anyhow::anyhow!("listListings: {e}"))?;
+    pool.close().await;
+    let rows = answer["listings"].as_array().map_or(0, Vec::len);
+    println!("  rows returned: {rows}");
+    // The server flushes its log asynchronously to the pg_ctl log file.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    let text = String::from_utf8_lossy(&text[(offset as usize).min(text.len())..]).into_owned();
+    let plan = text
+        .split("LOG:  duration: ")
+        .filter(|chunk| chunk.contains("catalog.listings") && chunk.contains("listing_holds"))
+        .max_by_key(|chunk| chunk.len());
+    match plan {
+        Some(chunk) => {
+            // The chunk ends where the next log line (with its timestamp prefix) begins. Of the
+            // query text only the WHERE clause is kept; the plan starts at the first `(cost=` line.
+            let lines: Vec<&str> = chunk
+                .lines()
+                .enumerate()
+                .take_while(|(i, l)| *i == 0 || l.starts_with('\t') || l.starts_with(' '))
+                .map(|(_, l)| l)
+                .collect();
+            let plan_start = lines
+                .iter()
+                .position(|l| l.contains("(cost="))
+                .unwrap_or(lines.len());
+            let mut body = format!("  | duration: {}\n", lines[0]);
+            for l in &lines[1..plan_start] {
+                if l.contains("WHERE") && l.contains("l.city") {
+                    body.push_str(&format!("  | Query WHERE: {}\n", l.trim()));
+                }
+            }
+            for l in &lines[plan_start..] {
+                body.push_str(&format!("  | {}\n", l.strip_prefix('\t').unwrap_or(l)));
+            }
+            print!("{body}");
+            let index_nodes: Vec<&str> = body
+                .lines()
+                .filter(|l| l.contains("Index") || l.contains("Bitmap"))
+                .map(|l| l.trim_start_matches("  | ").trim())
+                .collect();
+            println!(
+                "  uses an index: {} ({} index/bitmap nodes)",
+                if index_nodes.is_empty() { "NO" } else { "yes" },
+                index_nodes.len()
+            );
+            let seq: Vec<&str> = body
+                .lines()
+                .filter(|l| l.contains("Seq Scan"))
+                .map(|l| l.trim_start_matches("  | ").trim())
+                .collect();
+            for s in seq {
+                println!("  sequential scan (seed leaves amenities, texts, reviews empty): {s}");
+            }
+        }
+        None => println!(
+            "  no explained search statement found in {} (is auto_explain installed?)",
+            log.display()
+        ),
+    }
+    Ok(())
+}
+
+/// The pg_ctl log file of the private cluster (`<socket dir>/postgres.log`).
+fn log_file(cluster: &PrivateCluster) -> PathBuf {
+    let url = cluster.url("postgres");
+    let dir = url.split("host=").nth(1).unwrap_or_default();
+    PathBuf::from(dir).join("postgres.log")
+}
+
+fn sorted(latencies: &[Duration]) -> Vec<Duration> {
+    let mut v = latencies.to_vec();
+    v.sort();
+    v
+}
+
+/// Nearest-rank percentile `p` (0–100) of sorted durations.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One line of the result table.
+struct Row {
+    label: String,
+    n: usize,
+    p50: Duration,
+    p99: Duration,
+    ratio: Option<f64>,
+    note: String,
+}
+
+impl Row {
+    fn new(label: String, latencies: &[Duration], baseline: Option<Duration>, note: String) -> Row {
+        let s = sorted(latencies);
+        let p50 = percentile(&s, 50.0);
+        Row {
+            label,
+            n: s.len(),
+            p50,
+            p99: percentile(&s, 99.0),
+            ratio: baseline.map(|b| p50.as_secs_f64() / b.as_secs_f64().max(1e-9)),
+            note,
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n  {:<36} {:>5} {:>10} {:>10} {:>12}  notes",
+        "measurement", "n", "p50", "p99", "p50/baseline"
+    );
+    for r in rows {
+        println!(
+            "  {:<36} {:>5} {:>10} {:>10} {:>12}  {}",
+            r.label,
+            r.n,
+            ms(r.p50),
+            ms(r.p99),
+            r.ratio.map_or("1.00 (base)".into(), |x| format!("{x:.2}x")),
+            r.note
+        );
+    }
+}
