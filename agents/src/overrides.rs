@@ -231,14 +231,11 @@ pub fn effective(def: &AgentDefinition, ov: Option<&AgentOverride>) -> AgentConf
     };
     // Stored values passed the same checks as the input types, so parsing back cannot fail; a
     // value that somehow does not parse is ignored (the design default stays).
-    let provider = ov
-        .provider
-        .as_deref()
-        .and_then(|p| parse_enum::<Provider>(p));
+    let provider = ov.provider.as_deref().and_then(parse_enum::<Provider>);
     let format = ov
         .response_format
         .as_deref()
-        .and_then(|f| parse_enum::<ResponseFormat>(f));
+        .and_then(parse_enum::<ResponseFormat>);
     changed("provider", provider.is_some());
     changed("model", ov.model.is_some());
     changed("systemPrompt", ov.system_prompt.is_some());
