@@ -57,6 +57,12 @@ impl AppState {
         pool: PgPool,
         cluster: Option<PrivateCluster>,
     ) -> anyhow::Result<Arc<AppState>> {
+        let registry = crate::registry();
+        // A bad agent definition stops startup here, naming its file and field.
+        haven_agents::definitions::init(registry)?;
+        haven_agents::catalog::refresh(&pool, registry)
+            .await
+            .context("refreshing the agent hub's tool catalog")?;
         let ttl = Duration::from_secs(config.token_ttl_minutes * 60);
         let tokens =
             TokenService::load_or_create(&pool, &config.jwt_issuer, &config.jwt_audience, ttl)
@@ -77,7 +83,7 @@ impl AppState {
         };
         Ok(Arc::new(AppState {
             services,
-            registry: Registry::global(),
+            registry,
             config,
             cluster,
         }))

@@ -8,3 +8,9 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod stdio;
+
+/// The process-wide operation registry: every `haven-tools` operation plus the agent hub's. Every
+/// face (REST, MCP, OpenAPI, CLI) reads it through here so the hub's operations are never missed.
+pub fn registry() -> &'static haven_tools::Registry {
+    haven_tools::Registry::install_with(haven_agents::operations)
+}

@@ -65,16 +65,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Install the full registry (agent hub included) before anything reads it.
+    haven::registry();
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Openapi => {
-            println!(
-                "{:#}",
-                http::openapi::document(haven_tools::Registry::global())
-            );
+            println!("{:#}", http::openapi::document(haven::registry()));
             Ok(())
         }
         Command::Tools => {
-            for op in haven_tools::Registry::global().all() {
+            for op in haven::registry().all() {
                 println!(
                     "{:<28} {:<26} {:<7} {}",
                     op.name,

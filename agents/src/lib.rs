@@ -1,1 +1,20 @@
-//! The agent hub (issue 4): agent definitions, overrides, the run loop and its execution log.
+//! The agent hub (issue 4): design-time agent definitions, their runtime overrides, the tool
+//! catalog cached from the registry, and the execution log. Its operations join the registry
+//! through [`operations`] (installed by the server with `Registry::install_with`), so they get
+//! every face — MCP tool, REST route, OpenAPI entry — like any other operation.
+
+pub mod catalog;
+pub mod definitions;
+pub mod executions;
+pub mod overrides;
+
+use haven_tools::Operation;
+
+/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log.
+pub fn operations() -> Vec<Operation> {
+    overrides::operations()
+        .into_iter()
+        .chain(catalog::operations())
+        .chain(executions::operations())
+        .collect()
+}

@@ -15,7 +15,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(
             "/openapi.json",
-            get(|| async { Json(document(Registry::global())) }),
+            get(|| async { Json(document(crate::registry())) }),
         )
         .route("/swagger", get(swagger))
 }

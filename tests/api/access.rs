@@ -75,7 +75,7 @@ async fn plain_users_cannot_call_admin_operations() {
     let user = app.user("plain@haven.test").await;
     let other = app.user("other@haven.test").await;
     let tools = app.tool_names(Some(&user.token)).await;
-    let admin_ops: Vec<&str> = haven_tools::Registry::global()
+    let admin_ops: Vec<&str> = haven::registry()
         .all()
         .filter(|op| {
             matches!(

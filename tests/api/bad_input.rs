@@ -205,7 +205,7 @@ async fn fuzzed_arguments_never_crash_the_server() {
         json!({ "email": "\u{0000}", "password": "\u{202e}".repeat(9), "fullname": "x".repeat(10_000) }),
         json!({ "pageNumber": -1, "pageRowCount": 1e30 }),
     ];
-    for op in haven_tools::Registry::global().all() {
+    for op in haven::registry().all() {
         for args in &weird {
             let r = app
                 .mcp(

@@ -113,7 +113,7 @@ async fn admin_record(app: &TestApp, admin: &TestUser, reservation: Uuid) -> Val
 
 #[tokio::test]
 async fn all_booking_admin_operations_are_registered() {
-    let registry = haven_tools::Registry::global();
+    let registry = haven::registry();
     for name in [
         "listReservationActivities",
         "createPaymentRecord",

@@ -14,7 +14,7 @@ async fn every_operation_has_all_faces() {
     let tools = listed["result"]["tools"].as_array().unwrap();
     let (status, openapi) = app.rest(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    let registry = haven_tools::Registry::global();
+    let registry = haven::registry();
     assert_eq!(tools.len(), registry.len(), "a superAdmin sees every tool");
     for op in registry.all() {
         let tool = tools
@@ -77,7 +77,7 @@ async fn every_operation_has_all_faces() {
 async fn anonymous_callers_see_only_public_tools() {
     let app = TestApp::spawn().await;
     let names = app.tool_names(None).await;
-    let public: Vec<&str> = haven_tools::Registry::global()
+    let public: Vec<&str> = haven::registry()
         .all()
         .filter(|op| op.access == haven_tools::registry::Access::Public)
         .map(|op| op.name)

@@ -36,6 +36,8 @@ pub enum Service {
     Booking,
     /// Double-blind reviews and rating aggregates.
     Reviews,
+    /// The agent hub: agent configuration, the tool catalog and the execution log.
+    AgentHub,
 }
 
 impl Service {
@@ -47,6 +49,7 @@ impl Service {
             Service::Catalog => "propertycatalog",
             Service::Booking => "bookingmanagement",
             Service::Reviews => "reviewsystem",
+            Service::AgentHub => "agenthub",
         }
     }
     /// The spec's service name, e.g. `airbnb-auth-service`.
@@ -57,6 +60,7 @@ impl Service {
             Service::Catalog => "Property catalog",
             Service::Booking => "Booking management",
             Service::Reviews => "Review system",
+            Service::AgentHub => "Agent hub",
         }
     }
 }
@@ -96,6 +100,15 @@ impl Access {
             )),
             (Access::SuperAdmin, _) => Err(ToolError::forbidden("only a superAdmin may do this")),
             _ => Err(ToolError::forbidden("only an admin may do this")),
+        }
+    }
+    /// The rule's name as stored and shown (`public`, `authenticated`, `admin`, `superAdmin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Authenticated => "authenticated",
+            Access::Admin => "admin",
+            Access::SuperAdmin => "superAdmin",
         }
     }
     /// A short phrase for descriptions and OpenAPI.
@@ -326,6 +339,7 @@ const SERVER_OWNED: &[(&str, &str)] = &[
     ("reportedAt", "timestamps are kept by the server"),
     ("resolutionStatus", "disputes start pending; admins move them with updateDispute"),
     ("adminId", "admins assign themselves through updateDispute"),
+    ("updatedBy", "the last editor is always the caller"),
 ];
 
 impl Operation {
@@ -700,12 +714,31 @@ pub struct Registry {
     ops: BTreeMap<&'static str, Arc<Operation>>,
 }
 
-static GLOBAL: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+/// The registry of this crate's operations alone, built lazily for callers that never install more.
+static BASE: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+/// The registry a downstream crate completed with its own operations (see [`Registry::install_with`]).
+static INSTALLED: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
 
 impl Registry {
-    /// The process-wide registry, built once on first use.
+    /// The process-wide registry: the installed one when a downstream crate installed it, else the
+    /// base one. Reading it never locks the base version in, so a later install still takes effect.
     pub fn global() -> &'static Registry {
-        GLOBAL.get_or_init(Registry::haven)
+        INSTALLED
+            .get()
+            .unwrap_or_else(|| BASE.get_or_init(Registry::haven))
+    }
+
+    /// Installs (once per process) the registry of [`Registry::haven`] plus `extra()`'s operations,
+    /// so a crate above this one (the agent hub) contributes operations without a dependency cycle.
+    /// Later calls return the first installation.
+    pub fn install_with(extra: fn() -> Vec<Operation>) -> &'static Registry {
+        INSTALLED.get_or_init(|| {
+            let mut registry = Registry::haven();
+            for op in extra() {
+                registry.add(op);
+            }
+            registry
+        })
     }
 
     /// The registry of all of Haven's business operations.
