@@ -1,6 +1,5 @@
 //! User groups: admin-managed, publicly readable.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
@@ -11,7 +10,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Page, Paging, RecordMeta};
 
 /// A user group.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -23,17 +22,10 @@ pub struct UserGroup {
     pub group_name: String,
     /// The group's icon URL.
     pub avatar: Option<String>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The admin who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the admin who created it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const GROUP_COLUMNS: &str =
@@ -166,7 +158,7 @@ async fn update_group(ctx: Ctx, input: GroupPatch) -> Result<UserGroup, ToolErro
     let current = load_group(&ctx, input.user_group_id, true).await?;
     if input
         .record_version
-        .is_some_and(|v| v != current.record_version)
+        .is_some_and(|v| v != current.meta.record_version)
     {
         return Err(ToolError::stale_version("user group"));
     }

@@ -398,7 +398,7 @@ async fn lock_for_update(
     let user = load_user(&mut db, user_id, true)
         .await?
         .ok_or_else(|| ToolError::not_found("user"))?;
-    if record_version.is_some_and(|v| v != user.record_version) {
+    if record_version.is_some_and(|v| v != user.meta.record_version) {
         return Err(ToolError::stale_version("user"));
     }
     Ok(user)

@@ -18,7 +18,7 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, LongText, Name, Page, Paging};
+use crate::types::{Filter, LongText, Name, Page, Paging, RecordMeta};
 
 /// A dispute.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -49,17 +49,10 @@ pub struct Dispute {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Whether the resolution approved a refund (set when closed).
     pub refund_approved: Option<bool>,
-    /// Always true: disputes are never deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who opened it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who opened it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const DISPUTE_COLUMNS: &str = "d.id, d.reservation_id, d.raised_by, d.admin_id, d.issue_type,
@@ -480,7 +473,7 @@ async fn update_dispute(ctx: Ctx, input: DisputePatch) -> Result<Dispute, ToolEr
     let current = load_dispute(&ctx, seen.id, true).await?;
     if input
         .record_version
-        .is_some_and(|v| v != current.record_version)
+        .is_some_and(|v| v != current.meta.record_version)
     {
         return Err(ToolError::stale_version("dispute"));
     }

@@ -89,7 +89,7 @@ async fn load_for(ctx: &Ctx, input: &Transition) -> Result<Reservation, ToolErro
     let current = load_reservation(ctx, input.reservation_id, true).await?;
     if input
         .record_version
-        .is_some_and(|v| v != current.record_version)
+        .is_some_and(|v| v != current.meta.record_version)
     {
         return Err(ToolError::stale_version("reservation"));
     }

@@ -407,7 +407,7 @@ async fn update_reservation(ctx: Ctx, input: ReservationPatch) -> Result<Reserva
     let current = load_reservation(&ctx, input.reservation_id, true).await?;
     if input
         .record_version
-        .is_some_and(|v| v != current.record_version)
+        .is_some_and(|v| v != current.meta.record_version)
     {
         return Err(ToolError::stale_version("reservation"));
     }

@@ -1,7 +1,6 @@
 //! The amenity dictionary (wifi, pool, …): admins curate it, everyone reads it, listings reference
 //! its entries by id.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
@@ -13,7 +12,7 @@ use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Page, Paging, RecordMeta};
 
 /// An amenity of the master list (spec object `ListingAmenity`).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -25,17 +24,10 @@ pub struct ListingAmenity {
     pub name: String,
     /// Icon URL.
     pub icon_url: Option<String>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The admin who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the admin who created it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const TABLE: &str = "catalog.amenities";
@@ -165,7 +157,7 @@ async fn load(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingAmenity, ToolErr
 
 async fn update_amenity(ctx: Ctx, input: AmenityPatch) -> Result<ListingAmenity, ToolError> {
     let current = load(&ctx, input.listing_amenity_id, true).await?;
-    check_version(input.record_version, current.record_version, "amenity")?;
+    check_version(input.record_version, current.meta.record_version, "amenity")?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE {TABLE} SET icon_url = COALESCE($2, icon_url),

@@ -2,7 +2,7 @@
 //! An unavailable entry blocks its nights through `catalog.listing_holds` (kept by a trigger), so
 //! it can neither overlap a reservation nor be overlapped by one.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
@@ -18,7 +18,7 @@ use crate::error::{on_constraint, ConstraintMap, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Page, Paging, RecordMeta};
 
 /// The longest range one calendar entry may cover.
 pub const MAX_ENTRY_NIGHTS: i64 = 366;
@@ -48,17 +48,10 @@ pub struct ListingCalendar {
     pub ical_url: Option<String>,
     /// Ids of the entry in external calendars.
     pub external_calendar_ids: Vec<String>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who created it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const TABLE: &str = "catalog.listing_calendars";
@@ -299,7 +292,7 @@ async fn update_entry(ctx: Ctx, input: CalendarPatch) -> Result<ListingCalendar,
     let current = load_managed(&ctx, input.listing_calendar_id).await?;
     check_version(
         input.record_version,
-        current.record_version,
+        current.meta.record_version,
         "calendar entry",
     )?;
     let mut db = ctx.db().await?;

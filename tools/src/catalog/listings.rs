@@ -19,7 +19,7 @@ use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::stay::StayRange;
-use crate::types::{Filter, LongText, Name, Page, Paging, Text};
+use crate::types::{Filter, LongText, Name, Page, Paging, RecordMeta, Text};
 
 /// What kind of place a listing is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -236,17 +236,10 @@ pub struct Listing {
     /// Reservations holding its nights (getListing, host and admins only; null otherwise).
     #[sqlx(json(nullable))]
     pub rezervations: Option<Vec<ListingReservation>>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The host.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the host.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 /// The plain columns of a listing `l`, localized through the chosen text `lt`.
@@ -843,25 +836,13 @@ async fn update_listing(ctx: Ctx, input: ListingPatch) -> Result<Listing, ToolEr
 async fn delete_listing(ctx: Ctx, input: ListingRef) -> Result<Listing, ToolError> {
     managed_listing(&ctx, input.listing_id, true).await?;
     let last = fetch_listing(&ctx, input.listing_id, false).await?;
-    let (is_active, record_version, updated_at): (bool, i32, DateTime<Utc>) =
-        soft_delete_row(&ctx, input.listing_id).await?;
-    Ok(Listing {
-        is_active,
-        record_version,
-        updated_at,
-        ..last
-    })
+    let meta = soft_delete_row(&ctx, input.listing_id).await?;
+    Ok(Listing { meta, ..last })
 }
 
-/// Marks the listing inactive and returns the changed system fields.
-async fn soft_delete_row(ctx: &Ctx, id: Uuid) -> Result<(bool, i32, DateTime<Utc>), ToolError> {
-    soft_delete(
-        ctx,
-        "catalog.listings",
-        "is_active, record_version, updated_at",
-        id,
-    )
-    .await
+/// Marks the listing inactive and returns its changed system fields.
+async fn soft_delete_row(ctx: &Ctx, id: Uuid) -> Result<RecordMeta, ToolError> {
+    soft_delete(ctx, "catalog.listings", RecordMeta::COLUMNS, id).await
 }
 
 async fn get_listing(ctx: Ctx, input: ListingRef) -> Result<Listing, ToolError> {

@@ -7,7 +7,6 @@
 //! `hidden` when it counts none (e.g. its only review was rejected or deleted); non-admins only
 //! see public ones.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
@@ -18,7 +17,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging};
+use crate::types::{Filter, Page, Paging, RecordMeta};
 
 /// One reviewee whose aggregate a change may have moved.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -51,17 +50,10 @@ pub struct ReviewAggregate {
     /// Index of `visibilityStatus`.
     #[serde(rename = "visibilityStatus_idx")]
     pub visibility_status_idx: i32,
-    /// Always true (aggregates are never deleted).
-    pub is_active: bool,
-    /// Bumped on every recomputation that changed it.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last recomputed with a change.
-    pub updated_at: DateTime<Utc>,
-    /// Always null: the service owns aggregates.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: always null: the service owns aggregates.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const AGGREGATE_COLUMNS: &str = "id, reviewee_id, reviewee_type,

@@ -35,7 +35,7 @@ use crate::context::Ctx;
 use crate::error::{self, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, LongText, Page, Paging};
+use crate::types::{Filter, LongText, Page, Paging, RecordMeta};
 
 /// Who or what a review is about (the spec's `revieweeType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -143,17 +143,10 @@ pub struct Review {
     pub submitted_at: DateTime<Utc>,
     /// When it was first published.
     pub published_at: Option<DateTime<Utc>>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The reviewer.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the reviewer.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const REVIEW_COLUMNS: &str = "id, reservation_id, reviewer_id, reviewee_id, reviewee_type,
@@ -534,7 +527,7 @@ async fn update_review(ctx: Ctx, input: ReviewPatch) -> Result<Review, ToolError
     }
     if input
         .record_version
-        .is_some_and(|v| v != current.record_version)
+        .is_some_and(|v| v != current.meta.record_version)
     {
         return Err(ToolError::stale_version("review"));
     }

@@ -2,7 +2,6 @@
 //! `Sys_paymentMethod`): read-only operations over what the payment flow remembers with
 //! [`remember_customer`] and [`remember_method`]. A user sees only their own; admins see all.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +13,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging};
+use crate::types::{Filter, OwnedRecordMeta, Page, Paging};
 
 /// A user's customer record at a payment provider.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -28,17 +27,10 @@ pub struct PaymentCustomer {
     pub customer_id: String,
     /// The provider (`local`, `stripe`).
     pub platform: String,
-    /// False once deactivated.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The user it belongs to.
-    #[serde(rename = "_owner")]
-    pub record_owner: Uuid,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the user it belongs to.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: OwnedRecordMeta,
 }
 
 const CUSTOMER_COLUMNS: &str = "id, user_id, customer_id, platform, is_active, record_version,
@@ -64,17 +56,10 @@ pub struct PaymentMethod {
     pub platform: String,
     /// Card details without secrets: brand, last4, expMonth, expYear.
     pub card_info: Option<Value>,
-    /// False once deactivated.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The user it belongs to.
-    #[serde(rename = "_owner")]
-    pub record_owner: Uuid,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the user it belongs to.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: OwnedRecordMeta,
 }
 
 const METHOD_COLUMNS: &str = "id, payment_method_id, user_id, customer_id, card_holder_name,

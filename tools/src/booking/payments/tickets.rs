@@ -4,7 +4,6 @@
 //! [`upsert_ticket`]; the CRUD operations exist for admins repairing data. Reads are open to the
 //! ticket's owner (the guest), the reservation's host and admins.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
@@ -18,7 +17,7 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging, Text};
+use crate::types::{Filter, OwnedRecordMeta, Page, Paging, Text};
 
 /// A payment ticket.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -44,17 +43,10 @@ pub struct Ticket {
     pub amount: Money,
     /// ISO currency of the amount.
     pub currency: String,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The owner (same as `ownerId`).
-    #[serde(rename = "_owner")]
-    pub record_owner: Uuid,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the owner (same as `ownerId`).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: OwnedRecordMeta,
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.owner_id, t.order_id, t.payment_id, t.payment_status,
@@ -356,7 +348,7 @@ async fn lock_ticket(ctx: &Ctx, id: Uuid, version: Option<i32>) -> Result<Ticket
         .fetch_optional(&mut *db)
         .await?
         .ok_or_else(|| ToolError::not_found("payment ticket"))?;
-    if version.is_some_and(|v| v != ticket.record_version) {
+    if version.is_some_and(|v| v != ticket.meta.record_version) {
         return Err(ToolError::stale_version("payment ticket"));
     }
     Ok(ticket)
