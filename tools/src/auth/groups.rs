@@ -2,7 +2,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::model::ImageUrl;
@@ -10,7 +9,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging, RecordMeta};
+use crate::types::{Filter, Name, Paging, RecordMeta};
 
 /// A user group.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -156,12 +155,11 @@ pub async fn load_group(ctx: &Ctx, id: Uuid, lock: bool) -> Result<UserGroup, To
 
 async fn update_group(ctx: Ctx, input: GroupPatch) -> Result<UserGroup, ToolError> {
     let current = load_group(&ctx, input.user_group_id, true).await?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.meta.record_version)
-    {
-        return Err(ToolError::stale_version("user group"));
-    }
+    ToolError::check_version(
+        input.record_version,
+        current.meta.record_version,
+        "user group",
+    )?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE auth.user_groups SET group_name = COALESCE($2, group_name), avatar = COALESCE($3, avatar),
@@ -201,14 +199,8 @@ async fn get_group(ctx: Ctx, input: GroupRef) -> Result<UserGroup, ToolError> {
 }
 
 async fn list_groups(ctx: Ctx, input: GroupFilters) -> Result<GroupList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {GROUP_COLUMNS}, count(*) OVER () AS total_count FROM auth.user_groups WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(GROUP_COLUMNS, "auth.user_groups WHERE is_active");
     sql::text_filter(&mut qb, "group_name", input.group_name.as_ref());
     sql::text_filter(&mut qb, "avatar", input.avatar.as_ref());
     let mut db = ctx.db().await?;

@@ -3,16 +3,15 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::common::{check_version, load_active, soft_delete};
+use super::common::{load_active, soft_delete};
 use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging, RecordMeta};
+use crate::types::{Filter, Name, Paging, RecordMeta};
 
 /// An amenity of the master list (spec object `ListingAmenity`).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -157,7 +156,7 @@ async fn load(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingAmenity, ToolErr
 
 async fn update_amenity(ctx: Ctx, input: AmenityPatch) -> Result<ListingAmenity, ToolError> {
     let current = load(&ctx, input.listing_amenity_id, true).await?;
-    check_version(input.record_version, current.meta.record_version, "amenity")?;
+    ToolError::check_version(input.record_version, current.meta.record_version, "amenity")?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE {TABLE} SET icon_url = COALESCE($2, icon_url),
@@ -181,14 +180,8 @@ async fn get_amenity(ctx: Ctx, input: AmenityRef) -> Result<ListingAmenity, Tool
 }
 
 async fn list_amenities(ctx: Ctx, input: AmenityFilters) -> Result<AmenityList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {COLUMNS}, count(*) OVER () AS total_count FROM {TABLE} WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(COLUMNS, &format!("{TABLE} WHERE is_active"));
     sql::text_filter(&mut qb, "name", input.name.as_ref());
     let mut db = ctx.db().await?;
     let (listing_amenities, paging) = sql::fetch_page(&mut db, qb, "lower(name), id", page).await?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::common::{check_version, managed_listing, money_filter, push_visible, soft_delete};
+use super::common::{managed_listing, money_filter, push_visible, soft_delete};
 use super::policies::{BookingPolicies, CancellationPolicy, Location, Percent, SeasonalPricing};
 use crate::auth::model::{ImageUrl, LanguageTag};
 use crate::context::Ctx;
@@ -19,7 +19,7 @@ use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::stay::StayRange;
-use crate::types::{Filter, LongText, Name, Page, Paging, RecordMeta, Text};
+use crate::types::{Filter, LongText, Name, Paging, RecordMeta, Text};
 
 /// What kind of place a listing is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -825,7 +825,7 @@ async fn update_listing(ctx: Ctx, input: ListingPatch) -> Result<Listing, ToolEr
         .fetch_one(&mut *db)
         .await?
     };
-    check_version(input.record_version, version, "listing")?;
+    ToolError::check_version(input.record_version, version, "listing")?;
     input.check((min_stay, max_stay))?;
     input.check_amenities(&ctx).await?;
     let id = input.listing_id;
@@ -850,11 +850,7 @@ async fn get_listing(ctx: Ctx, input: ListingRef) -> Result<Listing, ToolError> 
 }
 
 async fn list_listings(ctx: Ctx, input: ListingFilters) -> Result<ListingList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let stay = match (input.check_in, input.check_out) {
         (Some(check_in), Some(check_out)) => Some(StayRange::new(check_in, check_out)?),
         (None, None) => None,

@@ -9,7 +9,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::reviews::release_expired;
@@ -17,7 +16,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging, RecordMeta};
+use crate::types::{Filter, Paging, RecordMeta};
 
 /// One reviewee whose aggregate a change may have moved.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -174,16 +173,12 @@ async fn get_aggregate(ctx: Ctx, input: AggregateRef) -> Result<ReviewAggregate,
 }
 
 async fn list_aggregates(ctx: Ctx, input: AggregateFilters) -> Result<AggregateList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     release_expired(&ctx).await?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {AGGREGATE_COLUMNS}, count(*) OVER () AS total_count FROM reviews.review_aggregates
-          WHERE is_active"
-    ));
+    let mut qb = sql::list_select(
+        AGGREGATE_COLUMNS,
+        "reviews.review_aggregates WHERE is_active",
+    );
     if !ctx.is_admin() {
         qb.push(" AND visibility_status = 'public'");
     }

@@ -5,7 +5,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::provider::MethodInfo;
@@ -13,7 +12,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, OwnedRecordMeta, Page, Paging};
+use crate::types::{Filter, OwnedRecordMeta, Paging};
 
 /// A user's customer record at a payment provider.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -199,15 +198,11 @@ async fn get_customer(ctx: Ctx, input: CustomerRef) -> Result<PaymentCustomer, T
 }
 
 async fn list_customers(ctx: Ctx, input: CustomerFilters) -> Result<CustomerList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {CUSTOMER_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.payment_customers WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(
+        CUSTOMER_COLUMNS,
+        "booking.payment_customers WHERE is_active",
+    );
     sql::id_filter(&mut qb, "user_id", "userId", input.user_id.as_ref())?;
     sql::text_filter(&mut qb, "customer_id", input.customer_id.as_ref());
     sql::text_filter(&mut qb, "platform", input.platform.as_ref());
@@ -218,11 +213,7 @@ async fn list_customers(ctx: Ctx, input: CustomerFilters) -> Result<CustomerList
 }
 
 async fn list_methods(ctx: Ctx, input: MethodFilters) -> Result<MethodList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let users = input.user_id.values();
     if users.is_empty() {
         return Err(ToolError::field(
@@ -240,10 +231,10 @@ async fn list_methods(ctx: Ctx, input: MethodFilters) -> Result<MethodList, Tool
     if !ctx.is_admin() && users.iter().any(|u| ctx.user_id() != Some(*u)) {
         return Err(ToolError::not_found("user"));
     }
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {METHOD_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.payment_methods WHERE is_active AND user_id = ANY("
-    ));
+    let mut qb = sql::list_select(
+        METHOD_COLUMNS,
+        "booking.payment_methods WHERE is_active AND user_id = ANY(",
+    );
     qb.push_bind(users);
     qb.push(")");
     sql::text_filter(

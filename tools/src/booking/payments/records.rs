@@ -16,7 +16,7 @@ use crate::error::ToolError;
 use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging, RecordMeta, Text};
+use crate::types::{Filter, Paging, RecordMeta, Text};
 
 /// One ledger entry.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -356,15 +356,11 @@ async fn get_record(ctx: Ctx, input: RecordRef) -> Result<PaymentRecord, ToolErr
 }
 
 async fn list_records(ctx: Ctx, input: RecordFilters) -> Result<RecordList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {RECORD_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.payment_records p WHERE p.is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(
+        RECORD_COLUMNS,
+        "booking.payment_records p WHERE p.is_active",
+    );
     sql::id_filter(
         &mut qb,
         "p.reservation_id",
