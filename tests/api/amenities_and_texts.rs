@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::catalog::{
-    cast, create_listing, delete, delete_and_check_gone, get, id_of, listing_body, patch,
-    patch_is_stale,
+    cast, delete, delete_and_check_gone, get, id_of, listing_body, patch, patch_is_stale,
+    public_and_draft,
 };
 use crate::helpers::*;
 
@@ -179,13 +179,7 @@ async fn add_text(app: &TestApp, token: &str, listing: &Value, code: &str) -> (S
 async fn hosts_translate_their_listings() {
     let app = TestApp::spawn().await;
     let (host, other, admin) = cast(&app).await;
-    let listing = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
-    let draft = create_listing(
-        &app,
-        &host.token,
-        listing_body("Lisbon", json!({ "isPublished": false })),
-    )
-    .await;
+    let (listing, draft) = public_and_draft(&app, &host, json!({})).await;
 
     let (s, b) = add_text(&app, &host.token, &listing, "pt-BR").await;
     assert_eq!(s, StatusCode::CREATED, "{b}");

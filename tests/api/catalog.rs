@@ -87,6 +87,22 @@ pub async fn cast(app: &TestApp) -> (TestUser, TestUser, TestUser) {
     )
 }
 
+/// Creates, as `host`, a published listing in Lisbon and an unpublished one (`draft_extra` merged
+/// over it); returns (published, draft).
+pub async fn public_and_draft(
+    app: &TestApp,
+    host: &TestUser,
+    draft_extra: Value,
+) -> (Value, Value) {
+    let public = create_listing(app, &host.token, listing_body("Lisbon", json!({}))).await;
+    let mut extra = json!({ "isPublished": false });
+    if let (Value::Object(e), Value::Object(d)) = (&mut extra, draft_extra) {
+        e.extend(d);
+    }
+    let draft = create_listing(app, &host.token, listing_body("Lisbon", extra)).await;
+    (public, draft)
+}
+
 /// A date `days` from today.
 pub fn day(days: u64) -> NaiveDate {
     Utc::now()
@@ -238,13 +254,7 @@ async fn listing_lifecycle_over_rest_and_mcp() {
 async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
     let app = TestApp::spawn().await;
     let (host, guest, admin) = cast(&app).await;
-    let public = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
-    let draft = create_listing(
-        &app,
-        &host.token,
-        listing_body("Lisbon", json!({ "isPublished": false, "title": "Secret" })),
-    )
-    .await;
+    let (public, draft) = public_and_draft(&app, &host, json!({ "title": "Secret" })).await;
     let (pid, did) = (id_of(&public), id_of(&draft));
     let before = listing_row(&app, pid).await;
 
