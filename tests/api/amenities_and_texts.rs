@@ -5,7 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::catalog::{
-    cast, create_listing, delete, delete_and_check_gone, get, id_of, listing_body, patch,
+    cast, delete, delete_and_check_gone, get, id_of, listing_body, patch, patch_is_stale,
+    public_and_draft,
 };
 use crate::helpers::*;
 
@@ -80,7 +81,8 @@ async fn admins_curate_amenities_everyone_reads_them() {
     assert_eq!(app.count("catalog.amenities").await, count);
 
     // Public reads.
-    let (s, b) = get(&app, &format!("{AMENITIES}/{id}"), None).await;
+    let amenity_path = format!("{AMENITIES}/{id}");
+    let (s, b) = get(&app, &amenity_path, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(
         b["listingAmenity"]["iconUrl"],
@@ -104,7 +106,7 @@ async fn admins_curate_amenities_everyone_reads_them() {
     // Update: icon only, admins only, versioned.
     let (s, b) = patch(
         &app,
-        &format!("{AMENITIES}/{id}"),
+        &amenity_path,
         &admin.token,
         json!({ "name": "Wi-Fi" }),
     )
@@ -112,7 +114,7 @@ async fn admins_curate_amenities_everyone_reads_them() {
     assert_error(s, &b, StatusCode::BAD_REQUEST, "name");
     let (s, _) = patch(
         &app,
-        &format!("{AMENITIES}/{id}"),
+        &amenity_path,
         &user.token,
         json!({ "iconUrl": "https://evil.test/x.svg" }),
     )
@@ -120,24 +122,23 @@ async fn admins_curate_amenities_everyone_reads_them() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, b) = patch(
         &app,
-        &format!("{AMENITIES}/{id}"),
+        &amenity_path,
         &admin.token,
         json!({ "iconUrl": "https://icons.test/wifi2.svg", "recordVersion": 1 }),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingAmenity"]["recordVersion"], 2);
-    let (s, b) = patch(
+    patch_is_stale(
         &app,
-        &format!("{AMENITIES}/{id}"),
+        &amenity_path,
         &admin.token,
         json!({ "iconUrl": "https://icons.test/old.svg", "recordVersion": 1 }),
     )
     .await;
-    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
 
     // Delete: soft, then gone from reads; the name is free again.
-    let (s, _) = delete(&app, &format!("{AMENITIES}/{id}"), &user.token).await;
+    let (s, _) = delete(&app, &amenity_path, &user.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let path = format!("{AMENITIES}/{id}");
     delete_and_check_gone(&app, &path, &admin.token, "listingAmenity").await;
@@ -178,13 +179,7 @@ async fn add_text(app: &TestApp, token: &str, listing: &Value, code: &str) -> (S
 async fn hosts_translate_their_listings() {
     let app = TestApp::spawn().await;
     let (host, other, admin) = cast(&app).await;
-    let listing = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
-    let draft = create_listing(
-        &app,
-        &host.token,
-        listing_body("Lisbon", json!({ "isPublished": false })),
-    )
-    .await;
+    let (listing, draft) = public_and_draft(&app, &host, json!({})).await;
 
     let (s, b) = add_text(&app, &host.token, &listing, "pt-BR").await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -221,12 +216,14 @@ async fn hosts_translate_their_listings() {
     let draft_text = id_of(&b["listingLocaleText"]);
 
     // Reads: public for the published listing, host/admin only for the draft.
-    let (s, b) = get(&app, &format!("{TEXTS}/{tid}"), None).await;
+    let text_path = format!("{TEXTS}/{tid}");
+    let (s, b) = get(&app, &text_path, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingLocaleText"]["localizedTitle"], "Title pt-BR");
-    let (s, _) = get(&app, &format!("{TEXTS}/{draft_text}"), Some(&other.token)).await;
+    let draft_text_path = format!("{TEXTS}/{draft_text}");
+    let (s, _) = get(&app, &draft_text_path, Some(&other.token)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = get(&app, &format!("{TEXTS}/{draft_text}"), Some(&host.token)).await;
+    let (s, _) = get(&app, &draft_text_path, Some(&host.token)).await;
     assert_eq!(s, StatusCode::OK);
     let codes = |b: &Value| -> Vec<String> {
         b["listingLocaleTexts"]
@@ -258,7 +255,7 @@ async fn hosts_translate_their_listings() {
     // Update and delete: host or admin, versioned; language is fixed.
     let (s, b) = patch(
         &app,
-        &format!("{TEXTS}/{tid}"),
+        &text_path,
         &host.token,
         json!({ "languageCode": "es" }),
     )
@@ -266,7 +263,7 @@ async fn hosts_translate_their_listings() {
     assert_error(s, &b, StatusCode::BAD_REQUEST, "languageCode");
     let (s, b) = patch(
         &app,
-        &format!("{TEXTS}/{tid}"),
+        &text_path,
         &other.token,
         json!({ "localizedTitle": "Hacked" }),
     )
@@ -274,7 +271,7 @@ async fn hosts_translate_their_listings() {
     assert_error(s, &b, StatusCode::FORBIDDEN, "host");
     let (s, b) = patch(
         &app,
-        &format!("{TEXTS}/{tid}"),
+        &text_path,
         &host.token,
         json!({ "localizedTitle": "Apartamento", "recordVersion": 1 }),
     )
@@ -285,15 +282,14 @@ async fn hosts_translate_their_listings() {
         b["listingLocaleText"]["localizedDescription"],
         "Description pt-BR"
     );
-    let (s, b) = patch(
+    patch_is_stale(
         &app,
-        &format!("{TEXTS}/{tid}"),
+        &text_path,
         &host.token,
         json!({ "localizedTitle": "Old", "recordVersion": 1 }),
     )
     .await;
-    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
-    let (s, _) = delete(&app, &format!("{TEXTS}/{tid}"), &other.token).await;
+    let (s, _) = delete(&app, &text_path, &other.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let path = format!("{TEXTS}/{tid}");
     delete_and_check_gone(&app, &path, &host.token, "listingLocaleText").await;

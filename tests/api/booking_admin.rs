@@ -863,7 +863,7 @@ async fn payment_flow_helpers_upsert_and_deduplicate() {
     )
     .await
     .unwrap();
-    assert_eq!((second.id, second.record_version), (first.id, 2));
+    assert_eq!((second.id, second.meta.record_version), (first.id, 2));
     assert_eq!(
         second.redirect_url.as_deref(),
         Some("https://app.haven.test/done")

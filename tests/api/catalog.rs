@@ -50,6 +50,13 @@ pub async fn patch(app: &TestApp, path: &str, token: &str, body: Value) -> (Stat
     app.rest(Method::PATCH, path, Some(token), Some(body)).await
 }
 
+/// PATCHes `body` (carrying an outdated `recordVersion`) onto `path` as `token` and expects the
+/// 409 that names `recordVersion`.
+pub async fn patch_is_stale(app: &TestApp, path: &str, token: &str, body: Value) {
+    let (s, b) = patch(app, path, token, body).await;
+    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
+}
+
 /// DELETE `path` as `token`.
 pub async fn delete(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
     app.rest(Method::DELETE, path, Some(token), None).await
@@ -78,6 +85,22 @@ pub async fn cast(app: &TestApp) -> (TestUser, TestUser, TestUser) {
         app.user("guest@haven.test").await,
         app.user_with_role("boss@haven.test", "admin").await,
     )
+}
+
+/// Creates, as `host`, a published listing in Lisbon and an unpublished one (`draft_extra` merged
+/// over it); returns (published, draft).
+pub async fn public_and_draft(
+    app: &TestApp,
+    host: &TestUser,
+    draft_extra: Value,
+) -> (Value, Value) {
+    let public = create_listing(app, &host.token, listing_body("Lisbon", json!({}))).await;
+    let mut extra = json!({ "isPublished": false });
+    if let (Value::Object(e), Value::Object(d)) = (&mut extra, draft_extra) {
+        e.extend(d);
+    }
+    let draft = create_listing(app, &host.token, listing_body("Lisbon", extra)).await;
+    (public, draft)
 }
 
 /// A date `days` from today.
@@ -173,14 +196,15 @@ async fn listing_lifecycle_over_rest_and_mcp() {
     assert_eq!(stored, "3.50");
 
     // Anyone reads a published listing.
-    let (s, b) = get(&app, &format!("{LISTINGS}/{id}"), None).await;
+    let listing_path = format!("{LISTINGS}/{id}");
+    let (s, b) = get(&app, &listing_path, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listing"]["title"], "Flat in Lisbon");
     assert_eq!(b["listing"]["rezervations"], Value::Null);
 
     let body = json!({ "title": "Sunny flat", "propertyType": "loft", "recordVersion": 1,
                        "location": { "city": "Porto" } });
-    let (s, b) = patch(&app, &format!("{LISTINGS}/{id}"), &host.token, body).await;
+    let (s, b) = patch(&app, &listing_path, &host.token, body).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listing"]["title"], "Sunny flat");
     assert_eq!(b["listing"]["propertyType_idx"], 5);
@@ -189,14 +213,13 @@ async fn listing_lifecycle_over_rest_and_mcp() {
     assert_eq!(b["listing"]["recordVersion"], 2);
 
     let before = listing_row(&app, id).await;
-    let (s, b) = patch(
+    patch_is_stale(
         &app,
-        &format!("{LISTINGS}/{id}"),
+        &listing_path,
         &host.token,
         json!({ "title": "Lost update", "recordVersion": 1 }),
     )
     .await;
-    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
     assert_eq!(listing_row(&app, id).await, before);
 
     // Over MCP: read and update.
@@ -224,37 +247,32 @@ async fn listing_lifecycle_over_rest_and_mcp() {
     assert!(!err, "{made}");
     assert_eq!(made["hostId"], json!(host.id));
 
-    delete_and_check_gone(&app, &format!("{LISTINGS}/{id}"), &host.token, "listing").await;
+    delete_and_check_gone(&app, &listing_path, &host.token, "listing").await;
 }
 
 #[tokio::test]
 async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
     let app = TestApp::spawn().await;
     let (host, guest, admin) = cast(&app).await;
-    let public = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
-    let draft = create_listing(
-        &app,
-        &host.token,
-        listing_body("Lisbon", json!({ "isPublished": false, "title": "Secret" })),
-    )
-    .await;
+    let (public, draft) = public_and_draft(&app, &host, json!({ "title": "Secret" })).await;
     let (pid, did) = (id_of(&public), id_of(&draft));
     let before = listing_row(&app, pid).await;
 
+    let public_path = format!("{LISTINGS}/{pid}");
     let (s, b) = patch(
         &app,
-        &format!("{LISTINGS}/{pid}"),
+        &public_path,
         &guest.token,
         json!({ "pricePerNight": 1 }),
     )
     .await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "host");
-    let (s, _) = delete(&app, &format!("{LISTINGS}/{pid}"), &guest.token).await;
+    let (s, _) = delete(&app, &public_path, &guest.token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = app
         .rest(
             Method::PATCH,
-            &format!("{LISTINGS}/{pid}"),
+            &public_path,
             None,
             Some(json!({ "pricePerNight": 1 })),
         )
@@ -271,22 +289,17 @@ async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
     assert_eq!(listing_row(&app, pid).await, before);
 
     // The draft: invisible (404) to others, in reads, lists and writes alike.
+    let draft_path = format!("{LISTINGS}/{did}");
     for token in [None, Some(guest.token.as_str())] {
-        let (s, _) = get(&app, &format!("{LISTINGS}/{did}"), token).await;
+        let (s, _) = get(&app, &draft_path, token).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (_, b) = get(&app, LISTINGS, token).await;
         assert_eq!(titles(&b), vec!["Flat in Lisbon"]);
     }
-    let (s, _) = patch(
-        &app,
-        &format!("{LISTINGS}/{did}"),
-        &guest.token,
-        json!({ "title": "x" }),
-    )
-    .await;
+    let (s, _) = patch(&app, &draft_path, &guest.token, json!({ "title": "x" })).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     for token in [&host.token, &admin.token] {
-        let (s, b) = get(&app, &format!("{LISTINGS}/{did}"), Some(token)).await;
+        let (s, b) = get(&app, &draft_path, Some(token)).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let (_, b) = get(&app, LISTINGS, Some(token)).await;
         assert_eq!(titles(&b), vec!["Flat in Lisbon", "Secret"]);
@@ -300,14 +313,14 @@ async fn only_the_host_or_an_admin_changes_a_listing_and_drafts_stay_hidden() {
     assert_eq!(titles(&b), vec!["Secret"]);
     let (s, b) = patch(
         &app,
-        &format!("{LISTINGS}/{did}"),
+        &draft_path,
         &admin.token,
         json!({ "isPublished": true }),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listing"]["hostId"], json!(host.id));
-    let (s, _) = get(&app, &format!("{LISTINGS}/{did}"), None).await;
+    let (s, _) = get(&app, &draft_path, None).await;
     assert_eq!(s, StatusCode::OK);
 }
 
@@ -337,6 +350,7 @@ async fn bad_and_server_owned_listing_fields_are_refused_by_name() {
         (json!({ "photos": ["ftp://x"] }), "photos"),
         (json!({ "cityTaxPercent": 101 }), "cityTaxPercent"),
     ];
+    let listing_path = format!("{LISTINGS}/{id}");
     for (extra, field) in cases {
         let (s, b) = app
             .rest(
@@ -347,25 +361,13 @@ async fn bad_and_server_owned_listing_fields_are_refused_by_name() {
             )
             .await;
         assert_error(s, &b, StatusCode::BAD_REQUEST, field);
-        let (s, b) = patch(&app, &format!("{LISTINGS}/{id}"), &host.token, extra).await;
+        let (s, b) = patch(&app, &listing_path, &host.token, extra).await;
         assert_error(s, &b, StatusCode::BAD_REQUEST, field);
     }
     // maxStay below the stored minStay is caught on update too.
-    let (s, b) = patch(
-        &app,
-        &format!("{LISTINGS}/{id}"),
-        &host.token,
-        json!({ "minStay": 3 }),
-    )
-    .await;
+    let (s, b) = patch(&app, &listing_path, &host.token, json!({ "minStay": 3 })).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, b) = patch(
-        &app,
-        &format!("{LISTINGS}/{id}"),
-        &host.token,
-        json!({ "maxStay": 2 }),
-    )
-    .await;
+    let (s, b) = patch(&app, &listing_path, &host.token, json!({ "maxStay": 2 })).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "maxStay");
     let (err, text) = app
         .tool(
@@ -796,26 +798,26 @@ async fn calendar_entries_block_nights_without_overlapping() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Updating: blocking the existing entry works; stale versions are refused.
+    let entry_path = format!("{CALENDARS}/{eid}");
     let (s, b) = patch(
         &app,
-        &format!("{CALENDARS}/{eid}"),
+        &entry_path,
         &host.token,
         json!({ "isAvailable": false, "recordVersion": 1 }),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(app.count("catalog.listing_holds").await, holds + 2);
-    let (s, b) = patch(
+    patch_is_stale(
         &app,
-        &format!("{CALENDARS}/{eid}"),
+        &entry_path,
         &host.token,
         json!({ "minStay": 3, "recordVersion": 1 }),
     )
     .await;
-    assert_error(s, &b, StatusCode::CONFLICT, "recordVersion");
     let (s, b) = patch(
         &app,
-        &format!("{CALENDARS}/{eid}"),
+        &entry_path,
         &guest.token,
         json!({ "isAvailable": true }),
     )
@@ -845,7 +847,7 @@ async fn calendar_entries_block_nights_without_overlapping() {
     );
 
     // Reads are public for published listings; lists filter by dates.
-    let (s, b) = get(&app, &format!("{CALENDARS}/{eid}"), None).await;
+    let (s, b) = get(&app, &entry_path, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["listingCalendar"]["isAvailable"], false);
     let list = |q: String| {

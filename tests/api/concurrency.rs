@@ -4,17 +4,24 @@
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::fixtures::{book, day, listing, overlapping_holds};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestUser};
 
-#[tokio::test]
-async fn fifty_concurrent_bookings_of_overlapping_dates_have_one_winner() {
+/// An app with enough connections for concurrent requests, a host and their published listing.
+async fn race_track() -> (TestApp, TestUser, Uuid) {
     let mut config = crate::helpers::test_config();
     config.db_max_connections = 20;
     let app = TestApp::spawn_with(config).await;
     let host = app.user("host@race.test").await;
     let home = listing(&app, &host, json!({})).await;
+    (app, host, home)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_bookings_of_overlapping_dates_have_one_winner() {
+    let (app, _host, home) = race_track().await;
     let mut guests = Vec::new();
     for i in 0..5 {
         guests.push(app.user(&format!("guest{i}@race.test")).await);
@@ -57,12 +64,8 @@ async fn fifty_concurrent_bookings_of_overlapping_dates_have_one_winner() {
 
 #[tokio::test]
 async fn host_blocks_and_guest_bookings_racing_for_the_same_nights_have_one_winner() {
-    let mut config = crate::helpers::test_config();
-    config.db_max_connections = 20;
-    let app = TestApp::spawn_with(config).await;
-    let host = app.user("host@race.test").await;
+    let (app, host, home) = race_track().await;
     let guest = app.user("guest@race.test").await;
-    let home = listing(&app, &host, json!({})).await;
     let blocks = (0..10).map(|_| {
         let app = &app;
         let host = &host;
@@ -93,12 +96,8 @@ async fn host_blocks_and_guest_bookings_racing_for_the_same_nights_have_one_winn
 
 #[tokio::test]
 async fn concurrent_mcp_bookings_get_one_success_and_clean_conflict_errors() {
-    let mut config = crate::helpers::test_config();
-    config.db_max_connections = 20;
-    let app = TestApp::spawn_with(config).await;
-    let host = app.user("host@race.test").await;
+    let (app, _host, home) = race_track().await;
     let guest = app.user("guest@race.test").await;
-    let home = listing(&app, &host, json!({})).await;
     let args =
         json!({ "listingId": home, "checkIn": day(30), "checkOut": day(33), "guestCount": 1 });
     let calls = (0..20).map(|_| app.tool(Some(&guest.token), "createReservation", args.clone()));

@@ -3,6 +3,7 @@
 //! leaves a review that appears once the host has reviewed too.
 
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::fixtures::{day, shift_into_past};
 use crate::helpers::TestApp;
@@ -12,6 +13,28 @@ async fn ok(app: &TestApp, token: &str, tool: &str, args: Value) -> Value {
     let (is_error, payload) = app.tool(Some(token), tool, args).await;
     assert!(!is_error, "{tool} failed: {payload}");
     payload
+}
+
+/// Calls a tool whose only argument is the reservation `id`, insisting it succeeded.
+async fn on_stay(app: &TestApp, token: &str, tool: &str, id: &str) -> Value {
+    ok(app, token, tool, json!({ "reservationId": id })).await
+}
+
+/// Writes a review of the stay `id` as `token`'s user — (revieweeType, revieweeId, rating,
+/// text) — and returns the stay's reviews that `reader` can see afterwards.
+async fn review_then_list(
+    app: &TestApp,
+    token: &str,
+    reader: &str,
+    id: &str,
+    (kind, reviewee, rating, text): (&str, Uuid, i32, &str),
+) -> Value {
+    let review = json!({
+        "reservationId": id, "revieweeType": kind, "revieweeId": reviewee,
+        "rating": rating, "reviewText": text
+    });
+    ok(app, token, "createReview", review).await;
+    on_stay(app, reader, "listReviews", id).await
 }
 
 #[tokio::test]
@@ -100,44 +123,23 @@ async fn a_guest_agent_searches_quotes_books_pays_and_reviews_over_mcp() {
     assert_eq!(paid["paymentResult"]["amount"], 290.8);
 
     // 5. Confirmed.
-    let seen = ok(
-        &app,
-        &guest.token,
-        "getReservation",
-        json!({ "reservationId": id }),
-    )
-    .await;
+    let seen = on_stay(&app, &guest.token, "getReservation", &id).await;
     assert_eq!(seen["bookingStatus"], "confirmed");
     assert_eq!(seen["paymentConfirmation"], "paid");
     assert_eq!(seen["payments"][0]["paymentStatus"], "paid");
 
     // The stay happens (time passes), then the host marks it complete.
     shift_into_past(&app, id.parse().unwrap(), 30).await;
-    let done = ok(
-        &app,
-        &host.token,
-        "completeReservation",
-        json!({ "reservationId": id }),
-    )
-    .await;
+    let done = on_stay(&app, &host.token, "completeReservation", &id).await;
     assert_eq!(done["bookingStatus"], "complete");
 
     // 6. The guest reviews the host: hidden while the host has not reviewed (double-blind).
-    ok(
+    let listed = review_then_list(
         &app,
         &guest.token,
-        "createReview",
-        json!({
-            "reservationId": id, "revieweeType": "host", "revieweeId": host.id,
-            "rating": 5, "reviewText": "Spotless flat and a warm welcome."
-        }),
-    )
-    .await;
-    let listed = ok(
-        &app,
         &guest.token,
-        "listReviews",
-        json!({ "reservationId": id }),
+        &id,
+        ("host", host.id, 5, "Spotless flat and a warm welcome."),
     )
     .await;
     assert_eq!(
@@ -147,33 +149,18 @@ async fn a_guest_agent_searches_quotes_books_pays_and_reviews_over_mcp() {
     );
 
     // 7. The host reviews the guest → both appear.
-    ok(
+    let listed = review_then_list(
         &app,
         &host.token,
-        "createReview",
-        json!({
-            "reservationId": id, "revieweeType": "guest", "revieweeId": guest.id,
-            "rating": 4, "reviewText": "Friendly and tidy guests."
-        }),
-    )
-    .await;
-    let listed = ok(
-        &app,
         &guest.token,
-        "listReviews",
-        json!({ "reservationId": id }),
+        &id,
+        ("guest", guest.id, 4, "Friendly and tidy guests."),
     )
     .await;
     let reviews = listed["reviews"].as_array().unwrap();
     assert_eq!(reviews.len(), 2, "{listed}");
     assert!(reviews.iter().all(|r| r["isPublished"] == true));
-    let timeline = ok(
-        &app,
-        &guest.token,
-        "listReservationActivities",
-        json!({ "reservationId": id }),
-    )
-    .await;
+    let timeline = on_stay(&app, &guest.token, "listReservationActivities", &id).await;
     assert!(
         timeline["reservationActivities"].as_array().unwrap().len() >= 5,
         "{timeline}"

@@ -11,6 +11,7 @@ use crate::auth::tokens::TokenService;
 use crate::booking::payments::provider::PaymentProvider;
 use crate::error::ToolError;
 use crate::principal::Principal;
+use crate::types::Page;
 
 /// Process-wide services every handler may use. Cheap to clone.
 #[derive(Clone)]
@@ -78,6 +79,12 @@ pub struct Ctx {
 pub type Db<'a> = tokio::sync::MappedMutexGuard<'a, PgConnection>;
 
 impl Ctx {
+    /// The page a list input asks for (`pageNumber`, `pageRowCount`), checked against the
+    /// configured maximum page size.
+    pub fn page(&self, number: Option<u32>, rows: Option<u32>) -> Result<Page, ToolError> {
+        Page::new(number, rows, self.services.settings.max_page_rows)
+    }
+
     /// A context for one call.
     pub fn new(
         services: Services,

@@ -124,6 +124,14 @@ impl ToolError {
             "{what} was changed by someone else (recordVersion is stale); read it again and retry"
         ))
     }
+    /// Refuses an update whose `recordVersion` (`sent`, when given) is not the row's `current`
+    /// one, with [`ToolError::stale_version`].
+    pub fn check_version(sent: Option<i32>, current: i32, what: &str) -> Result<(), Self> {
+        if sent.is_some_and(|v| v != current) {
+            return Err(Self::stale_version(what));
+        }
+        Ok(())
+    }
 }
 
 /// A constraint name and the error its violation means, for [`on_constraint`].

@@ -126,6 +126,15 @@ impl<'r, T: FromRow<'r, PgRow>> FromRow<'r, PgRow> for Counted<T> {
     }
 }
 
+/// Starts a list query: `SELECT {columns}, count(*) OVER () AS total_count FROM {from}`, where
+/// `from` names the table(s) and the first `WHERE` condition; filters are pushed after it and
+/// [`fetch_page`] runs it.
+pub fn list_select<'a>(columns: &str, from: &str) -> QueryBuilder<'a, Postgres> {
+    QueryBuilder::new(format!(
+        "SELECT {columns}, count(*) OVER () AS total_count FROM {from}"
+    ))
+}
+
 /// Runs a list query (which must select `count(*) OVER () AS total_count`), appending the order
 /// and the page window; returns the rows and the response's paging block.
 pub async fn fetch_page<T>(

@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 
+use chrono::{DateTime, Utc};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::error::ToolError;
 
@@ -201,6 +203,48 @@ pub struct Paging {
     pub page_count: i64,
 }
 
+/// The system fields every stored record carries, flattened into its output object so the JSON
+/// stays flat: `isActive`, `recordVersion`, `createdAt`, `updatedAt` and `_owner`.
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordMeta {
+    /// False once deleted (soft delete).
+    pub is_active: bool,
+    /// Optimistic-concurrency version; send it back on updates to detect lost updates.
+    pub record_version: i32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Who created or owns the record (per object: the user, host, reviewer…); null when the
+    /// service owns it.
+    #[serde(rename = "_owner")]
+    pub owner_id: Option<Uuid>,
+}
+
+impl RecordMeta {
+    /// Its columns, unqualified, for `RETURNING` the system fields alone.
+    pub const COLUMNS: &'static str = "is_active, record_version, created_at, updated_at, owner_id";
+}
+
+/// [`RecordMeta`] for records that always have an owner, read from a `record_owner` column
+/// (payment tickets, customers and methods, whose own `owner_id`/`user_id` is a separate field).
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedRecordMeta {
+    /// False once deleted or deactivated.
+    pub is_active: bool,
+    /// Optimistic-concurrency version; send it back on updates to detect lost updates.
+    pub record_version: i32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The user the record belongs to.
+    #[serde(rename = "_owner")]
+    pub record_owner: Uuid,
+}
+
 /// A validated page request: `pageNumber` (default 1; 0 returns all rows up to [`UNPAGED_CAP`])
 /// and `pageRowCount` (default 25, at most the configured maximum).
 #[derive(Debug, Clone, Copy)]
@@ -269,6 +313,30 @@ impl Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flattened_record_meta_keeps_the_output_schema_flat() {
+        let schema = schemars::schema_for!(crate::catalog::amenities::ListingAmenity).to_value();
+        assert_eq!(schema["type"], "object", "{schema}");
+        for field in [
+            "id",
+            "name",
+            "isActive",
+            "recordVersion",
+            "createdAt",
+            "updatedAt",
+            "_owner",
+        ] {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{field} in {schema}"
+            );
+        }
+        let schema = schemars::schema_for!(crate::booking::payments::tickets::Ticket).to_value();
+        assert_eq!(schema["type"], "object", "{schema}");
+        assert!(schema["properties"].get("_owner").is_some(), "{schema}");
+        assert!(schema["properties"].get("ownerId").is_some(), "{schema}");
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

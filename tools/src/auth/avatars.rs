@@ -8,14 +8,13 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Paging};
 
 /// An avatar file's metadata (lists and uploads return this; `getUserAvatarsFile` adds the data).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -251,14 +250,8 @@ async fn get_file(ctx: Ctx, input: AvatarGet) -> Result<AvatarFileWithData, Tool
 
 async fn list_files(ctx: Ctx, input: AvatarFilters) -> Result<AvatarList, ToolError> {
     let caller = ctx.caller()?.clone();
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {FILE_COLUMNS}, count(*) OVER () AS total_count FROM auth.user_avatars_files WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(FILE_COLUMNS, "auth.user_avatars_files WHERE is_active");
     if !caller.is_admin() {
         qb.push(" AND owner_id = ");
         qb.push_bind(caller.user_id);

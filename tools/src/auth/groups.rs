@@ -1,9 +1,7 @@
 //! User groups: admin-managed, publicly readable.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::model::ImageUrl;
@@ -11,7 +9,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Paging, RecordMeta};
 
 /// A user group.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -23,17 +21,10 @@ pub struct UserGroup {
     pub group_name: String,
     /// The group's icon URL.
     pub avatar: Option<String>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The admin who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the admin who created it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const GROUP_COLUMNS: &str =
@@ -164,12 +155,11 @@ pub async fn load_group(ctx: &Ctx, id: Uuid, lock: bool) -> Result<UserGroup, To
 
 async fn update_group(ctx: Ctx, input: GroupPatch) -> Result<UserGroup, ToolError> {
     let current = load_group(&ctx, input.user_group_id, true).await?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("user group"));
-    }
+    ToolError::check_version(
+        input.record_version,
+        current.meta.record_version,
+        "user group",
+    )?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE auth.user_groups SET group_name = COALESCE($2, group_name), avatar = COALESCE($3, avatar),
@@ -209,14 +199,8 @@ async fn get_group(ctx: Ctx, input: GroupRef) -> Result<UserGroup, ToolError> {
 }
 
 async fn list_groups(ctx: Ctx, input: GroupFilters) -> Result<GroupList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {GROUP_COLUMNS}, count(*) OVER () AS total_count FROM auth.user_groups WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(GROUP_COLUMNS, "auth.user_groups WHERE is_active");
     sql::text_filter(&mut qb, "group_name", input.group_name.as_ref());
     sql::text_filter(&mut qb, "avatar", input.avatar.as_ref());
     let mut db = ctx.db().await?;

@@ -12,7 +12,7 @@ use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging};
+use crate::types::{Filter, Paging};
 
 /// A user's membership in a group.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -208,11 +208,7 @@ async fn get_member(ctx: Ctx, input: MemberRef) -> Result<UserGroupMember, ToolE
 }
 
 async fn list_members(ctx: Ctx, input: MemberFilters) -> Result<MemberList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let show_email = ctx.principal.as_ref().is_some_and(|p| p.is_admin());
     load_group(&ctx, input.group_id, false).await?;
     let mut qb = QueryBuilder::new(format!(

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
+use crate::types::RecordMeta;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -27,17 +27,10 @@ pub struct User {
     pub preferred_language: Option<String>,
     /// Biography.
     pub bio: Option<String>,
-    /// False once deleted or archived.
-    pub is_active: bool,
-    /// Optimistic-concurrency version; send it back on updates to detect lost updates.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who created the record (the user themself when registered).
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who created the record (the user themself when registered).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 /// The columns of [`User`], for `SELECT`/`RETURNING`.

@@ -398,9 +398,7 @@ async fn lock_for_update(
     let user = load_user(&mut db, user_id, true)
         .await?
         .ok_or_else(|| ToolError::not_found("user"))?;
-    if record_version.is_some_and(|v| v != user.record_version) {
-        return Err(ToolError::stale_version("user"));
-    }
+    ToolError::check_version(record_version, user.meta.record_version, "user")?;
     Ok(user)
 }
 
@@ -467,9 +465,7 @@ async fn archive_profile(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
 }
 
 fn user_query<'a>() -> QueryBuilder<'a, Postgres> {
-    QueryBuilder::new(format!(
-        "SELECT {USER_COLUMNS}, count(*) OVER () AS total_count FROM auth.users WHERE is_active"
-    ))
+    sql::list_select(USER_COLUMNS, "auth.users WHERE is_active")
 }
 
 async fn fetch_user_page(
@@ -483,11 +479,7 @@ async fn fetch_user_page(
 }
 
 async fn list_users(ctx: Ctx, input: UserFilters) -> Result<UserList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let mut qb = user_query();
     sql::text_filter(&mut qb, "email", input.email.as_ref());
     sql::text_filter(&mut qb, "fullname", input.fullname.as_ref());
@@ -496,11 +488,7 @@ async fn list_users(ctx: Ctx, input: UserFilters) -> Result<UserList, ToolError>
 }
 
 async fn search_users(ctx: Ctx, input: UserSearch) -> Result<UserList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let mut qb = user_query();
     let pattern = format!("%{}%", sql::escape_like(input.keyword.as_str()));
     qb.push(" AND (email ILIKE ");

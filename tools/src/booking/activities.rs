@@ -15,7 +15,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging};
+use crate::types::{Filter, Paging};
 
 /// One entry of a reservation's timeline.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -84,11 +84,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn list_activities(ctx: Ctx, input: ActivityFilters) -> Result<ActivityList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     load_reservation(&ctx, input.reservation_id, false).await?;
     let mut qb = QueryBuilder::new(
         "SELECT id, reservation_id, kind, old_value, new_value, actor_id, note, created_at,

@@ -18,7 +18,7 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, LongText, Name, Page, Paging};
+use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
 
 /// A dispute.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -49,17 +49,10 @@ pub struct Dispute {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Whether the resolution approved a refund (set when closed).
     pub refund_approved: Option<bool>,
-    /// Always true: disputes are never deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who opened it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who opened it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const DISPUTE_COLUMNS: &str = "d.id, d.reservation_id, d.raised_by, d.admin_id, d.issue_type,
@@ -478,12 +471,7 @@ async fn update_dispute(ctx: Ctx, input: DisputePatch) -> Result<Dispute, ToolEr
     let seen = load_dispute(&ctx, input.dispute_id, false).await?;
     load_reservation_unchecked(&ctx, seen.reservation_id, true).await?;
     let current = load_dispute(&ctx, seen.id, true).await?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("dispute"));
-    }
+    ToolError::check_version(input.record_version, current.meta.record_version, "dispute")?;
     let transition = plan_update(&ctx, &current, &input).await?;
     let (status, admin_id, refund) = match &transition {
         Some(t) => (Some(t.to.as_str()), t.admin_id, t.refund_approved),
@@ -562,15 +550,8 @@ async fn get_dispute(ctx: Ctx, input: DisputeRef) -> Result<Dispute, ToolError> 
 }
 
 async fn list_disputes(ctx: Ctx, input: DisputeFilters) -> Result<DisputeList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {DISPUTE_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.disputes d WHERE d.is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(DISPUTE_COLUMNS, "booking.disputes d WHERE d.is_active");
     sql::id_filter(
         &mut qb,
         "d.reservation_id",

@@ -87,12 +87,11 @@ pub fn operations() -> Vec<Operation> {
 /// Loads the reservation for a transition: visible, locked, at the version the caller read.
 async fn load_for(ctx: &Ctx, input: &Transition) -> Result<Reservation, ToolError> {
     let current = load_reservation(ctx, input.reservation_id, true).await?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("reservation"));
-    }
+    ToolError::check_version(
+        input.record_version,
+        current.meta.record_version,
+        "reservation",
+    )?;
     Ok(current)
 }
 

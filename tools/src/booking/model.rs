@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::money::Money;
+use crate::types::RecordMeta;
 
 /// A reservation (spec object `Reservation`), money in the listing's currency.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -79,17 +80,10 @@ pub struct Reservation {
     pub cancellation_reason: Option<String>,
     /// What was refunded on cancellation.
     pub refund_amount: Option<Money>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who created it (the guest).
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who created it (the guest).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 /// The select list producing a [`Reservation`] from `booking.reservations r`.

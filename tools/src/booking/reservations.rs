@@ -16,7 +16,7 @@ use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, LongText, Page, Paging, Text};
+use crate::types::{Filter, LongText, Paging, Text};
 
 /// Unpaid pending reservations one guest may hold at once (calendar squatting guard).
 pub const MAX_PENDING_PER_GUEST: i64 = 5;
@@ -363,11 +363,7 @@ async fn list_reservations(
     input: ReservationFilters,
 ) -> Result<ReservationList, ToolError> {
     let me = ctx.caller()?.user_id;
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let select =
         view_select(false).replacen("SELECT ", "SELECT count(*) OVER () AS total_count, ", 1);
     let mut qb = QueryBuilder::new(format!("{select} WHERE r.is_active"));
@@ -405,12 +401,11 @@ async fn list_reservations(
 
 async fn update_reservation(ctx: Ctx, input: ReservationPatch) -> Result<Reservation, ToolError> {
     let current = load_reservation(&ctx, input.reservation_id, true).await?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("reservation"));
-    }
+    ToolError::check_version(
+        input.record_version,
+        current.meta.record_version,
+        "reservation",
+    )?;
     if input.guest_note.is_some() && current.party(&ctx) != Some(Party::Guest) {
         return Err(ToolError::forbidden("only the guest writes the guest note"));
     }

@@ -1,19 +1,17 @@
 //! The amenity dictionary (wifi, pool, …): admins curate it, everyone reads it, listings reference
 //! its entries by id.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use super::common::{check_version, load_active, soft_delete};
+use super::common::{load_active, soft_delete};
 use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Paging, RecordMeta};
 
 /// An amenity of the master list (spec object `ListingAmenity`).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -25,17 +23,10 @@ pub struct ListingAmenity {
     pub name: String,
     /// Icon URL.
     pub icon_url: Option<String>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The admin who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the admin who created it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const TABLE: &str = "catalog.amenities";
@@ -165,7 +156,7 @@ async fn load(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingAmenity, ToolErr
 
 async fn update_amenity(ctx: Ctx, input: AmenityPatch) -> Result<ListingAmenity, ToolError> {
     let current = load(&ctx, input.listing_amenity_id, true).await?;
-    check_version(input.record_version, current.record_version, "amenity")?;
+    ToolError::check_version(input.record_version, current.meta.record_version, "amenity")?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE {TABLE} SET icon_url = COALESCE($2, icon_url),
@@ -189,14 +180,8 @@ async fn get_amenity(ctx: Ctx, input: AmenityRef) -> Result<ListingAmenity, Tool
 }
 
 async fn list_amenities(ctx: Ctx, input: AmenityFilters) -> Result<AmenityList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {COLUMNS}, count(*) OVER () AS total_count FROM {TABLE} WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(COLUMNS, &format!("{TABLE} WHERE is_active"));
     sql::text_filter(&mut qb, "name", input.name.as_ref());
     let mut db = ctx.db().await?;
     let (listing_amenities, paging) = sql::fetch_page(&mut db, qb, "lower(name), id", page).await?;

@@ -2,15 +2,14 @@
 //! An unavailable entry blocks its nights through `catalog.listing_holds` (kept by a trigger), so
 //! it can neither overlap a reservation nor be overlapped by one.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::common::{
-    check_version, date_filter, load_managed_child, load_visible_child, managed_listing,
-    push_listing_visible, soft_delete, today, OfListing,
+    date_filter, load_managed_child, load_visible_child, managed_listing, push_listing_visible,
+    soft_delete, today, OfListing,
 };
 use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
@@ -18,7 +17,7 @@ use crate::error::{on_constraint, ConstraintMap, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Name, Page, Paging};
+use crate::types::{Filter, Name, Paging, RecordMeta};
 
 /// The longest range one calendar entry may cover.
 pub const MAX_ENTRY_NIGHTS: i64 = 366;
@@ -48,17 +47,10 @@ pub struct ListingCalendar {
     pub ical_url: Option<String>,
     /// Ids of the entry in external calendars.
     pub external_calendar_ids: Vec<String>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who created it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const TABLE: &str = "catalog.listing_calendars";
@@ -297,9 +289,9 @@ async fn update_entry(ctx: Ctx, input: CalendarPatch) -> Result<ListingCalendar,
         input.external_calendar_ids.as_ref(),
     )?;
     let current = load_managed(&ctx, input.listing_calendar_id).await?;
-    check_version(
+    ToolError::check_version(
         input.record_version,
-        current.record_version,
+        current.meta.record_version,
         "calendar entry",
     )?;
     let mut db = ctx.db().await?;
@@ -333,19 +325,13 @@ async fn get_entry(ctx: Ctx, input: CalendarRef) -> Result<ListingCalendar, Tool
 }
 
 async fn list_entries(ctx: Ctx, input: CalendarFilters) -> Result<CalendarList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     if let (Some(from), Some(to)) = (input.from, input.to) {
         if to <= from {
             return Err(ToolError::field("to", "must be after from"));
         }
     }
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {COLUMNS}, count(*) OVER () AS total_count FROM {TABLE} c WHERE is_active"
-    ));
+    let mut qb = sql::list_select(COLUMNS, &format!("{TABLE} c WHERE is_active"));
     push_listing_visible(&mut qb, &ctx, "c.listing_id");
     sql::id_filter(
         &mut qb,

@@ -90,14 +90,6 @@ pub fn push_listing_visible(qb: &mut QueryBuilder<'_, Postgres>, ctx: &Ctx, colu
     qb.push(")");
 }
 
-/// Refuses an update whose `recordVersion` is stale.
-pub fn check_version(sent: Option<i32>, current: i32, what: &str) -> Result<(), ToolError> {
-    if sent.is_some_and(|v| v != current) {
-        return Err(ToolError::stale_version(what));
-    }
-    Ok(())
-}
-
 /// Loads one active row of `table` by id, optionally locked; `what` names it in the 404.
 pub async fn load_active<T>(
     ctx: &Ctx,

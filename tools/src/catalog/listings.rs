@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::common::{check_version, managed_listing, money_filter, push_visible, soft_delete};
+use super::common::{managed_listing, money_filter, push_visible, soft_delete};
 use super::policies::{BookingPolicies, CancellationPolicy, Location, Percent, SeasonalPricing};
 use crate::auth::model::{ImageUrl, LanguageTag};
 use crate::context::Ctx;
@@ -19,7 +19,7 @@ use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::stay::StayRange;
-use crate::types::{Filter, LongText, Name, Page, Paging, Text};
+use crate::types::{Filter, LongText, Name, Paging, RecordMeta, Text};
 
 /// What kind of place a listing is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -236,17 +236,10 @@ pub struct Listing {
     /// Reservations holding its nights (getListing, host and admins only; null otherwise).
     #[sqlx(json(nullable))]
     pub rezervations: Option<Vec<ListingReservation>>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The host.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the host.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 /// The plain columns of a listing `l`, localized through the chosen text `lt`.
@@ -832,7 +825,7 @@ async fn update_listing(ctx: Ctx, input: ListingPatch) -> Result<Listing, ToolEr
         .fetch_one(&mut *db)
         .await?
     };
-    check_version(input.record_version, version, "listing")?;
+    ToolError::check_version(input.record_version, version, "listing")?;
     input.check((min_stay, max_stay))?;
     input.check_amenities(&ctx).await?;
     let id = input.listing_id;
@@ -843,25 +836,13 @@ async fn update_listing(ctx: Ctx, input: ListingPatch) -> Result<Listing, ToolEr
 async fn delete_listing(ctx: Ctx, input: ListingRef) -> Result<Listing, ToolError> {
     managed_listing(&ctx, input.listing_id, true).await?;
     let last = fetch_listing(&ctx, input.listing_id, false).await?;
-    let (is_active, record_version, updated_at): (bool, i32, DateTime<Utc>) =
-        soft_delete_row(&ctx, input.listing_id).await?;
-    Ok(Listing {
-        is_active,
-        record_version,
-        updated_at,
-        ..last
-    })
+    let meta = soft_delete_row(&ctx, input.listing_id).await?;
+    Ok(Listing { meta, ..last })
 }
 
-/// Marks the listing inactive and returns the changed system fields.
-async fn soft_delete_row(ctx: &Ctx, id: Uuid) -> Result<(bool, i32, DateTime<Utc>), ToolError> {
-    soft_delete(
-        ctx,
-        "catalog.listings",
-        "is_active, record_version, updated_at",
-        id,
-    )
-    .await
+/// Marks the listing inactive and returns its changed system fields.
+async fn soft_delete_row(ctx: &Ctx, id: Uuid) -> Result<RecordMeta, ToolError> {
+    soft_delete(ctx, "catalog.listings", RecordMeta::COLUMNS, id).await
 }
 
 async fn get_listing(ctx: Ctx, input: ListingRef) -> Result<Listing, ToolError> {
@@ -869,11 +850,7 @@ async fn get_listing(ctx: Ctx, input: ListingRef) -> Result<Listing, ToolError> 
 }
 
 async fn list_listings(ctx: Ctx, input: ListingFilters) -> Result<ListingList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let stay = match (input.check_in, input.check_out) {
         (Some(check_in), Some(check_out)) => Some(StayRange::new(check_in, check_out)?),
         (None, None) => None,

@@ -2,22 +2,20 @@
 //! them; they are readable wherever the listing is, and `getListing`/`listListings` pick the one
 //! matching the caller's `Accept-Language`.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::common::{
-    check_version, load_managed_child, load_visible_child, managed_listing, push_listing_visible,
-    soft_delete, OfListing,
+    load_managed_child, load_visible_child, managed_listing, push_listing_visible, soft_delete,
+    OfListing,
 };
 use crate::auth::model::LanguageTag;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, LongText, Name, Page, Paging};
+use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
 
 /// A listing's title and description in one language (spec object `ListingLocaleText`).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -33,17 +31,10 @@ pub struct ListingLocaleText {
     pub localized_title: String,
     /// The description in that language.
     pub localized_description: String,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Who wrote it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who wrote it.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const TABLE: &str = "catalog.listing_locale_texts";
@@ -194,7 +185,11 @@ async fn load_managed(ctx: &Ctx, id: Uuid) -> Result<ListingLocaleText, ToolErro
 
 async fn update_text(ctx: Ctx, input: LocaleTextPatch) -> Result<ListingLocaleText, ToolError> {
     let current = load_managed(&ctx, input.listing_locale_text_id).await?;
-    check_version(input.record_version, current.record_version, "locale text")?;
+    ToolError::check_version(
+        input.record_version,
+        current.meta.record_version,
+        "locale text",
+    )?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE {TABLE} SET localized_title = COALESCE($2, localized_title),
@@ -220,14 +215,8 @@ async fn get_text(ctx: Ctx, input: LocaleTextRef) -> Result<ListingLocaleText, T
 }
 
 async fn list_texts(ctx: Ctx, input: LocaleTextFilters) -> Result<LocaleTextList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {COLUMNS}, count(*) OVER () AS total_count FROM {TABLE} t WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(COLUMNS, &format!("{TABLE} t WHERE is_active"));
     push_listing_visible(&mut qb, &ctx, "t.listing_id");
     sql::id_filter(
         &mut qb,

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::auth::tokens::{hash_api_key, new_api_key, API_KEY_PREFIX};
@@ -13,7 +12,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Page, Paging, Text};
+use crate::types::{Paging, Text};
 
 /// An API key as listed: never the secret, only a recognisable prefix.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -160,14 +159,8 @@ async fn create_key(ctx: Ctx, input: NewApiKey) -> Result<CreatedApiKey, ToolErr
 
 async fn list_keys(ctx: Ctx, input: ApiKeyFilters) -> Result<ApiKeyList, ToolError> {
     let caller = ctx.caller()?.clone();
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {KEY_COLUMNS}, count(*) OVER () AS total_count FROM platformadmin.api_keys WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(KEY_COLUMNS, "platformadmin.api_keys WHERE is_active");
     if !caller.is_admin() {
         qb.push(" AND created_by = ");
         qb.push_bind(caller.user_id);
@@ -195,12 +188,7 @@ async fn update_key(ctx: Ctx, input: ApiKeyPatch) -> Result<ApiKey, ToolError> {
     .fetch_optional(&mut *db)
     .await?
     .ok_or_else(|| ToolError::not_found("API key"))?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("API key"));
-    }
+    ToolError::check_version(input.record_version, current.record_version, "API key")?;
     let revoke = input.active == Some(false) || input.revoked_at.is_some();
     if input.active == Some(true) && current.revoked_at.is_some() {
         return Err(ToolError::unprocessable(

@@ -7,10 +7,8 @@
 //! `hidden` when it counts none (e.g. its only review was rejected or deleted); non-admins only
 //! see public ones.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::reviews::release_expired;
@@ -18,7 +16,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging};
+use crate::types::{Filter, Paging, RecordMeta};
 
 /// One reviewee whose aggregate a change may have moved.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -51,17 +49,10 @@ pub struct ReviewAggregate {
     /// Index of `visibilityStatus`.
     #[serde(rename = "visibilityStatus_idx")]
     pub visibility_status_idx: i32,
-    /// Always true (aggregates are never deleted).
-    pub is_active: bool,
-    /// Bumped on every recomputation that changed it.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last recomputed with a change.
-    pub updated_at: DateTime<Utc>,
-    /// Always null: the service owns aggregates.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: always null: the service owns aggregates.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const AGGREGATE_COLUMNS: &str = "id, reviewee_id, reviewee_type,
@@ -182,16 +173,12 @@ async fn get_aggregate(ctx: Ctx, input: AggregateRef) -> Result<ReviewAggregate,
 }
 
 async fn list_aggregates(ctx: Ctx, input: AggregateFilters) -> Result<AggregateList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     release_expired(&ctx).await?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {AGGREGATE_COLUMNS}, count(*) OVER () AS total_count FROM reviews.review_aggregates
-          WHERE is_active"
-    ));
+    let mut qb = sql::list_select(
+        AGGREGATE_COLUMNS,
+        "reviews.review_aggregates WHERE is_active",
+    );
     if !ctx.is_admin() {
         qb.push(" AND visibility_status = 'public'");
     }

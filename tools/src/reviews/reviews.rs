@@ -26,7 +26,6 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::aggregates::{self, Reviewee};
@@ -35,7 +34,7 @@ use crate::context::Ctx;
 use crate::error::{self, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, LongText, Page, Paging};
+use crate::types::{Filter, LongText, Paging, RecordMeta};
 
 /// Who or what a review is about (the spec's `revieweeType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -143,17 +142,10 @@ pub struct Review {
     pub submitted_at: DateTime<Utc>,
     /// When it was first published.
     pub published_at: Option<DateTime<Utc>>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The reviewer.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the reviewer.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const REVIEW_COLUMNS: &str = "id, reservation_id, reviewer_id, reviewee_id, reviewee_type,
@@ -532,12 +524,7 @@ async fn update_review(ctx: Ctx, input: ReviewPatch) -> Result<Review, ToolError
     if !is_reviewer && !ctx.is_admin() {
         return Err(ToolError::not_found("review"));
     }
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("review"));
-    }
+    ToolError::check_version(input.record_version, current.meta.record_version, "review")?;
     // A text edit is the reviewer's, before publication, and goes through the screen again
     // (a rejected review stays rejected).
     let text = input.review_text.as_ref().map(LongText::as_str);
@@ -617,16 +604,12 @@ async fn get_review(ctx: Ctx, input: ReviewRef) -> Result<Review, ToolError> {
 }
 
 async fn list_reviews(ctx: Ctx, input: ReviewFilters) -> Result<ReviewList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     release_expired(&ctx).await?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {REVIEW_COLUMNS}, count(*) OVER () AS total_count FROM reviews.reviews
-         WHERE is_active AND is_published AND moderation_status = 'approved'"
-    ));
+    let mut qb = sql::list_select(
+        REVIEW_COLUMNS,
+        "reviews.reviews WHERE is_active AND is_published AND moderation_status = 'approved'",
+    );
     sql::id_filter(
         &mut qb,
         "reviewee_id",

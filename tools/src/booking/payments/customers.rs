@@ -2,11 +2,9 @@
 //! `Sys_paymentMethod`): read-only operations over what the payment flow remembers with
 //! [`remember_customer`] and [`remember_method`]. A user sees only their own; admins see all.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::provider::MethodInfo;
@@ -14,7 +12,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging};
+use crate::types::{Filter, OwnedRecordMeta, Paging};
 
 /// A user's customer record at a payment provider.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -28,17 +26,10 @@ pub struct PaymentCustomer {
     pub customer_id: String,
     /// The provider (`local`, `stripe`).
     pub platform: String,
-    /// False once deactivated.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The user it belongs to.
-    #[serde(rename = "_owner")]
-    pub record_owner: Uuid,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the user it belongs to.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: OwnedRecordMeta,
 }
 
 const CUSTOMER_COLUMNS: &str = "id, user_id, customer_id, platform, is_active, record_version,
@@ -64,17 +55,10 @@ pub struct PaymentMethod {
     pub platform: String,
     /// Card details without secrets: brand, last4, expMonth, expYear.
     pub card_info: Option<Value>,
-    /// False once deactivated.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The user it belongs to.
-    #[serde(rename = "_owner")]
-    pub record_owner: Uuid,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the user it belongs to.
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: OwnedRecordMeta,
 }
 
 const METHOD_COLUMNS: &str = "id, payment_method_id, user_id, customer_id, card_holder_name,
@@ -214,15 +198,11 @@ async fn get_customer(ctx: Ctx, input: CustomerRef) -> Result<PaymentCustomer, T
 }
 
 async fn list_customers(ctx: Ctx, input: CustomerFilters) -> Result<CustomerList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {CUSTOMER_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.payment_customers WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(
+        CUSTOMER_COLUMNS,
+        "booking.payment_customers WHERE is_active",
+    );
     sql::id_filter(&mut qb, "user_id", "userId", input.user_id.as_ref())?;
     sql::text_filter(&mut qb, "customer_id", input.customer_id.as_ref());
     sql::text_filter(&mut qb, "platform", input.platform.as_ref());
@@ -233,11 +213,7 @@ async fn list_customers(ctx: Ctx, input: CustomerFilters) -> Result<CustomerList
 }
 
 async fn list_methods(ctx: Ctx, input: MethodFilters) -> Result<MethodList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let users = input.user_id.values();
     if users.is_empty() {
         return Err(ToolError::field(
@@ -255,10 +231,10 @@ async fn list_methods(ctx: Ctx, input: MethodFilters) -> Result<MethodList, Tool
     if !ctx.is_admin() && users.iter().any(|u| ctx.user_id() != Some(*u)) {
         return Err(ToolError::not_found("user"));
     }
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {METHOD_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.payment_methods WHERE is_active AND user_id = ANY("
-    ));
+    let mut qb = sql::list_select(
+        METHOD_COLUMNS,
+        "booking.payment_methods WHERE is_active AND user_id = ANY(",
+    );
     qb.push_bind(users);
     qb.push(")");
     sql::text_filter(

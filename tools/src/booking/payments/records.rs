@@ -16,7 +16,7 @@ use crate::error::ToolError;
 use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging, Text};
+use crate::types::{Filter, Paging, RecordMeta, Text};
 
 /// One ledger entry.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -49,17 +49,10 @@ pub struct PaymentRecord {
     pub refund_amount: Option<Money>,
     /// When the provider settled it.
     pub payment_date: Option<DateTime<Utc>>,
-    /// Always true: records are never deleted.
-    pub is_active: bool,
-    /// Always 1: records are never changed.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Equal to `createdAt`.
-    pub updated_at: DateTime<Utc>,
-    /// Who appended it (an admin for manual entries; null for provider webhooks).
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: who appended it (an admin for manual entries; null for provider webhooks).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: RecordMeta,
 }
 
 const RECORD_COLUMNS: &str = "p.id, p.reservation_id, p.payment_intent_id, p.stripe_charge_id,
@@ -363,15 +356,11 @@ async fn get_record(ctx: Ctx, input: RecordRef) -> Result<PaymentRecord, ToolErr
 }
 
 async fn list_records(ctx: Ctx, input: RecordFilters) -> Result<RecordList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {RECORD_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.payment_records p WHERE p.is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(
+        RECORD_COLUMNS,
+        "booking.payment_records p WHERE p.is_active",
+    );
     sql::id_filter(
         &mut qb,
         "p.reservation_id",

@@ -4,7 +4,6 @@
 //! [`upsert_ticket`]; the CRUD operations exist for admins repairing data. Reads are open to the
 //! ticket's owner (the guest), the reservation's host and admins.
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sqlx::QueryBuilder;
@@ -18,7 +17,7 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Page, Paging, Text};
+use crate::types::{Filter, OwnedRecordMeta, Paging, Text};
 
 /// A payment ticket.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -44,17 +43,10 @@ pub struct Ticket {
     pub amount: Money,
     /// ISO currency of the amount.
     pub currency: String,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The owner (same as `ownerId`).
-    #[serde(rename = "_owner")]
-    pub record_owner: Uuid,
+    /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the owner (same as `ownerId`).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: OwnedRecordMeta,
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.owner_id, t.order_id, t.payment_id, t.payment_status,
@@ -299,15 +291,11 @@ async fn get_by_payment(ctx: Ctx, input: PaymentRef) -> Result<Ticket, ToolError
 }
 
 async fn list_tickets(ctx: Ctx, input: TicketFilters) -> Result<TicketList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {TICKET_COLUMNS}, count(*) OVER () AS total_count
-         FROM booking.reservation_payments t WHERE t.is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb = sql::list_select(
+        TICKET_COLUMNS,
+        "booking.reservation_payments t WHERE t.is_active",
+    );
     sql::id_filter(&mut qb, "t.owner_id", "ownerId", input.owner_id.as_ref())?;
     sql::id_filter(&mut qb, "t.order_id", "orderId", input.order_id.as_ref())?;
     sql::text_filter(&mut qb, "t.payment_id", input.payment_id.as_ref());
@@ -356,9 +344,7 @@ async fn lock_ticket(ctx: &Ctx, id: Uuid, version: Option<i32>) -> Result<Ticket
         .fetch_optional(&mut *db)
         .await?
         .ok_or_else(|| ToolError::not_found("payment ticket"))?;
-    if version.is_some_and(|v| v != ticket.record_version) {
-        return Err(ToolError::stale_version("payment ticket"));
-    }
+    ToolError::check_version(version, ticket.meta.record_version, "payment ticket")?;
     Ok(ticket)
 }
 
