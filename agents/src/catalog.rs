@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
 use haven_tools::registry::{Access, Action, Method, Operation, Service};
-use haven_tools::types::{Filter, Page, Paging};
+use haven_tools::types::{Filter, Paging};
 use haven_tools::Registry;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sqlx::{PgPool, QueryBuilder};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One tool (spec object `Sys_toolCatalog`).
@@ -34,17 +34,10 @@ pub struct ToolCatalogEntry {
     pub access: String,
     /// When the catalog last saw this tool in the registry.
     pub last_refreshed: DateTime<Utc>,
-    /// False once the tool vanished from the registry.
-    pub is_active: bool,
-    /// Bumped whenever the tool's description or schemas change.
-    pub record_version: i32,
-    /// First seen.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// Always null: the catalog is written by the server.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (isActive, recordVersion, createdAt, updatedAt, _owner).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: haven_tools::types::RecordMeta,
 }
 
 const ENTRY_COLUMNS: &str = "id, tool_name, service_name, description, parameters, output_schema,
@@ -161,14 +154,9 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn list_entries(ctx: Ctx, input: CatalogFilters) -> Result<CatalogList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {ENTRY_COLUMNS}, count(*) OVER () AS total_count FROM agenthub.tool_catalog WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let mut qb =
+        haven_tools::sql::list_select(ENTRY_COLUMNS, "agenthub.tool_catalog WHERE is_active");
     haven_tools::sql::text_filter(&mut qb, "service_name", input.service_name.as_ref());
     haven_tools::sql::text_filter(&mut qb, "tool_name", input.tool_name.as_ref());
     let mut db = ctx.db().await?;

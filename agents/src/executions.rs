@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
 use haven_tools::registry::{Access, Action, Method, Operation, Service};
-use haven_tools::types::{Filter, Page, Paging};
+use haven_tools::types::{Filter, Paging};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::types::Json;
-use sqlx::{PgPool, QueryBuilder};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Whether a run used a design-time or a dynamic (request-defined) agent.
@@ -124,17 +124,10 @@ pub struct AgentExecution {
     pub parent_execution_id: Option<Uuid>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Always true (the log is append-only).
-    pub is_active: bool,
-    /// Bumped by each write of the run.
-    pub record_version: i32,
-    /// When it started.
-    pub created_at: DateTime<Utc>,
-    /// Last written.
-    pub updated_at: DateTime<Utc>,
-    /// The triggering user.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (isActive, recordVersion, createdAt, updatedAt, _owner).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: haven_tools::types::RecordMeta,
 }
 
 const EXECUTION_COLUMNS: &str = "e.id, e.agent_name, e.agent_type,
@@ -373,15 +366,12 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn list_executions(ctx: Ctx, input: ExecutionFilters) -> Result<ExecutionList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let caller = ctx.caller()?.user_id;
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {EXECUTION_COLUMNS}, count(*) OVER () AS total_count FROM agenthub.agent_executions e WHERE e.is_active"
-    ));
+    let mut qb = haven_tools::sql::list_select(
+        EXECUTION_COLUMNS,
+        "agenthub.agent_executions e WHERE e.is_active",
+    );
     if !ctx.is_admin() {
         qb.push(" AND e.user_id = ").push_bind(caller);
     }

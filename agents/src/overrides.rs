@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
 use haven_tools::error::{on_constraint, ErrorKind, ToolError};
 use haven_tools::registry::{Access, Action, Method, Operation, Service};
-use haven_tools::types::{Page, Paging, Text};
+use haven_tools::types::{Paging, Text};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::types::Json;
@@ -49,17 +48,10 @@ pub struct AgentOverride {
     pub enabled: Option<bool>,
     /// The admin who last changed it.
     pub updated_by: Option<Uuid>,
-    /// False once deleted.
-    pub is_active: bool,
-    /// Optimistic-concurrency version.
-    pub record_version: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
-    /// The admin who created it.
-    #[serde(rename = "_owner")]
-    pub owner_id: Option<Uuid>,
+    /// System fields (isActive, recordVersion, createdAt, updatedAt, _owner).
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub meta: haven_tools::types::RecordMeta,
 }
 
 const OVERRIDE_COLUMNS: &str = "id, agent_name, provider, model, system_prompt,
@@ -444,12 +436,11 @@ async fn load_override(ctx: &Ctx, id: Uuid, lock: bool) -> Result<AgentOverride,
 
 async fn update_override(ctx: Ctx, input: OverridePatch) -> Result<AgentOverride, ToolError> {
     let current = load_override(&ctx, input.id, true).await?;
-    if input
-        .record_version
-        .is_some_and(|v| v != current.record_version)
-    {
-        return Err(ToolError::stale_version("agent override"));
-    }
+    ToolError::check_version(
+        input.record_version,
+        current.meta.record_version,
+        "agent override",
+    )?;
     if let Some(Some(tools)) = &input.selected_tools {
         check_tools(&ctx, tools).await?;
     }
@@ -515,14 +506,9 @@ async fn get_override(ctx: Ctx, input: OverrideRef) -> Result<AgentOverride, Too
 }
 
 async fn list_overrides(ctx: Ctx, input: OverrideFilters) -> Result<OverrideList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
-    let qb = QueryBuilder::new(format!(
-        "SELECT {OVERRIDE_COLUMNS}, count(*) OVER () AS total_count FROM agenthub.agent_overrides WHERE is_active"
-    ));
+    let page = ctx.page(input.page_number, input.page_row_count)?;
+    let qb =
+        haven_tools::sql::list_select(OVERRIDE_COLUMNS, "agenthub.agent_overrides WHERE is_active");
     let mut db = ctx.db().await?;
     let (overrides, paging) =
         haven_tools::sql::fetch_page(&mut db, qb, "agent_name, id", page).await?;
@@ -554,11 +540,7 @@ pub async fn effective_agents(ctx: &Ctx) -> Result<Vec<AgentConfig>, ToolError> 
 }
 
 async fn list_agents(ctx: Ctx, input: AgentFilters) -> Result<AgentList, ToolError> {
-    let page = Page::new(
-        input.page_number,
-        input.page_row_count,
-        ctx.services.settings.max_page_rows,
-    )?;
+    let page = ctx.page(input.page_number, input.page_row_count)?;
     let mut agents = effective_agents(&ctx).await?;
     agents.sort_by(|a, b| a.name.cmp(&b.name));
     let total = agents.len() as i64;
