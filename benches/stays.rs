@@ -161,6 +161,7 @@ fn bench_config() -> Config {
         stripe_api_base: "https://api.stripe.com".into(),
         stripe_secret_key: None,
         stripe_webhook_secret: None,
+        llm_base_url: None,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub services: Services,
     /// The operation registry.
     pub registry: &'static Registry,
+    /// How the agent hub reaches LLM providers.
+    pub llm: haven_agents::llm::LlmSettings,
     /// The configuration.
     pub config: Config,
     cluster: Option<PrivateCluster>,
@@ -81,9 +83,11 @@ impl AppState {
             settings: Arc::new(Settings::default()),
             payments,
         };
+        let llm = haven_agents::llm::LlmSettings::new(config.llm_base_url.clone());
         Ok(Arc::new(AppState {
             services,
             registry,
+            llm,
             config,
             cluster,
         }))

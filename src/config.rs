@@ -111,6 +111,10 @@ pub struct Config {
         hide_env_values = true
     )]
     pub stripe_webhook_secret: Option<String>,
+    /// One base URL (with `/v1`) for every agent-hub LLM provider, replacing each provider's own
+    /// (`HAVEN_LLM_<PROVIDER>_BASE_URL` sets a single provider's).
+    #[arg(long, env = "HAVEN_LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
 }
 
 impl Config {

@@ -61,12 +61,14 @@ impl AgentType {
     }
 }
 impl Source {
-    fn as_str(self) -> &'static str {
+    /// The source's name as stored.
+    pub fn as_str(self) -> &'static str {
         SOURCES[self as usize]
     }
 }
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// The status's name as stored.
+    pub fn as_str(self) -> &'static str {
         STATUSES[self as usize]
     }
 }

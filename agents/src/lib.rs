@@ -6,7 +6,9 @@
 pub mod catalog;
 pub mod definitions;
 pub mod executions;
+pub mod llm;
 pub mod overrides;
+pub mod runner;
 
 use haven_tools::Operation;
 

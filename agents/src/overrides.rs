@@ -11,7 +11,7 @@ use haven_tools::types::{Paging, Text};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::types::Json;
-use sqlx::QueryBuilder;
+use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::definitions::{
@@ -537,6 +537,19 @@ pub async fn effective_agents(ctx: &Ctx) -> Result<Vec<AgentConfig>, ToolError> 
             cfg
         })
         .collect())
+}
+
+/// The full effective configuration (prompt included) of the design-time agent `name`, for the
+/// run loop; None when no such agent exists.
+pub async fn effective_agent(pool: &PgPool, name: &str) -> Result<Option<AgentConfig>, ToolError> {
+    let Some(def) = definitions::find(name)? else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {OVERRIDE_COLUMNS} FROM agenthub.agent_overrides WHERE is_active AND agent_name = $1"
+    );
+    let ov: Option<AgentOverride> = sqlx::query_as(&sql).bind(name).fetch_optional(pool).await?;
+    Ok(Some(effective(def, ov.as_ref())))
 }
 
 async fn list_agents(ctx: Ctx, input: AgentFilters) -> Result<AgentList, ToolError> {

@@ -1,6 +1,7 @@
 //! The HTTP surface: REST routes and MCP endpoints derived from the registry, plus health,
 //! OpenAPI and the auth middleware that resolves every request's caller from its own token.
 
+pub mod agents;
 pub mod auth;
 pub mod envelope;
 pub mod guard;
@@ -32,6 +33,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())
+        .merge(agents::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

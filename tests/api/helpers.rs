@@ -154,6 +154,7 @@ pub fn test_config() -> Config {
         stripe_api_base: "https://api.stripe.com".into(),
         stripe_secret_key: None,
         stripe_webhook_secret: None,
+        llm_base_url: None,
     }
 }
 

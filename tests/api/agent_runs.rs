@@ -1,0 +1,477 @@
+//! Agent hub run loop: a scripted OpenAI-compatible server (real SSE wire format: streamed
+//! `tool_calls` deltas split across chunks, a final usage chunk with empty choices, `[DONE]`)
+//! drives runs through the real REST trigger, real operations and real Postgres.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Json, Router};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::fixtures::{day, listing};
+use crate::helpers::*;
+
+/// One scripted reply of the fake provider.
+#[derive(Clone)]
+enum Turn {
+    /// A 200 SSE stream of these chunks, then `data: [DONE]`.
+    Sse(Vec<Value>),
+    /// A 200 body sent verbatim as `text/event-stream`.
+    Raw(String),
+    /// An error status with an OpenAI-style error body.
+    Status(u16),
+    /// Wait, then reply.
+    Delay(Duration, Box<Turn>),
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    script: Arc<Mutex<VecDeque<Turn>>>,
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Fake {
+    fn requests(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn chat(State(fake): State<Fake>, Json(req): Json<Value>) -> Response {
+    let streaming = req["stream"] == json!(true);
+    fake.seen.lock().unwrap().push(req);
+    if !streaming {
+        return reply(Turn::Status(400));
+    }
+    let turn = fake.script.lock().unwrap().pop_front();
+    let mut turn = turn.unwrap_or(Turn::Status(400));
+    while let Turn::Delay(d, next) = turn {
+        tokio::time::sleep(d).await;
+        turn = *next;
+    }
+    reply(turn)
+}
+
+fn reply(turn: Turn) -> Response {
+    let sse = |body: String| {
+        Response::builder()
+            .header(CONTENT_TYPE, "text/event-stream")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    match turn {
+        Turn::Sse(chunks) => {
+            let mut body = String::new();
+            for c in chunks {
+                body += &format!("data: {c}\n\n");
+            }
+            sse(body + "data: [DONE]\n\n")
+        }
+        Turn::Raw(body) => sse(body),
+        Turn::Status(code) => Response::builder()
+            .status(code)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"error": {"message": format!("scripted {code}"), "type": "scripted"}})
+                    .to_string(),
+            ))
+            .unwrap(),
+        Turn::Delay(..) => unreachable!("delays are unwrapped first"),
+    }
+}
+
+/// Starts the fake provider with `script`; returns it and its base URL (with `/v1`).
+async fn fake_provider(script: Vec<Turn>) -> (Fake, String) {
+    let fake = Fake {
+        script: Arc::new(Mutex::new(script.into())),
+        ..Fake::default()
+    };
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, base)
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> Value {
+    json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "fake",
+           "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+}
+
+fn usage(prompt: i64, completion: i64) -> Value {
+    json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "fake",
+           "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+           "total_tokens": prompt + completion}})
+}
+
+/// A turn calling `name` with `args`, the arguments split across two chunks.
+fn tool_turn(id: &str, name: &str, args: Value, tokens: (i64, i64)) -> Turn {
+    let text = args.to_string();
+    let (a, b) = text.split_at(text.len() / 2);
+    Turn::Sse(vec![
+        chunk(
+            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": id, "type": "function",
+                   "function": {"name": name, "arguments": ""}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": a}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": b}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("tool_calls")),
+        usage(tokens.0, tokens.1),
+    ])
+}
+
+/// A final text turn, the text split across two chunks.
+fn text_turn(text: &str, tokens: (i64, i64)) -> Turn {
+    let (a, b) = text.split_at(text.len() / 2);
+    Turn::Sse(vec![
+        chunk(json!({"role": "assistant", "content": ""}), None),
+        chunk(json!({"content": a}), None),
+        chunk(json!({"content": b}), None),
+        chunk(json!({}), Some("stop")),
+        usage(tokens.0, tokens.1),
+    ])
+}
+
+/// The hub wired to a fake provider answering `script`.
+async fn hub(script: Vec<Turn>) -> (TestApp, Fake) {
+    let (fake, base) = fake_provider(script).await;
+    let mut config = test_config();
+    config.llm_base_url = Some(base);
+    (TestApp::spawn_with(config).await, fake)
+}
+
+const AGENT: &str = "guest-booking-assistant";
+
+async fn run_agent(app: &TestApp, token: &str, input: &str) -> (StatusCode, Value) {
+    app.rest(
+        Method::POST,
+        &format!("/agenthub-api/v1/agents/{AGENT}/run"),
+        Some(token),
+        Some(json!({ "input": input })),
+    )
+    .await
+}
+
+/// Lays an admin override on the booking assistant.
+async fn override_agent(app: &TestApp, changes: Value) {
+    let admin = app.user_with_role("admin@haven.test", "admin").await;
+    let mut body = json!({ "agentName": AGENT });
+    if let (Value::Object(b), Value::Object(c)) = (&mut body, changes) {
+        b.extend(c);
+    }
+    let (status, body) = app
+        .rest(
+            Method::POST,
+            "/agenthub-api/v1/agentoverride",
+            Some(&admin.token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+fn guardrails(calls: u32, seconds: u32, tokens: u32) -> Value {
+    json!({ "guardrails": { "maxToolCalls": calls, "timeoutSeconds": seconds, "maxTokenBudget": tokens } })
+}
+
+async fn execution_row(app: &TestApp, id: &Value) -> (String, i32, Option<String>, Value) {
+    let id = Uuid::parse_str(id.as_str().unwrap()).unwrap();
+    sqlx::query_as::<_, (String, i32, Option<String>, Value)>(
+        "SELECT status, tool_calls, error, token_usage FROM agenthub.agent_executions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn booking_assistant_searches_and_books_through_real_operations() {
+    let (fake, base) = fake_provider(vec![]).await;
+    let mut config = test_config();
+    config.llm_base_url = Some(base);
+    let app = TestApp::spawn_with(config).await;
+    let host = app.user("host@haven.test").await;
+    let guest = app.user("guest@haven.test").await;
+    let listing_id = listing(&app, &host, json!({})).await;
+    fake.script.lock().unwrap().extend([
+        tool_turn("call_1", "listListings", json!({ "pageRowCount": 5 }), (100, 20)),
+        tool_turn(
+            "call_2",
+            "createReservation",
+            json!({ "listingId": listing_id, "checkIn": day(10), "checkOut": day(13), "guestCount": 2 }),
+            (200, 30),
+        ),
+        text_turn("Booked: Sea view loft for 3 nights.", (300, 15)),
+    ]);
+
+    let (status, body) = run_agent(&app, &guest.token, "Book me the Lisbon loft").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success", "{body}");
+    assert_eq!(body["output"], "Booked: Sea view loft for 3 nights.");
+    assert_eq!(body["toolCalls"], 2);
+    assert_eq!(
+        body["tokenUsage"],
+        json!({ "prompt": 600, "completion": 65, "total": 665 })
+    );
+    assert!(body["error"].is_null());
+
+    let (status, tool_calls, error, tokens) = execution_row(&app, &body["executionId"]).await;
+    assert_eq!((status.as_str(), tool_calls, error), ("success", 2, None));
+    assert_eq!(tokens["total"], 665);
+    let trace: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT tool_name, is_error FROM agenthub.agent_tool_calls WHERE execution_id = $1 ORDER BY seq",
+    )
+    .bind(Uuid::parse_str(body["executionId"].as_str().unwrap()).unwrap())
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        trace,
+        vec![
+            ("listListings".to_string(), false),
+            ("createReservation".to_string(), false)
+        ]
+    );
+    let owner: Uuid =
+        sqlx::query_scalar("SELECT guest_id FROM booking.reservations WHERE listing_id = $1")
+            .bind(listing_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        owner, guest.id,
+        "the reservation belongs to the calling guest"
+    );
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r["stream"] == json!(true)));
+    assert_eq!(requests[0]["stream_options"]["include_usage"], true);
+    assert_eq!(requests[0]["messages"][0]["role"], "system");
+    assert_eq!(
+        requests[0]["messages"][1]["content"],
+        "Book me the Lisbon loft"
+    );
+    // The second request carries the assistant's tool call and the tool's real result.
+    let history = requests[1]["messages"].as_array().unwrap();
+    assert_eq!(history[2]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(history[3]["role"], "tool");
+    assert_eq!(history[3]["tool_call_id"], "call_1");
+    let listed: Value = serde_json::from_str(history[3]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(listed["listings"][0]["id"], json!(listing_id));
+}
+
+#[tokio::test]
+async fn max_tool_calls_guardrail_stops_the_run() {
+    let (app, _fake) = hub(vec![
+        tool_turn("c1", "listListings", json!({}), (10, 5)),
+        tool_turn("c2", "listListings", json!({}), (10, 5)),
+        text_turn("never reached", (10, 5)),
+    ])
+    .await;
+    override_agent(&app, guardrails(1, 60, 10_000)).await;
+    let guest = app.user("guest@haven.test").await;
+    let (status, body) = run_agent(&app, &guest.token, "search twice").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error"], "guardrail: more than 1 tool calls");
+    assert_eq!(body["toolCalls"], 1);
+    let (status, calls, error, _) = execution_row(&app, &body["executionId"]).await;
+    assert_eq!((status.as_str(), calls), ("error", 1));
+    assert_eq!(error.as_deref(), Some("guardrail: more than 1 tool calls"));
+}
+
+#[tokio::test]
+async fn timeout_guardrail_ends_the_run_with_timeout() {
+    let (app, _fake) = hub(vec![Turn::Delay(
+        Duration::from_secs(4),
+        Box::new(text_turn("too late", (10, 5))),
+    )])
+    .await;
+    override_agent(&app, guardrails(5, 1, 10_000)).await;
+    let guest = app.user("guest@haven.test").await;
+    let (status, body) = run_agent(&app, &guest.token, "hello").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "timeout", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("guardrail"),
+        "{body}"
+    );
+    assert!(body["durationMs"].as_i64().unwrap() < 3500, "{body}");
+    let (status, _, _, _) = execution_row(&app, &body["executionId"]).await;
+    assert_eq!(status, "timeout");
+}
+
+#[tokio::test]
+async fn token_budget_guardrail_stops_the_run() {
+    let (app, fake) = hub(vec![
+        tool_turn("c1", "listListings", json!({}), (80, 40)),
+        text_turn("never reached", (10, 5)),
+    ])
+    .await;
+    override_agent(&app, guardrails(5, 60, 100)).await;
+    let guest = app.user("guest@haven.test").await;
+    let (_, body) = run_agent(&app, &guest.token, "hello").await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("guardrail: token budget"),
+        "{body}"
+    );
+    assert_eq!(body["tokenUsage"]["total"], 120);
+    assert_eq!(
+        body["toolCalls"], 0,
+        "no tool runs once the budget is spent"
+    );
+    assert_eq!(fake.requests().len(), 1);
+    let (status, _, _, tokens) = execution_row(&app, &body["executionId"]).await;
+    assert_eq!(
+        (status.as_str(), tokens["total"].as_i64()),
+        ("error", Some(120))
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retried_then_the_run_succeeds() {
+    let (app, fake) = hub(vec![Turn::Status(429), text_turn("Hello!", (5, 2))]).await;
+    let guest = app.user("guest@haven.test").await;
+    let (_, body) = run_agent(&app, &guest.token, "hi").await;
+    assert_eq!(body["status"], "success", "{body}");
+    assert_eq!(body["output"], "Hello!");
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn persistent_5xx_and_malformed_streams_end_in_error() {
+    let (app, fake) = hub(vec![
+        Turn::Status(503),
+        Turn::Status(503),
+        Turn::Status(503),
+        // A stream cut before any finish_reason.
+        Turn::Raw(format!(
+            "data: {}\n\n",
+            chunk(json!({"content": "Hel"}), None)
+        )),
+        // Garbage instead of chunks.
+        Turn::Raw("data: {not json\n\n".into()),
+    ])
+    .await;
+    let guest = app.user("guest@haven.test").await;
+    let (_, body) = run_agent(&app, &guest.token, "hi").await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("503")
+            && body["error"].as_str().unwrap().contains("3 attempts"),
+        "{body}"
+    );
+    assert_eq!(fake.requests().len(), 3);
+
+    let (_, body) = run_agent(&app, &guest.token, "hi").await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("without a finish_reason"),
+        "{body}"
+    );
+
+    let (_, body) = run_agent(&app, &guest.token, "hi").await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed stream chunk"),
+        "{body}"
+    );
+    let (status, _, error, _) = execution_row(&app, &body["executionId"]).await;
+    assert_eq!(status, "error");
+    assert!(error.unwrap().contains("malformed"));
+}
+
+#[tokio::test]
+async fn a_guest_run_agent_cannot_use_a_selected_admin_tool() {
+    let (app, fake) = hub(vec![
+        tool_turn("c1", "listUsers", json!({}), (10, 5)),
+        text_turn("I cannot list users.", (10, 5)),
+    ])
+    .await;
+    override_agent(
+        &app,
+        json!({ "selectedTools": ["listListings", "listUsers"] }),
+    )
+    .await;
+    let guest = app.user("guest@haven.test").await;
+    let (_, body) = run_agent(&app, &guest.token, "list every user").await;
+    assert_eq!(body["status"], "success", "{body}");
+    assert_eq!(body["toolCalls"], 1);
+
+    let requests = fake.requests();
+    let offered: Vec<&str> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        vec!["listListings"],
+        "the admin tool is not offered to a guest"
+    );
+    let tool_msg = &requests[1]["messages"].as_array().unwrap()[3];
+    assert_eq!(tool_msg["role"], "tool");
+    let content = tool_msg["content"].as_str().unwrap();
+    assert!(content.contains("not allowed"), "{content}");
+    assert!(
+        !content.contains("admin@haven.test"),
+        "nothing leaks: {content}"
+    );
+
+    let (is_error,): (bool,) =
+        sqlx::query_as("SELECT is_error FROM agenthub.agent_tool_calls WHERE execution_id = $1")
+            .bind(Uuid::parse_str(body["executionId"].as_str().unwrap()).unwrap())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(is_error);
+}
+
+#[tokio::test]
+async fn unknown_or_disabled_agents_are_404_and_json_agents_must_answer_json() {
+    let (app, _fake) = hub(vec![text_turn("not json", (1, 1))]).await;
+    let guest = app.user("guest@haven.test").await;
+    let (status, body) = app
+        .rest(
+            Method::POST,
+            "/agenthub-api/v1/agents/no-such-agent/run",
+            Some(&guest.token),
+            Some(json!({ "input": "hi" })),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "agent");
+
+    override_agent(&app, json!({ "responseFormat": "json" })).await;
+    let (_, body) = run_agent(&app, &guest.token, "hi").await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
+}
