@@ -57,6 +57,14 @@ async fn prepare(
     }
 }
 
+fn hub(state: &AppState) -> Hub<'_> {
+    Hub {
+        services: &state.services,
+        registry: state.registry,
+        llm: &state.llm,
+    }
+}
+
 fn spec(agent: AgentConfig, caller: Caller, input: String, source: Source) -> RunSpec {
     RunSpec {
         agent,
@@ -77,12 +85,7 @@ async fn run(
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
-    let hub = Hub {
-        services: &state.services,
-        registry: state.registry,
-        llm: &state.llm,
-    };
-    match runner::run(hub, spec(agent, caller, input, Source::Rest), None).await {
+    match runner::run(hub(&state), spec(agent, caller, input, Source::Rest), None).await {
         Ok(result) => Json(result).into_response(),
         Err(err) => error_response(&ToolError::from(err)).into_response(),
     }
@@ -102,12 +105,7 @@ async fn stream(
     let spec = spec(agent, caller, input, Source::Sse);
     // The run is its own task: a viewer that disconnects drops the receiver, not the run.
     tokio::spawn(async move {
-        let hub = Hub {
-            services: &state.services,
-            registry: state.registry,
-            llm: &state.llm,
-        };
-        if let Err(err) = runner::run(hub, spec, Some(tx)).await {
+        if let Err(err) = runner::run(hub(&state), spec, Some(tx)).await {
             tracing::error!(%err, "agent run failed to log");
         }
     });

@@ -186,10 +186,6 @@ async fn override_agent(app: &TestApp, changes: Value) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-fn guardrails(calls: u32, seconds: u32, tokens: u32) -> Value {
-    json!({ "guardrails": { "maxToolCalls": calls, "timeoutSeconds": seconds, "maxTokenBudget": tokens } })
-}
-
 async fn execution_row(app: &TestApp, id: &Value) -> (String, i32, Option<String>, Value) {
     let id = Uuid::parse_str(id.as_str().unwrap()).unwrap();
     sqlx::query_as::<_, (String, i32, Option<String>, Value)>(
@@ -199,6 +195,100 @@ async fn execution_row(app: &TestApp, id: &Value) -> (String, i32, Option<String
     .fetch_one(&app.db)
     .await
     .unwrap()
+}
+
+async fn source_of(app: &TestApp, id: &Value) -> String {
+    let id = Uuid::parse_str(id.as_str().unwrap()).unwrap();
+    sqlx::query_scalar("SELECT source FROM agenthub.agent_executions WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Opens `POST …/stream` for the booking assistant as `token`.
+async fn open_stream(app: &TestApp, token: &str) -> reqwest::Response {
+    let resp = app
+        .http
+        .post(format!(
+            "{}/agenthub-api/v1/agents/{AGENT}/stream",
+            app.base
+        ))
+        .header("haven-access-token", token)
+        .json(&json!({ "input": "find me a place" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    resp
+}
+
+#[tokio::test]
+async fn the_sse_stream_shows_the_run_live_in_order() {
+    let (app, _fake) = hub(vec![
+        tool_turn("c1", "listListings", json!({}), (10, 5)),
+        text_turn("Nothing free, sorry.", (20, 5)),
+    ])
+    .await;
+    let guest = app.user("guest@haven.test").await;
+    let text = open_stream(&app, &guest.token).await.text().await.unwrap();
+    let events: Vec<(String, Value)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_string(), serde_json::from_str(data).unwrap()))
+        })
+        .collect();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "run_started",
+            "tool_call_started",
+            "tool_call_finished",
+            "text_delta",
+            "text_delta",
+            "run_finished"
+        ],
+        "{text}"
+    );
+    assert_eq!(events[1].1["name"], "listListings");
+    assert_eq!(events[2].1["isError"], false);
+    let finished = &events[5].1;
+    assert_eq!(finished["status"], "success", "{finished}");
+    assert_eq!(finished["output"], "Nothing free, sorry.");
+    assert_eq!(finished["tokenUsage"]["total"], 40);
+    assert_eq!(finished["executionId"], events[0].1["executionId"]);
+    assert_eq!(source_of(&app, &finished["executionId"]).await, "sse");
+}
+
+#[tokio::test]
+async fn a_viewer_disconnecting_does_not_kill_the_run() {
+    let slow = Turn::Delay(
+        Duration::from_millis(800),
+        Box::new(text_turn("Done.", (3, 2))),
+    );
+    let (app, _fake) = hub(vec![slow]).await;
+    let guest = app.user("guest@haven.test").await;
+    drop(open_stream(&app, &guest.token).await);
+    let mut status = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = sqlx::query_scalar("SELECT status FROM agenthub.agent_executions")
+            .fetch_optional(&app.db)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if status == "success" {
+            break;
+        }
+    }
+    assert_eq!(status, "success", "the run finished after its viewer left");
 }
 
 #[tokio::test]
@@ -234,6 +324,7 @@ async fn booking_assistant_searches_and_books_through_real_operations() {
 
     let (status, tool_calls, error, tokens) = execution_row(&app, &body["executionId"]).await;
     assert_eq!((status.as_str(), tool_calls, error), ("success", 2, None));
+    assert_eq!(source_of(&app, &body["executionId"]).await, "rest");
     assert_eq!(tokens["total"], 665);
     let trace: Vec<(String, bool)> = sqlx::query_as(
         "SELECT tool_name, is_error FROM agenthub.agent_tool_calls WHERE execution_id = $1 ORDER BY seq",
@@ -278,18 +369,27 @@ async fn booking_assistant_searches_and_books_through_real_operations() {
     assert_eq!(listed["listings"][0]["id"], json!(listing_id));
 }
 
+/// Runs the booking assistant as a guest under `limits` (maxToolCalls, timeoutSeconds,
+/// maxTokenBudget) against `script`; returns the app, the fake and the run's JSON result.
+async fn guarded_run(script: Vec<Turn>, limits: (u32, u32, u32)) -> (TestApp, Fake, Value) {
+    let (app, fake) = hub(script).await;
+    let guardrails = json!({ "guardrails": {
+        "maxToolCalls": limits.0, "timeoutSeconds": limits.1, "maxTokenBudget": limits.2 } });
+    override_agent(&app, guardrails).await;
+    let guest = app.user("guest@haven.test").await;
+    let (status, body) = run_agent(&app, &guest.token, "hello").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (app, fake, body)
+}
+
 #[tokio::test]
 async fn max_tool_calls_guardrail_stops_the_run() {
-    let (app, _fake) = hub(vec![
+    let script = vec![
         tool_turn("c1", "listListings", json!({}), (10, 5)),
         tool_turn("c2", "listListings", json!({}), (10, 5)),
         text_turn("never reached", (10, 5)),
-    ])
-    .await;
-    override_agent(&app, guardrails(1, 60, 10_000)).await;
-    let guest = app.user("guest@haven.test").await;
-    let (status, body) = run_agent(&app, &guest.token, "search twice").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    ];
+    let (app, _fake, body) = guarded_run(script, (1, 60, 10_000)).await;
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(body["error"], "guardrail: more than 1 tool calls");
     assert_eq!(body["toolCalls"], 1);
@@ -300,20 +400,14 @@ async fn max_tool_calls_guardrail_stops_the_run() {
 
 #[tokio::test]
 async fn timeout_guardrail_ends_the_run_with_timeout() {
-    let (app, _fake) = hub(vec![Turn::Delay(
+    let slow = Turn::Delay(
         Duration::from_secs(4),
         Box::new(text_turn("too late", (10, 5))),
-    )])
-    .await;
-    override_agent(&app, guardrails(5, 1, 10_000)).await;
-    let guest = app.user("guest@haven.test").await;
-    let (status, body) = run_agent(&app, &guest.token, "hello").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "timeout", "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("guardrail"),
-        "{body}"
     );
+    let (app, _fake, body) = guarded_run(vec![slow], (5, 1, 10_000)).await;
+    assert_eq!(body["status"], "timeout", "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("guardrail"), "{body}");
     assert!(body["durationMs"].as_i64().unwrap() < 3500, "{body}");
     let (status, _, _, _) = execution_row(&app, &body["executionId"]).await;
     assert_eq!(status, "timeout");
@@ -321,22 +415,14 @@ async fn timeout_guardrail_ends_the_run_with_timeout() {
 
 #[tokio::test]
 async fn token_budget_guardrail_stops_the_run() {
-    let (app, fake) = hub(vec![
+    let script = vec![
         tool_turn("c1", "listListings", json!({}), (80, 40)),
         text_turn("never reached", (10, 5)),
-    ])
-    .await;
-    override_agent(&app, guardrails(5, 60, 100)).await;
-    let guest = app.user("guest@haven.test").await;
-    let (_, body) = run_agent(&app, &guest.token, "hello").await;
+    ];
+    let (app, fake, body) = guarded_run(script, (5, 60, 100)).await;
     assert_eq!(body["status"], "error", "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("guardrail: token budget"),
-        "{body}"
-    );
+    let error = body["error"].as_str().unwrap();
+    assert!(error.starts_with("guardrail: token budget"), "{body}");
     assert_eq!(body["tokenUsage"]["total"], 120);
     assert_eq!(
         body["toolCalls"], 0,
