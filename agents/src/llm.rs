@@ -1,28 +1,31 @@
 //! An OpenAI-compatible streaming chat client (`POST {base}/chat/completions` with
-//! `stream: true`), written over reqwest with the OpenAI wire format. Chunks are parsed leniently
-//! (real providers omit `index`, `id`, send `finish_reason: ""`…), tool-call fragments are
-//! assembled by index (id and name assigned, arguments appended), usage comes from the final chunk
-//! (`stream_options.include_usage`), and a stream that ends without a `finish_reason` is an error.
-//! 429 and 5xx answers (and connection failures) before the first byte are retried with backoff.
+//! `stream: true`) over async-openai 0.43 with its `byot` methods: the request is our own JSON
+//! (so `"stream": true` is set here — with `byot` async-openai does not add it) and stream chunks
+//! are parsed into lenient structs of our own (real providers omit `index`, `id`, send
+//! `finish_reason: ""`…). Tool-call fragments are assembled by index (id and name assigned,
+//! arguments appended), usage comes from the final chunk (`stream_options.include_usage`), and a
+//! stream that ends without a `finish_reason` is an error. async-openai's retry layer retries 429
+//! and 5xx answers and connection failures before the stream starts (3 retries, backoff 100, 200,
+//! 400 ms, or the provider's `Retry-After`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::Client;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::definitions::Provider;
 
-/// Delays before the second and third attempts of a request the provider refused with 429/5xx.
-pub const RETRY_BACKOFF: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
-
 /// How the hub reaches providers: one shared HTTP client, plus an optional base URL that replaces
 /// every provider's (tests point it at a scripted server; `HAVEN_LLM_BASE_URL`).
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
-    /// The HTTP client used for every provider.
-    pub http: reqwest::Client,
+    /// The HTTP client used for every provider (reqwest 0.13, as async-openai needs).
+    pub http: reqwest013::Client,
     /// When set, every provider is reached at this base URL (which includes `/v1`).
     pub base_url_override: Option<String>,
 }
@@ -30,7 +33,9 @@ pub struct LlmSettings {
 impl LlmSettings {
     /// Settings with a fresh HTTP client (connect timeout 10 s; runs bound the rest).
     pub fn new(base_url_override: Option<String>) -> Self {
-        let http = reqwest::Client::builder()
+        // reqwest 0.13 is built without a bundled crypto provider: use ring (already in the tree).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest013::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
@@ -275,76 +280,26 @@ pub async fn chat(
     on_text: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ChatResponse, LlmError> {
     let (base, key) = settings.endpoint(provider)?;
-    let url = format!("{base}/chat/completions");
+    let config = OpenAIConfig::new()
+        .with_api_base(base)
+        .with_api_key(key.unwrap_or_default());
+    let client = Client::build(settings.http.clone(), config);
     let body = request_body(req);
-    let mut attempt = 0;
-    let response = loop {
-        let mut builder = settings.http.post(&url).json(&body);
-        if let Some(key) = &key {
-            builder = builder.bearer_auth(key);
-        }
-        let retry_after = match builder.send().await {
-            Ok(resp) if resp.status().is_success() => break resp,
-            Ok(resp) => {
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                let message = format!(
-                    "provider {} answered {status}: {}",
-                    provider.as_str(),
-                    text.chars().take(300).collect::<String>()
-                );
-                if status.as_u16() != 429 && !status.is_server_error() {
-                    return Err(LlmError(message));
-                }
-                message
-            }
-            Err(err) => format!("provider {} unreachable: {err}", provider.as_str()),
-        };
-        match RETRY_BACKOFF.get(attempt) {
-            Some(delay) => {
-                tracing::warn!(attempt = attempt + 1, reason = %retry_after, "retrying LLM request");
-                tokio::time::sleep(*delay).await;
-                attempt += 1;
-            }
-            None => {
-                return Err(LlmError(format!(
-                    "{retry_after} (after {} attempts)",
-                    attempt + 1
-                )))
-            }
-        }
-    };
-    read_stream(response, on_text).await
-}
-
-async fn read_stream(
-    response: reqwest::Response,
-    on_text: &mut (dyn FnMut(&str) + Send),
-) -> Result<ChatResponse, LlmError> {
-    let mut bytes = response.bytes_stream();
-    let mut buf: Vec<u8> = Vec::new();
+    let mut stream = client
+        .chat()
+        .create_stream_byot::<Value, Chunk>(body)
+        .await
+        .map_err(|e| LlmError(format!("provider {} failed: {e}", provider.as_str())))?;
     let mut acc = Assembly::default();
-    'outer: while let Some(piece) = bytes.next().await {
-        let piece = piece.map_err(|e| LlmError(format!("reading the provider's stream: {e}")))?;
-        buf.extend_from_slice(&piece);
-        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line);
-            let Some(data) = line.trim().strip_prefix("data:") else {
-                continue; // comments, `event:` lines, blank separators
-            };
-            let data = data.trim();
-            if data == "[DONE]" {
-                break 'outer;
-            }
-            let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-                LlmError(format!(
-                    "the provider sent a malformed stream chunk ({e}): {}",
-                    data.chars().take(200).collect::<String>()
-                ))
-            })?;
-            acc.add(chunk, on_text);
-        }
+    while let Some(item) = stream.next().await {
+        let chunk = item.map_err(|e| match e {
+            OpenAIError::JSONDeserialize(err, content) => LlmError(format!(
+                "the provider sent a malformed stream chunk ({err}): {}",
+                content.chars().take(200).collect::<String>()
+            )),
+            other => LlmError(format!("reading the provider's stream failed: {other}")),
+        })?;
+        acc.add(chunk, on_text);
     }
     acc.finish()
 }
