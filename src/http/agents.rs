@@ -38,12 +38,20 @@ pub struct RunBody {
     pub input: String,
 }
 
-/// The enabled agent `name` and the parsed body, or the error response.
+/// The enabled agent `name` and the parsed body, or the error response. Runs need a login: they
+/// spend provider tokens and are logged against their user.
 async fn prepare(
     state: &AppState,
+    caller: &Caller,
     name: &str,
     body: Result<Json<RunBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(AgentConfig, String), Response> {
+    if caller.principal.is_none() {
+        return Err(error_response(&ToolError::unauthenticated(
+            "running an agent needs a login: send an access token or API key",
+        ))
+        .into_response());
+    }
     let Json(body) = body.map_err(|e| {
         error_response(&ToolError::bad_input(format!(
             "the body must be {{\"input\": \"…\"}}: {e}"
@@ -81,7 +89,7 @@ async fn run(
     Path(name): Path<String>,
     body: Result<Json<RunBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let (agent, input) = match prepare(&state, &name, body).await {
+    let (agent, input) = match prepare(&state, &caller, &name, body).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };
@@ -97,7 +105,7 @@ async fn stream(
     Path(name): Path<String>,
     body: Result<Json<RunBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let (agent, input) = match prepare(&state, &name, body).await {
+    let (agent, input) = match prepare(&state, &caller, &name, body).await {
         Ok(ok) => ok,
         Err(resp) => return resp,
     };

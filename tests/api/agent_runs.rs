@@ -552,6 +552,16 @@ async fn unknown_or_disabled_agents_are_404_and_json_agents_must_answer_json() {
         )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "agent");
+    let (status, body) = app
+        .rest(
+            Method::POST,
+            &format!("/agenthub-api/v1/agents/{AGENT}/run"),
+            None,
+            Some(json!({ "input": "hi" })),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "login");
+    assert_eq!(app.count("agenthub.agent_executions").await, 0);
 
     override_agent(&app, json!({ "responseFormat": "json" })).await;
     let (_, body) = run_agent(&app, &guest.token, "hi").await;
