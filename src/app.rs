@@ -77,13 +77,21 @@ impl AppState {
             })),
             _ => Arc::new(LocalProvider::new(pool.clone())),
         };
+        let llm = haven_agents::llm::LlmSettings::new(config.llm_base_url.clone());
+        // The agent hub's own dependencies ride in the services' extension slot rather than a
+        // process-wide `OnceLock`: each state (each test app) has its own LLM base URL and wait.
+        let hub = haven_agents::run_agent::HubDeps {
+            registry,
+            llm: llm.clone(),
+            mcp_wait: Duration::from_millis(config.agent_run_wait_ms),
+        };
         let services = Services {
             db: pool,
             tokens: Arc::new(tokens),
             settings: Arc::new(Settings::default()),
             payments,
+            extension: Some(Arc::new(hub)),
         };
-        let llm = haven_agents::llm::LlmSettings::new(config.llm_base_url.clone());
         Ok(Arc::new(AppState {
             services,
             registry,

@@ -115,6 +115,15 @@ pub struct Config {
     /// (`HAVEN_LLM_<PROVIDER>_BASE_URL` sets a single provider's).
     #[arg(long, env = "HAVEN_LLM_BASE_URL", global = true)]
     pub llm_base_url: Option<String>,
+    /// How long the MCP tool `runAgent` waits for a run before answering `running` with its id
+    /// (the run goes on; poll it with `getAgentExecution`), in milliseconds.
+    #[arg(
+        long,
+        env = "HAVEN_AGENT_RUN_WAIT_MS",
+        default_value_t = 45_000,
+        global = true
+    )]
+    pub agent_run_wait_ms: u64,
 }
 
 impl Config {

@@ -8,15 +8,17 @@ pub mod definitions;
 pub mod executions;
 pub mod llm;
 pub mod overrides;
+pub mod run_agent;
 pub mod runner;
 
 use haven_tools::Operation;
 
-/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log.
+/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running.
 pub fn operations() -> Vec<Operation> {
     overrides::operations()
         .into_iter()
         .chain(catalog::operations())
         .chain(executions::operations())
+        .chain(run_agent::operations())
         .collect()
 }

@@ -17,13 +17,14 @@ use crate::executions::{self, AgentType, NewExecution, Outcome, Source, Status, 
 use crate::llm::{self, ChatRequest, LlmSettings};
 use crate::overrides::AgentConfig;
 
-/// How a run ended, as the triggers return it.
-#[derive(Debug, Clone, Serialize)]
+/// How a run ended, as the triggers return it (`runAgent` also answers `running` for a run
+/// still going).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunResult {
     /// The execution row's id.
     pub execution_id: Uuid,
-    /// `success`, `error` or `timeout`.
+    /// `success`, `error` or `timeout` (or `running` from `runAgent`).
     pub status: &'static str,
     /// The answer: text, or the parsed JSON object for `json` agents; null on failure.
     pub output: Option<Value>,

@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use futures::Stream;
-use haven_agents::executions::{AgentType, Source};
-use haven_agents::overrides::{effective_agent, AgentConfig};
+use haven_agents::executions::Source;
+use haven_agents::overrides::AgentConfig;
+use haven_agents::run_agent::{design_run, enabled_agent};
 use haven_agents::runner::{self, Hub, RunEvent, RunSpec};
 use haven_tools::ToolError;
 use serde::Deserialize;
@@ -58,9 +59,8 @@ async fn prepare(
         )))
         .into_response()
     })?;
-    match effective_agent(&state.services.db, name).await {
-        Ok(Some(agent)) if agent.enabled => Ok((agent, body.input)),
-        Ok(_) => Err(error_response(&ToolError::not_found("agent")).into_response()),
+    match enabled_agent(&state.services.db, name).await {
+        Ok(agent) => Ok((agent, body.input)),
         Err(err) => Err(error_response(&err).into_response()),
     }
 }
@@ -74,13 +74,7 @@ fn hub(state: &AppState) -> Hub<'_> {
 }
 
 fn spec(agent: AgentConfig, caller: Caller, input: String, source: Source) -> RunSpec {
-    RunSpec {
-        agent,
-        agent_type: AgentType::Design,
-        caller: caller.principal,
-        input,
-        source,
-    }
+    design_run(agent, caller.principal, input, source)
 }
 
 async fn run(

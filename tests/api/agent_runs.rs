@@ -568,3 +568,93 @@ async fn unknown_or_disabled_agents_are_404_and_json_agents_must_answer_json() {
     assert_eq!(body["status"], "error", "{body}");
     assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
 }
+
+/// The hub with `runAgent` waiting only `wait_ms` before it answers `running`.
+async fn quick_hub(script: Vec<Turn>, wait_ms: u64) -> TestApp {
+    let (_fake, base) = fake_provider(script).await;
+    let mut config = test_config();
+    config.llm_base_url = Some(base);
+    config.agent_run_wait_ms = wait_ms;
+    TestApp::spawn_with(config).await
+}
+
+/// Calls the MCP tool `runAgent` for `agent` as `token`.
+async fn run_over_mcp(app: &TestApp, token: Option<&str>, agent: &str) -> (bool, Value) {
+    app.tool(
+        token,
+        "runAgent",
+        json!({ "agentName": agent, "input": "find me a place" }),
+    )
+    .await
+}
+
+async fn execution_over_mcp(app: &TestApp, token: &str, id: &Value) -> Value {
+    let (is_error, run) = app
+        .tool(
+            Some(token),
+            "getAgentExecution",
+            json!({ "sys_agentExecutionId": id }),
+        )
+        .await;
+    assert!(!is_error, "{run}");
+    run
+}
+
+#[tokio::test]
+async fn run_agent_over_mcp_answers_when_the_run_is_quick() {
+    let app = quick_hub(vec![text_turn("Here you go.", (4, 3))], 5_000).await;
+    let guest = app.user("guest@haven.test").await;
+    let (is_error, run) = run_over_mcp(&app, Some(&guest.token), AGENT).await;
+    assert!(!is_error, "{run}");
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["output"], "Here you go.");
+    assert_eq!(run["tokenUsage"]["total"], 7);
+    let logged = execution_over_mcp(&app, &guest.token, &run["executionId"]).await;
+    assert_eq!(logged["source"], "mcp", "{logged}");
+    assert_eq!(logged["status"], "success");
+    assert_eq!(logged["id"], run["executionId"]);
+}
+
+#[tokio::test]
+async fn run_agent_over_mcp_answers_running_then_the_run_finishes() {
+    let slow = Turn::Delay(
+        Duration::from_millis(2_000),
+        Box::new(text_turn("Done.", (3, 2))),
+    );
+    let app = quick_hub(vec![slow], 300).await;
+    let guest = app.user("guest@haven.test").await;
+    let (is_error, run) = run_over_mcp(&app, Some(&guest.token), AGENT).await;
+    assert!(!is_error, "{run}");
+    assert_eq!(run["status"], "running", "{run}");
+    assert!(run["output"].is_null());
+    let mut logged = Value::Null;
+    for _ in 0..100 {
+        logged = execution_over_mcp(&app, &guest.token, &run["executionId"]).await;
+        if logged["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged["status"], "success", "{logged}");
+    assert_eq!(logged["output"], "Done.");
+    assert_eq!(logged["source"], "mcp");
+}
+
+#[tokio::test]
+async fn run_agent_over_mcp_needs_a_login_and_a_known_agent() {
+    let app = quick_hub(vec![], 1_000).await;
+    let guest = app.user("guest@haven.test").await;
+    let (is_error, message) = app
+        .tool(
+            None,
+            "runAgent",
+            json!({ "agentName": AGENT, "input": "hi" }),
+        )
+        .await;
+    assert!(is_error, "{message}");
+    assert!(message.as_str().unwrap().contains("login"), "{message}");
+    let (is_error, message) = run_over_mcp(&app, Some(&guest.token), "no-such-agent").await;
+    assert!(is_error, "{message}");
+    assert!(message.as_str().unwrap().contains("not found"), "{message}");
+    assert_eq!(app.count("agenthub.agent_executions").await, 0);
+}

@@ -825,6 +825,7 @@ async fn payment_flow_helpers_upsert_and_deduplicate() {
         payments: Arc::new(haven_tools::booking::payments::local::LocalProvider::new(
             app.db.clone(),
         )),
+        extension: None,
     };
     // A system context (webhook-like): no principal; everything stays in its transaction.
     let ctx = haven_tools::Ctx::new(services, None, "test".into(), None);

@@ -155,6 +155,7 @@ pub fn test_config() -> Config {
         stripe_secret_key: None,
         stripe_webhook_secret: None,
         llm_base_url: None,
+        agent_run_wait_ms: 45_000,
     }
 }
 

@@ -1,6 +1,7 @@
 //! What an operation's handler gets: the caller, the shared services, and one database
 //! transaction that the dispatcher commits (with the audit row) only when the handler succeeds.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -24,6 +25,10 @@ pub struct Services {
     pub settings: Arc<Settings>,
     /// The payment provider (`local` unless Stripe is configured).
     pub payments: Arc<dyn PaymentProvider>,
+    /// A slot for services of crates built on top of this one (the agent hub's registry and LLM
+    /// client for `runAgent`): haven-tools cannot name their types (they depend on it), so the
+    /// server stores them here and their handlers downcast. `None` outside the full server.
+    pub extension: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 /// Operation-level settings (the server's config passes these down).

@@ -1,0 +1,142 @@
+//! Starting a run of a design-time agent as the caller — shared by the REST triggers
+//! (`…/run`, `…/stream`) and the MCP tool `runAgent`, which waits a bounded time and otherwise
+//! answers `running` with the execution id while the run goes on in the background.
+//!
+//! The tool's handler needs the hub's registry and LLM client, which haven-tools (a dependency of
+//! this crate) cannot name; the server stores a [`HubDeps`] in the `Services::extension` slot and
+//! the handler downcasts it. A process-wide `OnceLock` was not used because every server state
+//! (every test app in one test process) has its own LLM base URL and wait.
+
+use std::time::{Duration, Instant};
+
+use haven_tools::context::Ctx;
+use haven_tools::error::ToolError;
+use haven_tools::registry::{Access, Annotations, Method, Operation, Service};
+use haven_tools::{Principal, Registry, Services};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use crate::executions::{AgentType, Source, TokenUsage};
+use crate::llm::LlmSettings;
+use crate::overrides::{effective_agent, AgentConfig};
+use crate::runner::{self, Hub, RunEvent, RunResult, RunSpec};
+
+/// What a run needs besides the handler services, stored by the server in
+/// `Services::extension`.
+pub struct HubDeps {
+    /// The operations agents may call.
+    pub registry: &'static Registry,
+    /// How providers are reached.
+    pub llm: LlmSettings,
+    /// How long `runAgent` waits before answering `running`.
+    pub mcp_wait: Duration,
+}
+
+impl HubDeps {
+    /// The run-loop view of these dependencies over `services`.
+    pub fn hub<'a>(&'a self, services: &'a Services) -> Hub<'a> {
+        Hub {
+            services,
+            registry: self.registry,
+            llm: &self.llm,
+        }
+    }
+}
+
+/// The enabled agent `name` with its effective configuration; a missing or disabled agent is a
+/// 404 (a disabled one is not offered to anyone).
+pub async fn enabled_agent(pool: &PgPool, name: &str) -> Result<AgentConfig, ToolError> {
+    match effective_agent(pool, name).await? {
+        Some(agent) if agent.enabled => Ok(agent),
+        _ => Err(ToolError::not_found("agent")),
+    }
+}
+
+/// A run of the design-time `agent` on `input` as `caller`, triggered from `source`.
+pub fn design_run(
+    agent: AgentConfig,
+    caller: Option<Principal>,
+    input: String,
+    source: Source,
+) -> RunSpec {
+    RunSpec {
+        agent,
+        agent_type: AgentType::Design,
+        caller,
+        input,
+        source,
+    }
+}
+
+/// The input of `runAgent`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunAgentInput {
+    /// The agent to run (a name from listAgents).
+    pub agent_name: String,
+    /// The user's message to the agent.
+    pub input: String,
+}
+
+/// The `runAgent` operation.
+pub fn operations() -> Vec<Operation> {
+    vec![Operation::build("runAgent", Service::AgentHub)
+        .title("Run an agent")
+        .describe(
+            "Runs an enabled agent (agentName from listAgents) on the input message as the caller: every tool the agent \
+             calls uses the caller's own permissions. Waits up to about 45 s; returns executionId, status (success, \
+             error, timeout, or running if the run is still going), output (text, or a JSON object for json agents), \
+             toolCalls, tokenUsage, durationMs and error. A running run goes on in the background: poll \
+             getAgentExecution with the executionId until its status is no longer running.",
+        )
+        .rest(Method::Post, "/agenthub-api/v1/agents/{agentName}/runs")
+        .access(Access::Authenticated)
+        .creates("agentRun")
+        .annotations(Annotations {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+            open_world: true,
+        })
+        .handler(run_agent)]
+}
+
+/// Starts the run in its own task (it never touches the call's transaction: the execution log is
+/// written on the pool) and waits for it at most `mcp_wait`.
+async fn run_agent(ctx: Ctx, input: RunAgentInput) -> Result<RunResult, ToolError> {
+    let caller = ctx.caller()?.clone();
+    let deps = ctx
+        .services
+        .extension
+        .clone()
+        .and_then(|ext| ext.downcast::<HubDeps>().ok())
+        .ok_or_else(|| ToolError::internal("the agent hub is not installed in this server"))?;
+    let agent = enabled_agent(&ctx.services.db, &input.agent_name).await?;
+    let spec = design_run(agent, Some(caller), input.input, Source::Mcp);
+    let wait = deps.mcp_wait;
+    let services = ctx.services.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    let mut task =
+        tokio::spawn(async move { runner::run(deps.hub(&services), spec, Some(tx)).await });
+    if let Ok(joined) = tokio::time::timeout(wait, &mut task).await {
+        return Ok(joined.map_err(ToolError::internal)??);
+    }
+    // Still going: its id came with the first event (unless the log has not started yet).
+    while let Some(event) = rx.recv().await {
+        if let RunEvent::RunStarted { execution_id } = event {
+            return Ok(RunResult {
+                execution_id,
+                status: "running",
+                output: None,
+                tool_calls: 0,
+                token_usage: TokenUsage::default(),
+                duration_ms: started.elapsed().as_millis() as i64,
+                error: None,
+            });
+        }
+    }
+    // The channel closed without a start: the run ended (the log failed to start); report it.
+    Ok(task.await.map_err(ToolError::internal)??)
+}
