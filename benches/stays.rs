@@ -141,31 +141,6 @@ async fn drop_database(admin: &PgConnectOptions, name: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// A configuration for the benchmark server: loopback, the default pool size.
-fn bench_config() -> Config {
-    Config {
-        bind: "127.0.0.1:0".parse().expect("loopback address"),
-        database_url: None,
-        data_dir: ".haven".into(),
-        allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-        allowed_origins: vec![],
-        public_url: None,
-        jwt_issuer: "haven".into(),
-        jwt_audience: "haven-api".into(),
-        token_ttl_minutes: 60,
-        max_body_bytes: 64 * 1024,
-        mcp_require_auth: false,
-        db_max_connections: 20,
-        admin_email: "admin@haven.local".into(),
-        payment_provider: None,
-        stripe_api_base: "https://api.stripe.com".into(),
-        stripe_secret_key: None,
-        stripe_webhook_secret: None,
-        llm_base_url: None,
-        agent_run_wait_ms: 45_000,
-    }
-}
-
 /// A guest of the benchmark.
 struct Guest {
     email: String,
@@ -186,7 +161,7 @@ async fn run(
     cluster: Option<&PrivateCluster>,
 ) -> anyhow::Result<()> {
     let options = admin.clone().database(name);
-    let config = bench_config();
+    let config = Config::loopback(20);
     let pool = db::pool(options.clone(), config.db_max_connections).await?;
     let t = Instant::now();
     db::migrate(&pool).await?;

@@ -127,6 +127,32 @@ pub struct Config {
 }
 
 impl Config {
+    /// A configuration for an in-process server on loopback (tests and benchmarks): port 0, the
+    /// private cluster, no Stripe, no LLM override, and a pool of `db_max_connections`.
+    pub fn loopback(db_max_connections: u32) -> Config {
+        Config {
+            bind: "127.0.0.1:0".parse().expect("a loopback address"),
+            database_url: None,
+            data_dir: ".haven".into(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec![],
+            public_url: None,
+            jwt_issuer: "haven".into(),
+            jwt_audience: "haven-api".into(),
+            token_ttl_minutes: 60,
+            max_body_bytes: 64 * 1024,
+            mcp_require_auth: false,
+            db_max_connections,
+            admin_email: "admin@haven.local".into(),
+            payment_provider: None,
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            llm_base_url: None,
+            agent_run_wait_ms: 45_000,
+        }
+    }
+
     /// The payment provider to use, after defaults: `stripe` when a secret key is set, else `local`.
     pub fn payment_provider(&self) -> anyhow::Result<&str> {
         match self.payment_provider.as_deref() {

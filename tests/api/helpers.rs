@@ -136,27 +136,7 @@ impl Drop for TestApp {
 
 /// A test configuration: loopback, small pool.
 pub fn test_config() -> Config {
-    Config {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        database_url: None,
-        data_dir: ".haven".into(),
-        allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-        allowed_origins: vec![],
-        public_url: None,
-        jwt_issuer: "haven".into(),
-        jwt_audience: "haven-api".into(),
-        token_ttl_minutes: 60,
-        max_body_bytes: 64 * 1024,
-        mcp_require_auth: false,
-        db_max_connections: 5,
-        admin_email: "admin@haven.local".into(),
-        payment_provider: None,
-        stripe_api_base: "https://api.stripe.com".into(),
-        stripe_secret_key: None,
-        stripe_webhook_secret: None,
-        llm_base_url: None,
-        agent_run_wait_ms: 45_000,
-    }
+    Config::loopback(5)
 }
 
 /// A user created for a test.
