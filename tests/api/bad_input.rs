@@ -224,3 +224,31 @@ async fn fuzzed_arguments_never_crash_the_server() {
     let (s, _) = app.rest(Method::GET, "/health", None, None).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// Every operation in the registry refuses an unknown field and a server-owned field, naming
+/// it, and writes nothing (no audit row, no domain event).
+#[tokio::test]
+async fn every_operation_names_unknown_and_server_owned_fields_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let root = app.user_with_role("strict@haven.test", "superAdmin").await;
+    let audit_before = app.count("platformadmin.audit_logs").await;
+    let events_before = app.count("events.domain_events").await;
+    for op in haven::registry().all() {
+        let mut probes = vec![("zzUnknownField", json!({ "zzUnknownField": 1 }))];
+        if !op.fields().contains_key("id") {
+            probes.push(("id", json!({ "id": uuid::Uuid::new_v4() })));
+        }
+        for (field, args) in probes {
+            let (is_error, text) = app.tool(Some(&root.token), op.name, args).await;
+            assert!(is_error, "{} accepted {field}: {text}", op.name);
+            let text = text.as_str().unwrap_or_default();
+            assert!(
+                text.starts_with("BadInput") && text.contains(field),
+                "{} with {field}: {text}",
+                op.name
+            );
+        }
+    }
+    assert_eq!(app.count("platformadmin.audit_logs").await, audit_before);
+    assert_eq!(app.count("events.domain_events").await, events_before);
+}
