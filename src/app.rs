@@ -61,8 +61,8 @@ impl AppState {
     ) -> anyhow::Result<Arc<AppState>> {
         let registry = crate::registry();
         // A bad agent definition stops startup here, naming its file and field.
-        haven_agents::definitions::init(registry)?;
-        haven_agents::catalog::refresh(&pool, registry)
+        let agents = haven_agents::definitions::init(registry)?;
+        haven_agents::catalog::refresh(&pool, registry, agents)
             .await
             .context("refreshing the agent hub's tool catalog")?;
         let ttl = Duration::from_secs(config.token_ttl_minutes * 60);

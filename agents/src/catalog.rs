@@ -1,5 +1,7 @@
-//! The tool catalog (spec `Sys_toolCatalog`): one row per registry operation, refreshed at startup
-//! so agents, admins and overrides can see which tools exist, with their JSON Schemas.
+//! The tool catalog (spec `Sys_toolCatalog`): one row per tool an agent can be given — every
+//! selectable registry operation and every design-time agent (agents call each other as tools) —
+//! refreshed at startup so agents, admins and overrides can see which tools exist, with their JSON
+//! Schemas.
 
 use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
@@ -7,6 +9,10 @@ use haven_tools::error::ToolError;
 use haven_tools::registry::{Access, Action, Method, Operation, Service};
 use haven_tools::types::{Filter, Paging};
 use haven_tools::Registry;
+
+use crate::definitions::{AgentDefinition, NOT_SELECTABLE};
+use crate::delegate;
+use crate::runner::RunResult;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -43,11 +49,17 @@ pub struct ToolCatalogEntry {
 const ENTRY_COLUMNS: &str = "id, tool_name, service_name, description, parameters, output_schema,
     access, last_refreshed, is_active, record_version, created_at, updated_at, owner_id";
 
-/// Makes the catalog match `registry`: upserts one row per operation and deactivates rows whose
-/// operation vanished, in one transaction; returns the number of active tools.
-pub async fn refresh(pool: &PgPool, registry: &Registry) -> Result<usize, sqlx::Error> {
-    let rows: Vec<Value> = registry
+/// Makes the catalog match `registry` and the design-time `agents`: upserts one row per tool and
+/// deactivates rows whose tool vanished, in one transaction; returns the number of active tools.
+pub async fn refresh(
+    pool: &PgPool,
+    registry: &Registry,
+    agents: &[AgentDefinition],
+) -> Result<usize, sqlx::Error> {
+    let run_result = schemars::schema_for!(RunResult).to_value();
+    let operations = registry
         .all()
+        .filter(|op| !NOT_SELECTABLE.contains(&op.name))
         .map(|op| {
             json!({
                 "tool_name": op.name,
@@ -57,9 +69,22 @@ pub async fn refresh(pool: &PgPool, registry: &Registry) -> Result<usize, sqlx::
                 "output_schema": Value::Object((*op.output_schema).clone()),
                 "access": op.access.as_str(),
             })
+        });
+    let delegates = agents.iter().map(|def| {
+        json!({
+            "tool_name": def.name,
+            "service_name": Service::AgentHub.segment(),
+            "description": delegate::catalog_description(def),
+            "parameters": Value::Object(delegate::parameters()),
+            "output_schema": run_result,
+            "access": Access::Authenticated.as_str(),
         })
+    });
+    let rows: Vec<Value> = operations.chain(delegates).collect();
+    let names: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["tool_name"].as_str().map(String::from))
         .collect();
-    let names: Vec<&str> = registry.all().map(|op| op.name).collect();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO agenthub.tool_catalog AS c (tool_name, service_name, description, parameters, output_schema, access)
@@ -135,7 +160,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listToolCatalog", Service::AgentHub)
             .title("List the tool catalog")
             .describe(
-                "Lists the tools agents can be given (every Haven operation), by name, with service, description, JSON \
+                "Lists the tools agents can be given (every Haven operation an agent may call, and every agent, which other \
+                 agents can call with one `input` message), by name, with service, description, JSON \
                  Schema of parameters and result, access rule and lastRefreshed. Filters: serviceName, toolName (partial). \
                  Paginated. The names are what an agent override's selectedTools takes.",
             )

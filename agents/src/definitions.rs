@@ -219,14 +219,95 @@ fn fault(file: &str, field: &str, message: impl Into<String>) -> DefinitionError
     }
 }
 
-/// Parses and validates one definition file; every tool must be an operation of `registry`.
-pub fn parse(
-    file_name: &str,
-    text: &str,
-    registry: &Registry,
-) -> Result<AgentDefinition, DefinitionError> {
+/// A field of a definition that does not hold, independent of where the definition came from
+/// (a file at startup, or a dynamic agent in a request body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The field at fault (dotted path for nested fields).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Fault {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Fault {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn in_file(self, file: &str) -> DefinitionError {
+        fault(file, &self.field, self.message)
+    }
+}
+
+/// Operations an agent may not be given: starting runs from inside a run would escape the parent's
+/// guardrails and log the child under the wrong source. An agent calls another agent by naming
+/// that agent in `tools` instead.
+pub const NOT_SELECTABLE: &[&str] = &["runAgent", "runDynamicAgent"];
+
+/// Whether `name` names something an agent may be given: a selectable operation of `registry`,
+/// or one of `agents` (another agent, called as a tool).
+pub fn is_tool(registry: &Registry, agents: &[&str], name: &str) -> bool {
+    (registry.get(name).is_some() && !NOT_SELECTABLE.contains(&name)) || agents.contains(&name)
+}
+
+/// Checks what serde cannot: the name's shape (and that it is not an operation's name, since
+/// agents are offered as tools under their names), non-empty texts, and tools that exist (an
+/// operation or one of `agents`) and are listed once.
+pub fn validate(def: &AgentDefinition, registry: &Registry, agents: &[&str]) -> Result<(), Fault> {
+    if !is_agent_name(&def.name) {
+        return Err(Fault::new(
+            "name",
+            format!(
+                "`{}` must be kebab-case or camelCase (letters and digits, starting with a lower-case letter)",
+                def.name
+            ),
+        ));
+    }
+    if registry.get(&def.name).is_some() {
+        return Err(Fault::new(
+            "name",
+            format!("`{}` is already the name of an operation", def.name),
+        ));
+    }
+    for (field, value) in [
+        ("description", &def.description),
+        ("model", &def.model),
+        ("systemPrompt", &def.system_prompt),
+    ] {
+        if value.trim().is_empty() {
+            return Err(Fault::new(field, "must not be empty"));
+        }
+    }
+    for (i, tool) in def.tools.iter().enumerate() {
+        let field = format!("tools[{i}]");
+        if NOT_SELECTABLE.contains(&tool.as_str()) {
+            return Err(Fault::new(
+                field,
+                format!(
+                    "`{tool}` cannot be given to an agent: name the other agent itself to call it"
+                ),
+            ));
+        }
+        if !is_tool(registry, agents, tool) {
+            return Err(Fault::new(
+                field,
+                format!("`{tool}` is neither an operation in the registry nor an agent"),
+            ));
+        }
+        if def.tools[..i].contains(tool) {
+            return Err(Fault::new(field, format!("`{tool}` is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Parses one definition file (its shape and types only; [`validate`] checks the rest).
+pub fn parse(file_name: &str, text: &str) -> Result<AgentDefinition, DefinitionError> {
     let de = toml::Deserializer::new(text);
-    let def: AgentDefinition = serde_path_to_error::deserialize(de).map_err(|err| {
+    serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let message = inner.message().to_string();
@@ -240,50 +321,22 @@ pub fn parse(
             .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
             .unwrap_or_default();
         fault(file_name, &field, format!("{message}{line}"))
-    })?;
-    if !is_agent_name(&def.name) {
-        return Err(fault(
-            file_name,
-            "name",
-            format!(
-                "`{}` must be kebab-case or camelCase (letters and digits, starting with a lower-case letter)",
-                def.name
-            ),
-        ));
-    }
-    for (field, value) in [
-        ("description", &def.description),
-        ("model", &def.model),
-        ("systemPrompt", &def.system_prompt),
-    ] {
-        if value.trim().is_empty() {
-            return Err(fault(file_name, field, "must not be empty"));
-        }
-    }
-    for (i, tool) in def.tools.iter().enumerate() {
-        if registry.get(tool).is_none() {
-            return Err(fault(
-                file_name,
-                &format!("tools[{i}]"),
-                format!("`{tool}` is not an operation in the registry"),
-            ));
-        }
-        if def.tools[..i].contains(tool) {
-            return Err(fault(
-                file_name,
-                &format!("tools[{i}]"),
-                format!("`{tool}` is listed twice"),
-            ));
-        }
-    }
-    Ok(def)
+    })
 }
 
-/// Parses every shipped file against `registry`; names must be unique across files.
+/// Parses and validates every shipped file against `registry`; names must be unique across
+/// files, and a tool may name any shipped agent.
 pub fn load(registry: &Registry) -> Result<Vec<AgentDefinition>, DefinitionError> {
-    let mut defs: Vec<AgentDefinition> = Vec::with_capacity(FILES.len());
-    for (file, text) in FILES {
-        let def = parse(file, text, registry)?;
+    load_files(FILES, registry)
+}
+
+fn load_files(
+    files: &[(&str, &str)],
+    registry: &Registry,
+) -> Result<Vec<AgentDefinition>, DefinitionError> {
+    let mut defs: Vec<AgentDefinition> = Vec::with_capacity(files.len());
+    for (file, text) in files {
+        let def = parse(file, text)?;
         if defs.iter().any(|d| d.name == def.name) {
             return Err(fault(
                 file,
@@ -292,6 +345,10 @@ pub fn load(registry: &Registry) -> Result<Vec<AgentDefinition>, DefinitionError
             ));
         }
         defs.push(def);
+    }
+    let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+    for ((file, _), def) in files.iter().zip(&defs) {
+        validate(def, registry, &names).map_err(|f| f.in_file(file))?;
     }
     Ok(defs)
 }
@@ -341,6 +398,11 @@ mod tests {
         Registry::haven()
     }
 
+    /// Loads `text` as the only file.
+    fn load_one(file: &str, text: &str, r: &Registry) -> Result<AgentDefinition, DefinitionError> {
+        load_files(&[(file, text)], r).map(|mut defs| defs.remove(0))
+    }
+
     #[test]
     fn every_shipped_definition_loads() {
         let defs = load(&registry()).unwrap();
@@ -373,7 +435,7 @@ mod tests {
     #[test]
     fn an_out_of_range_field_names_file_and_field() {
         let text = shipped().replace("maxToolCalls = 12", "maxToolCalls = 500");
-        let err = parse("broken.toml", &text, &registry()).unwrap_err();
+        let err = load_one("broken.toml", &text, &registry()).unwrap_err();
         assert_eq!(err.file, "broken.toml");
         assert_eq!(err.field, "guardrails.maxToolCalls");
         let shown = err.to_string();
@@ -386,10 +448,13 @@ mod tests {
     fn unknown_missing_and_ill_typed_fields_are_named() {
         let r = registry();
         let unknown = format!("colour = \"red\"\n{}", shipped());
-        assert_eq!(parse("a.toml", &unknown, &r).unwrap_err().field, "colour");
+        assert_eq!(
+            load_one("a.toml", &unknown, &r).unwrap_err().field,
+            "colour"
+        );
         let nested = shipped().replace("[guardrails]", "[guardrails]\nretries = 3");
         assert_eq!(
-            parse("a.toml", &nested, &r).unwrap_err().field,
+            load_one("a.toml", &nested, &r).unwrap_err().field,
             "guardrails.retries"
         );
         let missing: String = shipped()
@@ -397,15 +462,15 @@ mod tests {
             .filter(|l| !l.starts_with("model"))
             .collect::<Vec<_>>()
             .join("\n");
-        assert_eq!(parse("a.toml", &missing, &r).unwrap_err().field, "model");
+        assert_eq!(load_one("a.toml", &missing, &r).unwrap_err().field, "model");
         let typed = shipped().replace("temperature = 0.3", "temperature = \"warm\"");
         assert_eq!(
-            parse("a.toml", &typed, &r).unwrap_err().field,
+            load_one("a.toml", &typed, &r).unwrap_err().field,
             "temperature"
         );
         let provider = shipped().replace("provider = \"openai\"", "provider = \"skynet\"");
         assert_eq!(
-            parse("a.toml", &provider, &r).unwrap_err().field,
+            load_one("a.toml", &provider, &r).unwrap_err().field,
             "provider"
         );
     }
@@ -414,15 +479,37 @@ mod tests {
     fn unknown_tools_and_bad_names_are_refused() {
         let r = registry();
         let tool = shipped().replace("\"listListings\"", "\"launchRockets\"");
-        let err = parse("t.toml", &tool, &r).unwrap_err();
+        let err = load_one("t.toml", &tool, &r).unwrap_err();
         assert_eq!(err.field, "tools[0]");
         assert!(err.message.contains("launchRockets"));
         let name = shipped().replace(
             "name = \"guest-booking-assistant\"",
             "name = \"Guest_Assistant\"",
         );
-        assert_eq!(parse("n.toml", &name, &r).unwrap_err().field, "name");
+        assert_eq!(load_one("n.toml", &name, &r).unwrap_err().field, "name");
         assert!(is_agent_name("disputeTriage") && is_agent_name("a-b2"));
+        let op = shipped().replace(
+            "name = \"guest-booking-assistant\"",
+            "name = \"listListings\"",
+        );
+        let err = load_one("o.toml", &op, &r).unwrap_err();
+        assert!(err.message.contains("operation"), "{err}");
         assert!(!is_agent_name("a--b") && !is_agent_name("a-B") && !is_agent_name("-a"));
+    }
+
+    #[test]
+    fn tools_may_name_other_agents_but_not_the_run_operations() {
+        let r = registry();
+        let other = FILES[2].1;
+        let calls = shipped().replace("\"listListings\"", "\"dispute-triage\"");
+        let defs = load_files(&[("a.toml", &calls), ("b.toml", other)], &r).unwrap();
+        assert!(defs[0].tools.contains(&"dispute-triage".to_string()));
+        let err = load_one("a.toml", &calls, &r).unwrap_err();
+        assert_eq!(err.field, "tools[0]");
+        assert!(err.message.contains("neither"), "{err}");
+        let run = shipped().replace("\"listListings\"", "\"runAgent\"");
+        let err = load_one("r.toml", &run, &r).unwrap_err();
+        assert_eq!(err.field, "tools[0]");
+        assert!(err.message.contains("name the other agent"), "{err}");
     }
 }

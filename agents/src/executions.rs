@@ -61,6 +61,17 @@ impl AgentType {
     }
 }
 impl Source {
+    /// The source of a run started by an operation call arriving through `transport` (`runAgent`
+    /// over REST is logged `rest`, over MCP `mcp`).
+    pub fn of(transport: haven_tools::context::Transport) -> Source {
+        use haven_tools::context::Transport;
+        match transport {
+            Transport::Rest => Source::Rest,
+            Transport::Agent => Source::Agent,
+            Transport::Mcp | Transport::Internal => Source::Mcp,
+        }
+    }
+
     /// The source's name as stored.
     pub fn as_str(self) -> &'static str {
         SOURCES[self as usize]

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod definitions;
+pub mod delegate;
 pub mod executions;
 pub mod llm;
 pub mod overrides;

@@ -113,7 +113,7 @@ async fn run_agent(ctx: Ctx, input: RunAgentInput) -> Result<RunResult, ToolErro
         .and_then(|ext| ext.downcast::<HubDeps>().ok())
         .ok_or_else(|| ToolError::internal("the agent hub is not installed in this server"))?;
     let agent = enabled_agent(&ctx.services.db, &input.agent_name).await?;
-    let spec = design_run(agent, Some(caller), input.input, Source::Mcp);
+    let spec = design_run(agent, Some(caller), input.input, Source::of(ctx.transport));
     let wait = deps.mcp_wait;
     let services = ctx.services.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use haven_tools::context::Transport;
 use haven_tools::{Ctx, Principal, Registry, Services};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -354,7 +355,8 @@ async fn execute_tool(
                 spec.caller.clone(),
                 format!("agent-{}-{}", execution_id.simple(), tally.tool_calls + 1),
                 None,
-            );
+            )
+            .via(Transport::Agent);
             op.invoke(ctx, args)
                 .instrument(span.clone())
                 .await

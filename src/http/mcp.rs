@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use haven_tools::context::Transport;
 use haven_tools::registry::Operation;
 use haven_tools::{Ctx, Principal};
 use rmcp::model::{
@@ -178,7 +179,8 @@ impl ServerHandler for HavenMcp {
             request_id,
             caller.ip,
         )
-        .with_languages(caller.languages);
+        .with_languages(caller.languages)
+        .via(Transport::Mcp);
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
         let result = match op.invoke(call, args).await {
             Ok(output) => CallToolResult::structured(output),

@@ -11,6 +11,7 @@ use axum::http::header::{HeaderValue, SET_COOKIE};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Router};
+use haven_tools::context::Transport;
 use haven_tools::registry::{CookieEffect, FieldKind, Method, Operation};
 use haven_tools::{Ctx, ToolError};
 use serde_json::{Map, Number, Value};
@@ -89,7 +90,8 @@ async fn call(
         request_id.clone(),
         caller.ip,
     )
-    .with_languages(caller.languages);
+    .with_languages(caller.languages)
+    .via(Transport::Rest);
     match op.invoke(ctx, Value::Object(args)).await {
         Err(err) => error_response(&err).into_response(),
         Ok(output) => {

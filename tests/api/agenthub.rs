@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::*;
+use haven_agents::definitions::NOT_SELECTABLE;
 
 const OVERRIDE: &str = "/agenthub-api/v1/agentoverride";
 
@@ -344,10 +345,14 @@ async fn the_tool_catalog_mirrors_the_registry() {
     let app = TestApp::spawn().await;
     let user = app.user("user@haven.test").await;
     let registry = haven::registry();
-    assert_eq!(
-        app.count("agenthub.tool_catalog").await,
-        registry.len() as i64
-    );
+    let agents = haven_agents::definitions::all().unwrap();
+    let selectable = || {
+        registry
+            .all()
+            .filter(|op| !NOT_SELECTABLE.contains(&op.name))
+    };
+    let expected = selectable().count() + agents.len();
+    assert_eq!(app.count("agenthub.tool_catalog").await, expected as i64);
     let (status, body) = app
         .rest(
             Method::GET,
@@ -358,8 +363,24 @@ async fn the_tool_catalog_mirrors_the_registry() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let entries = body["sys_toolCatalogs"].as_array().unwrap();
-    assert_eq!(entries.len(), registry.len());
-    for op in registry.all() {
+    assert_eq!(entries.len(), expected);
+    // Starting runs is not a tool; agents are, under their own names.
+    for name in NOT_SELECTABLE {
+        assert!(entries.iter().all(|e| e["toolName"] != *name), "{name}");
+    }
+    for def in agents {
+        let entry = entries.iter().find(|e| e["toolName"] == def.name).unwrap();
+        assert_eq!(entry["serviceName"], "agenthub");
+        assert_eq!(
+            entry["parameters"],
+            Value::Object(haven_agents::delegate::parameters())
+        );
+        assert!(entry["description"]
+            .as_str()
+            .unwrap()
+            .contains(&def.description));
+    }
+    for op in selectable() {
         let entry = entries
             .iter()
             .find(|e| e["toolName"] == op.name)
@@ -409,7 +430,7 @@ async fn the_tool_catalog_mirrors_the_registry() {
         .execute(&app.db)
         .await
         .unwrap();
-    haven_agents::catalog::refresh(&app.db, registry)
+    haven_agents::catalog::refresh(&app.db, registry, haven_agents::definitions::all().unwrap())
         .await
         .unwrap();
     let (active, bumped): (bool, i64) = sqlx::query_as(

@@ -23,4 +23,5 @@ mod payments;
 mod registry_faces;
 mod reservations;
 mod reviews;
+mod scripted_llm;
 mod tokens;

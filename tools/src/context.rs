@@ -64,6 +64,20 @@ impl Default for Settings {
     }
 }
 
+/// Which face of the registry a call arrived through (the agent hub logs it as a run's source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// A REST route.
+    Rest,
+    /// An MCP `tools/call` (Streamable HTTP, legacy SSE or stdio).
+    Mcp,
+    /// A tool call made by an agent during a run.
+    Agent,
+    /// The server itself (sweepers, maintenance, tests).
+    #[default]
+    Internal,
+}
+
 /// Per-call context handed to a handler.
 #[derive(Clone)]
 pub struct Ctx {
@@ -77,6 +91,8 @@ pub struct Ctx {
     pub ip: Option<String>,
     /// The caller's preferred languages from `Accept-Language`, best first (e.g. `["de", "en"]`).
     pub languages: Vec<String>,
+    /// The face the call arrived through.
+    pub transport: Transport,
     tx: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
 }
 
@@ -103,6 +119,7 @@ impl Ctx {
             request_id,
             ip,
             languages: Vec::new(),
+            transport: Transport::Internal,
             tx: Arc::new(Mutex::new(None)),
         }
     }
@@ -110,6 +127,12 @@ impl Ctx {
     /// The same context with the caller's preferred languages (from `Accept-Language`).
     pub fn with_languages(mut self, languages: Vec<String>) -> Self {
         self.languages = languages;
+        self
+    }
+
+    /// The same context marked as arriving through `transport`.
+    pub fn via(mut self, transport: Transport) -> Self {
+        self.transport = transport;
         self
     }
 
