@@ -9,6 +9,7 @@ use haven_tools::auth::tokens::TokenService;
 use haven_tools::booking::payments::local::LocalProvider;
 use haven_tools::booking::payments::provider::PaymentProvider;
 use haven_tools::booking::payments::stripe::{StripeConfig, StripeProvider};
+use haven_agents::run_agent::HubDeps;
 use haven_tools::{Ctx, Principal, Registry, Role, Services, Settings, ToolError};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
@@ -24,8 +25,8 @@ pub struct AppState {
     pub services: Services,
     /// The operation registry.
     pub registry: &'static Registry,
-    /// How the agent hub reaches LLM providers.
-    pub llm: haven_agents::llm::LlmSettings,
+    /// The agent hub's dependencies: LLM providers, the run wait, the runs in flight.
+    pub hub: Arc<HubDeps>,
     /// The configuration.
     pub config: Config,
     cluster: Option<PrivateCluster>,
@@ -80,22 +81,25 @@ impl AppState {
         let llm = haven_agents::llm::LlmSettings::new(config.llm_base_url.clone());
         // The agent hub's own dependencies ride in the services' extension slot rather than a
         // process-wide `OnceLock`: each state (each test app) has its own LLM base URL and wait.
-        let hub = haven_agents::run_agent::HubDeps {
+        let hub = Arc::new(HubDeps {
             registry,
-            llm: llm.clone(),
+            llm,
             mcp_wait: Duration::from_millis(config.agent_run_wait_ms),
-        };
+            runs: Arc::default(),
+        });
+        // Cancels of runs in this process arrive by NOTIFY, wherever the request landed.
+        tokio::spawn(hub.runs.clone().listen(pool.clone()));
         let services = Services {
             db: pool,
             tokens: Arc::new(tokens),
             settings: Arc::new(Settings::default()),
             payments,
-            extension: Some(Arc::new(hub)),
+            extension: Some(hub.clone()),
         };
         Ok(Arc::new(AppState {
             services,
             registry,
-            llm,
+            hub,
             config,
             cluster,
         }))
@@ -201,8 +205,9 @@ impl AppState {
     }
 }
 
-/// Every minute until `shutdown`: expires unpaid holds and completes past stays (safe on every
-/// replica at once: each run is one idempotent transaction).
+/// Every minute until `shutdown`: expires unpaid holds, completes past stays and closes agent runs
+/// abandoned by a stopped server (safe on every replica at once: each is one idempotent statement
+/// or transaction).
 pub async fn sweep_periodically(
     state: Arc<AppState>,
     shutdown: tokio_util::sync::CancellationToken,
@@ -217,6 +222,11 @@ pub async fn sweep_periodically(
             Ok((0, 0)) => {}
             Ok((expired, completed)) => tracing::info!(expired, completed, "reservation sweep"),
             Err(err) => tracing::warn!(%err, "reservation sweep failed"),
+        }
+        match haven_agents::cancel::close_abandoned(&state.services.db).await {
+            Ok(0) => {}
+            Ok(closed) => tracing::warn!(closed, "closed agent runs abandoned by a stopped server"),
+            Err(err) => tracing::warn!(%err, "agent run sweep failed"),
         }
     }
 }

@@ -46,14 +46,17 @@ pub enum Status {
     Success,
     /// A failure (provider, tool-call or token guardrail, invalid JSON answer).
     Error,
-    /// The time guardrail or a cancellation.
+    /// A time guardrail (the run's own or a calling agent's).
     Timeout,
+    /// Cancelled on request (`cancelAgentExecution`), or with the run that called it.
+    Cancelled,
 }
 
 const AGENT_TYPES: [&str; 2] = ["design", "dynamic"];
 const SOURCES: [&str; 5] = ["rest", "sse", "kafka", "agent", "mcp"];
-/// The spec's three statuses, then `running` for runs in flight.
-const STATUSES: [&str; 4] = ["success", "error", "timeout", "running"];
+/// The spec's three statuses, then `running` for runs in flight and `cancelled` for runs stopped
+/// on request (indexes 3 and 4, after the spec's).
+const STATUSES: [&str; 5] = ["success", "error", "timeout", "running", "cancelled"];
 
 impl AgentType {
     fn as_str(self) -> &'static str {
@@ -80,7 +83,12 @@ impl Source {
 impl Status {
     /// The status's name as stored.
     pub fn as_str(self) -> &'static str {
-        STATUSES[self as usize]
+        match self {
+            Status::Success => STATUSES[0],
+            Status::Error => STATUSES[1],
+            Status::Timeout => STATUSES[2],
+            Status::Cancelled => STATUSES[4],
+        }
     }
 }
 
@@ -126,15 +134,17 @@ pub struct AgentExecution {
     pub token_usage: Json<TokenUsage>,
     /// Wall-clock duration in milliseconds; null while running.
     pub duration_ms: Option<i64>,
-    /// `success`, `error`, `timeout`, or `running` while in flight.
+    /// `success`, `error`, `timeout`, `cancelled`, or `running` while in flight.
     pub status: String,
-    /// Index of `status` (running is 3).
+    /// Index of `status` (running is 3, cancelled 4).
     #[serde(rename = "status_idx")]
     pub status_idx: i32,
     /// Why it failed or stopped.
     pub error: Option<String>,
     /// The calling run, for agent-to-agent calls.
     pub parent_execution_id: Option<Uuid>,
+    /// When someone asked to cancel it.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
     /// System fields (isActive, recordVersion, createdAt, updatedAt, _owner).
@@ -143,12 +153,12 @@ pub struct AgentExecution {
     pub meta: haven_tools::types::RecordMeta,
 }
 
-const EXECUTION_COLUMNS: &str = "e.id, e.agent_name, e.agent_type,
+pub(crate) const EXECUTION_COLUMNS: &str = "e.id, e.agent_name, e.agent_type,
     array_position(ARRAY['design','dynamic'], e.agent_type) - 1 AS agent_type_idx,
     e.source, array_position(ARRAY['rest','sse','kafka','agent','mcp'], e.source) - 1 AS source_idx,
     e.user_id, e.input, e.output, e.tool_calls, e.token_usage, e.duration_ms, e.status,
-    array_position(ARRAY['success','error','timeout','running'], e.status) - 1 AS status_idx,
-    e.error, e.parent_execution_id, e.finished_at, e.is_active, e.record_version, e.created_at,
+    array_position(ARRAY['success','error','timeout','running','cancelled'], e.status) - 1 AS status_idx,
+    e.error, e.parent_execution_id, e.cancel_requested_at, e.finished_at, e.is_active, e.record_version, e.created_at,
     e.updated_at, e.owner_id";
 
 /// One tool call of a run, in order.
@@ -249,20 +259,32 @@ pub struct ToolCallRecord<'a> {
     pub duration_ms: i64,
 }
 
+/// What [`record_tool_call`] learned.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Recorded {
+    /// The call's 1-based position in the run's trace.
+    pub seq: i32,
+    /// Whether someone has asked to cancel the run (the run loop's fallback when the cancel
+    /// notification did not reach its process).
+    pub cancel_requested: bool,
+}
+
 /// Appends a tool call to a run's trace and counts it on the run, atomically (the run row's lock
-/// orders concurrent calls); returns its 1-based sequence number.
+/// orders concurrent calls).
 pub async fn record_tool_call(
     pool: &PgPool,
     execution_id: Uuid,
     call: ToolCallRecord<'_>,
-) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Recorded, sqlx::Error> {
+    sqlx::query_as(
         "WITH bumped AS (
             UPDATE agenthub.agent_executions SET tool_calls = tool_calls + 1,
                 record_version = record_version + 1, updated_at = now()
-            WHERE id = $1 RETURNING tool_calls)
-         INSERT INTO agenthub.agent_tool_calls (execution_id, seq, tool_name, arguments, result, is_error, duration_ms)
-         SELECT $1, tool_calls, $2, $3, $4, $5, $6 FROM bumped RETURNING seq",
+            WHERE id = $1 RETURNING tool_calls, cancel_requested_at IS NOT NULL AS cancel_requested),
+         added AS (
+            INSERT INTO agenthub.agent_tool_calls (execution_id, seq, tool_name, arguments, result, is_error, duration_ms)
+            SELECT $1, tool_calls, $2, $3, $4, $5, $6 FROM bumped RETURNING seq)
+         SELECT added.seq, bumped.cancel_requested FROM added, bumped",
     )
     .bind(execution_id)
     .bind(call.tool_name)
@@ -283,8 +305,11 @@ pub struct Outcome<'a> {
     pub output: Option<&'a Value>,
     /// Why it failed or stopped.
     pub error: Option<&'a str>,
-    /// Tokens used over the whole run.
+    /// Tokens used over the whole run (nested agents' included).
     pub token_usage: TokenUsage,
+    /// Tool calls made over the whole run (nested agents' included: they count against its
+    /// guardrail).
+    pub tool_calls: i32,
 }
 
 /// Closes a running run: status, output, error, usage and the duration since it started. A run
@@ -296,7 +321,7 @@ pub async fn finish_execution(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE agenthub.agent_executions SET status = $2, output = $3, error = $4, token_usage = $5,
-            finished_at = clock_timestamp(),
+            tool_calls = $6, finished_at = clock_timestamp(),
             duration_ms = (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint,
             record_version = record_version + 1, updated_at = now()
          WHERE id = $1 AND status = 'running'",
@@ -306,6 +331,7 @@ pub async fn finish_execution(
     .bind(outcome.output.map(truncate_payload))
     .bind(outcome.error)
     .bind(Json(outcome.token_usage))
+    .bind(outcome.tool_calls)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -323,7 +349,7 @@ pub struct ExecutionFilters {
     pub source: Option<Filter>,
     /// The triggering user's id (admins; other users only ever see their own runs).
     pub user_id: Option<Filter>,
-    /// `success`, `error`, `timeout` or `running` (case-insensitive).
+    /// `success`, `error`, `timeout`, `cancelled` or `running` (case-insensitive).
     pub status: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,

@@ -3,7 +3,9 @@
 //! through [`operations`] (installed by the server with `Registry::install_with`), so they get
 //! every face — MCP tool, REST route, OpenAPI entry — like any other operation.
 
+pub mod cancel;
 pub mod catalog;
+pub mod control;
 pub mod definitions;
 pub mod delegate;
 pub mod executions;
@@ -14,12 +16,13 @@ pub mod runner;
 
 use haven_tools::Operation;
 
-/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running.
+/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running and cancelling.
 pub fn operations() -> Vec<Operation> {
     overrides::operations()
         .into_iter()
         .chain(catalog::operations())
         .chain(executions::operations())
         .chain(run_agent::operations())
+        .chain(cancel::operations())
         .collect()
 }

@@ -7,6 +7,7 @@
 //! the handler downcasts it. A process-wide `OnceLock` was not used because every server state
 //! (every test app in one test process) has its own LLM base URL and wait.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haven_tools::context::Ctx;
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
 
+use crate::control::Runs;
 use crate::executions::{AgentType, Source, TokenUsage};
 use crate::llm::LlmSettings;
 use crate::overrides::{effective_agent, AgentConfig};
@@ -31,6 +33,8 @@ pub struct HubDeps {
     pub llm: LlmSettings,
     /// How long `runAgent` waits before answering `running`.
     pub mcp_wait: Duration,
+    /// The runs in flight in this process (cancellation reaches them through it).
+    pub runs: Arc<Runs>,
 }
 
 impl HubDeps {
@@ -40,6 +44,7 @@ impl HubDeps {
             services,
             registry: self.registry,
             llm: &self.llm,
+            runs: &self.runs,
         }
     }
 }
@@ -66,6 +71,7 @@ pub fn design_run(
         caller,
         input,
         source,
+        parent: None,
     }
 }
 

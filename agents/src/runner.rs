@@ -2,7 +2,13 @@
 //! the registry with the CALLER's own permissions → back to the LLM, until a final answer or a
 //! guardrail (max tool calls, timeout, token budget) stops the run. Every run is logged in the
 //! execution log (start, each tool call, finish) and traced with OpenTelemetry GenAI span names.
+//! An agent may call another agent as a tool ([`crate::delegate`]); the nested run spends its
+//! caller's guardrails through the shared [`RunControl`], and a timeout or cancellation stops the
+//! whole chain, each run closing its own row.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use haven_tools::context::Transport;
@@ -13,10 +19,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::control::{RunControl, Runs, Stop};
 use crate::definitions::ResponseFormat;
+use crate::delegate::{self, DelegateInput};
 use crate::executions::{self, AgentType, NewExecution, Outcome, Source, Status, TokenUsage};
 use crate::llm::{self, ChatRequest, LlmSettings};
-use crate::overrides::AgentConfig;
+use crate::overrides::{effective_agent, AgentConfig};
 
 /// How a run ended, as the triggers return it (`runAgent` also answers `running` for a run
 /// still going).
@@ -25,13 +33,13 @@ use crate::overrides::AgentConfig;
 pub struct RunResult {
     /// The execution row's id.
     pub execution_id: Uuid,
-    /// `success`, `error` or `timeout` (or `running` from `runAgent`).
+    /// `success`, `error`, `timeout` or `cancelled` (or `running` from `runAgent`).
     pub status: &'static str,
     /// The answer: text, or the parsed JSON object for `json` agents; null on failure.
     pub output: Option<Value>,
-    /// Tool calls made (refused ones included).
+    /// Tool calls made (refused ones included), with those of the agents it called.
     pub tool_calls: i32,
-    /// Tokens used over the run.
+    /// Tokens used over the run, with those of the agents it called.
     pub token_usage: TokenUsage,
     /// Wall-clock duration.
     pub duration_ms: i64,
@@ -85,6 +93,8 @@ pub struct Hub<'a> {
     pub registry: &'a Registry,
     /// How providers are reached.
     pub llm: &'a LlmSettings,
+    /// The runs in flight in this process (for cancellation).
+    pub runs: &'a Runs,
 }
 
 /// One run to make.
@@ -99,18 +109,34 @@ pub struct RunSpec {
     pub input: String,
     /// The trigger.
     pub source: Source,
+    /// The calling run's control, when an agent called this one as a tool.
+    pub parent: Option<Arc<RunControl>>,
 }
 
-/// Running totals of a run, kept outside the timed future so a timeout still reports them.
-#[derive(Default)]
-struct Tally {
-    usage: TokenUsage,
-    tool_calls: i32,
+/// Why the loop ended without an answer.
+enum Ended {
+    /// A failure with its reason (provider, guardrail, invalid answer).
+    Failed(String),
+    /// Stopped by a deadline or a cancellation (see [`RunControl::why`]).
+    Stopped,
 }
+
+/// A boxed run, so that a run can contain the nested runs of the agents it calls.
+type BoxedRun<'a> = Pin<Box<dyn Future<Output = Result<RunResult, sqlx::Error>> + Send + 'a>>;
 
 /// Runs `spec` to the end and logs it; `events` (if any) receives live progress. Errors of the
 /// log itself (the database) are returned as `Err`; everything else ends in a [`RunResult`].
-pub async fn run(
+pub fn run<'a>(
+    hub: Hub<'a>,
+    spec: RunSpec,
+    events: Option<UnboundedSender<RunEvent>>,
+) -> BoxedRun<'a> {
+    // Boxed with an explicit `Send` type: a run contains the nested runs of the agents it calls,
+    // and a recursive `async fn` can neither have a sized future nor have `Send` inferred.
+    Box::pin(run_logged(hub, spec, events))
+}
+
+async fn run_logged(
     hub: Hub<'_>,
     spec: RunSpec,
     events: Option<UnboundedSender<RunEvent>>,
@@ -126,10 +152,16 @@ pub async fn run(
             source: spec.source,
             user_id: spec.caller.as_ref().map(|p| p.user_id),
             input: &input,
-            parent_execution_id: None,
+            parent_execution_id: spec.parent.as_ref().map(|p| p.execution_id),
         },
     )
     .await?;
+    let (name, guard) = (&spec.agent.name, spec.agent.guardrails);
+    let control = match &spec.parent {
+        Some(parent) => RunControl::child(parent, execution_id, name, guard),
+        None => RunControl::root(execution_id, name, guard),
+    };
+    let _listed = hub.runs.register(&control);
     let emit = |e: RunEvent| {
         if let Some(tx) = &events {
             let _ = tx.send(e);
@@ -144,29 +176,48 @@ pub async fn run(
         "gen_ai.usage.input_tokens" = tracing::field::Empty,
         "gen_ai.usage.output_tokens" = tracing::field::Empty,
         execution_id = %execution_id,
+        parent_execution_id = tracing::field::Empty,
     );
-    let guard = spec.agent.guardrails;
-    let limit = std::time::Duration::from_secs(guard.timeout_seconds.get() as u64);
-    let mut tally = Tally::default();
-    let looped = tokio::time::timeout(
-        limit,
-        agent_loop(hub, &spec, execution_id, &mut tally, &emit).instrument(span.clone()),
-    )
-    .await;
-    span.record("gen_ai.usage.input_tokens", tally.usage.prompt);
-    span.record("gen_ai.usage.output_tokens", tally.usage.completion);
+    if let Some(parent) = &spec.parent {
+        span.record("parent_execution_id", tracing::field::display(parent.execution_id));
+    }
+    let work = agent_loop(hub, &spec, &control, &emit).instrument(span.clone());
+    tokio::pin!(work);
+    // The deadline stops the loop through the control rather than dropping it, so nested runs
+    // still close their own rows.
+    let looped = tokio::select! {
+        ended = &mut work => ended,
+        () = tokio::time::sleep_until(control.deadline()) => {
+            control.stop(control.timed_out());
+            work.await
+        }
+    }?;
+    let usage = control.usage();
+    span.record("gen_ai.usage.input_tokens", usage.prompt);
+    span.record("gen_ai.usage.output_tokens", usage.completion);
     let (status, output, error) = match looped {
-        Ok(Ok(Ok(output))) => (Status::Success, Some(output), None),
-        Ok(Ok(Err(reason))) => (Status::Error, None, Some(reason)),
-        Ok(Err(db)) => return Err(db),
-        Err(_) => (
-            Status::Timeout,
-            None,
-            Some(format!(
-                "guardrail: the run took longer than {} s",
-                guard.timeout_seconds.get()
-            )),
-        ),
+        Ok(output) => (Status::Success, Some(output), None),
+        Err(Ended::Failed(reason)) => (Status::Error, None, Some(reason)),
+        Err(Ended::Stopped) => match control.why() {
+            (Stop::Timeout { seconds, own }, stopped_here) => (
+                Status::Timeout,
+                None,
+                Some(if own && stopped_here {
+                    format!("guardrail: the run took longer than {seconds} s")
+                } else {
+                    format!("guardrail of the calling agent: its {seconds} s ran out")
+                }),
+            ),
+            (Stop::Cancelled, own) => (
+                Status::Cancelled,
+                None,
+                Some(if own {
+                    "cancelled on request".to_string()
+                } else {
+                    "cancelled with the calling run".to_string()
+                }),
+            ),
+        },
     };
     executions::finish_execution(
         pool,
@@ -175,7 +226,8 @@ pub async fn run(
             status,
             output: output.as_ref(),
             error: error.as_deref(),
-            token_usage: tally.usage,
+            token_usage: usage,
+            tool_calls: control.tool_calls(),
         },
     )
     .await?;
@@ -183,8 +235,8 @@ pub async fn run(
         execution_id,
         status: status.as_str(),
         output,
-        tool_calls: tally.tool_calls,
-        token_usage: tally.usage,
+        tool_calls: control.tool_calls(),
+        token_usage: usage,
         duration_ms: started.elapsed().as_millis() as i64,
         error,
     };
@@ -192,54 +244,87 @@ pub async fn run(
     Ok(result)
 }
 
-/// The OpenAI function tools offered to the model: the agent's selected tools that the caller
-/// itself may call (an admin tool is not even offered to a guest).
+/// The OpenAI function tools offered to the model: the agent's selected operations that the
+/// caller itself may call (an admin tool is not even offered to a guest), then the agents it may
+/// call (`delegates`), each taking one `input` message.
 pub fn offered_tools(
     registry: &Registry,
     agent: &AgentConfig,
     caller: Option<&Principal>,
+    delegates: &[AgentConfig],
 ) -> Vec<Value> {
-    agent
+    let function = |name: &str, description: &str, parameters: Value| {
+        json!({
+            "type": "function",
+            "function": { "name": name, "description": description, "parameters": parameters }
+        })
+    };
+    let operations = agent
         .tools
         .iter()
         .filter_map(|name| registry.get(name))
         .filter(|op| op.access.allows(caller))
         .map(|op| {
-            json!({
-                "type": "function",
-                "function": {
-                    "name": op.name,
-                    "description": op.description,
-                    "parameters": Value::Object((*op.input_schema).clone()),
-                }
-            })
-        })
-        .collect()
+            function(
+                op.name,
+                &op.description,
+                Value::Object((*op.input_schema).clone()),
+            )
+        });
+    let agents = delegates.iter().map(|d| {
+        function(
+            &d.name,
+            &delegate::description(&d.name, &d.description),
+            Value::Object(delegate::parameters()),
+        )
+    });
+    operations.chain(agents).collect()
 }
 
-/// The loop proper: `Ok(Ok(answer))`, `Ok(Err(reason))` for a failed run, `Err` for the log's
-/// database failing.
+/// The agents this run may call: the selected tools that are agents, enabled, not already in
+/// the chain of callers (no loops), and only while the chain is shallower than
+/// [`delegate::MAX_DEPTH`]. A run needs a caller to delegate (nested runs are logged to a user).
+async fn delegates(
+    hub: Hub<'_>,
+    spec: &RunSpec,
+    control: &RunControl,
+) -> Result<Vec<AgentConfig>, String> {
+    if spec.caller.is_none() || control.depth() >= delegate::MAX_DEPTH {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for name in &spec.agent.tools {
+        if hub.registry.get(name).is_some() || control.in_chain(name) {
+            continue;
+        }
+        match effective_agent(&hub.services.db, name).await {
+            Ok(Some(agent)) if agent.enabled => found.push(agent),
+            Ok(_) => {}
+            Err(err) => return Err(format!("could not load the agent {name}: {err}")),
+        }
+    }
+    Ok(found)
+}
+
+/// The loop proper: `Ok(Ok(answer))`, `Ok(Err(ended))` for a failed or stopped run, `Err` for
+/// the log's database failing.
 async fn agent_loop(
     hub: Hub<'_>,
     spec: &RunSpec,
-    execution_id: Uuid,
-    tally: &mut Tally,
+    control: &Arc<RunControl>,
     emit: &(dyn Fn(RunEvent) + Sync),
-) -> Result<Result<Value, String>, sqlx::Error> {
+) -> Result<Result<Value, Ended>, sqlx::Error> {
     let agent = &spec.agent;
-    let caller = spec.caller.as_ref();
-    let tools = offered_tools(hub.registry, agent, caller);
-    let offered: Vec<&str> = tools
-        .iter()
-        .filter_map(|t| t["function"]["name"].as_str())
-        .collect();
+    let delegates = match delegates(hub, spec, control).await {
+        Ok(found) => found,
+        Err(reason) => return Ok(Err(Ended::Failed(reason))),
+    };
+    let tools = offered_tools(hub.registry, agent, spec.caller.as_ref(), &delegates);
     let mut messages = Vec::new();
     if let Some(prompt) = &agent.system_prompt {
         messages.push(json!({ "role": "system", "content": prompt }));
     }
     messages.push(json!({ "role": "user", "content": spec.input }));
-    let max_calls = agent.guardrails.max_tool_calls.get() as i32;
-    let budget = agent.guardrails.max_token_budget.get() as i64;
     let json_mode = agent.response_format == ResponseFormat::Json;
     loop {
         let req = ChatRequest {
@@ -262,28 +347,24 @@ async fn agent_loop(
                 text: t.to_string(),
             })
         };
-        let response = match llm::chat(hub.llm, agent.provider, &req, &mut on_text)
-            .instrument(chat_span.clone())
-            .await
-        {
-            Ok(r) => r,
-            Err(err) => return Ok(Err(err.0)),
+        let chat = llm::chat(hub.llm, agent.provider, &req, &mut on_text).instrument(chat_span.clone());
+        let response = tokio::select! {
+            answered = chat => match answered {
+                Ok(r) => r,
+                Err(err) => return Ok(Err(Ended::Failed(err.0))),
+            },
+            () = control.stopped() => return Ok(Err(Ended::Stopped)),
         };
         if let Some(u) = response.usage {
             chat_span.record("gen_ai.usage.input_tokens", u.prompt_tokens);
             chat_span.record("gen_ai.usage.output_tokens", u.completion_tokens);
-            tally.usage.prompt += u.prompt_tokens;
-            tally.usage.completion += u.completion_tokens;
-            tally.usage.total += u.total_tokens.max(u.prompt_tokens + u.completion_tokens);
-        }
-        if tally.usage.total > budget {
-            return Ok(Err(format!(
-                "guardrail: token budget of {budget} tokens exceeded ({} used)",
-                tally.usage.total
-            )));
+            let total = u.total_tokens.max(u.prompt_tokens + u.completion_tokens);
+            if let Err(reason) = control.charge(u.prompt_tokens, u.completion_tokens, total) {
+                return Ok(Err(Ended::Failed(reason)));
+            }
         }
         if response.tool_calls.is_empty() {
-            return Ok(final_answer(response.text, json_mode));
+            return Ok(final_answer(response.text, json_mode).map_err(Ended::Failed));
         }
         messages.push(json!({
             "role": "assistant",
@@ -294,11 +375,13 @@ async fn agent_loop(
             })).collect::<Vec<_>>(),
         }));
         for call in &response.tool_calls {
-            if tally.tool_calls >= max_calls {
-                return Ok(Err(format!("guardrail: more than {max_calls} tool calls")));
+            if let Err(reason) = control.take_tool_call() {
+                return Ok(Err(Ended::Failed(reason)));
             }
-            let content =
-                execute_tool(hub, spec, execution_id, &offered, call, tally, emit).await?;
+            let content = execute_tool(hub, spec, control, &tools, &delegates, call, emit).await?;
+            if control.is_stopped() {
+                return Ok(Err(Ended::Stopped));
+            }
             messages.push(json!({ "role": "tool", "tool_call_id": call.id, "content": content }));
         }
     }
@@ -312,14 +395,15 @@ fn final_answer(text: String, json_mode: bool) -> Result<Value, String> {
         .map_err(|e| format!("the agent must answer with JSON but its answer does not parse ({e})"))
 }
 
-/// Runs one tool call as the caller, logs it, and returns the `tool` message content.
+/// Runs one tool call as the caller — an operation, or another agent — logs it, and returns the
+/// `tool` message content.
 async fn execute_tool(
     hub: Hub<'_>,
     spec: &RunSpec,
-    execution_id: Uuid,
-    offered: &[&str],
+    control: &Arc<RunControl>,
+    offered: &[Value],
+    delegates: &[AgentConfig],
     call: &llm::ToolCall,
-    tally: &mut Tally,
     emit: &(dyn Fn(RunEvent) + Sync),
 ) -> Result<String, sqlx::Error> {
     let span = tracing::info_span!(
@@ -339,29 +423,23 @@ async fn execute_tool(
         serde_json::from_str(&call.arguments)
             .map_err(|e| format!("the arguments are not valid JSON: {e}"))
     };
-    let op = hub
-        .registry
-        .get(&call.name)
-        .filter(|_| offered.contains(&call.name.as_str()));
-    let outcome: Result<Value, String> = match (op, arguments.clone()) {
-        (None, _) => Err(format!(
+    let is_offered = offered
+        .iter()
+        .any(|t| t["function"]["name"] == call.name.as_str());
+    let outcome: Result<Value, String> = match (is_offered, arguments.clone()) {
+        (false, _) => Err(format!(
             "not allowed: tool {} is not available to this agent for this caller",
             call.name
         )),
-        (Some(_), Err(e)) => Err(e),
-        (Some(op), Ok(args)) => {
-            let ctx = Ctx::new(
-                hub.services.clone(),
-                spec.caller.clone(),
-                format!("agent-{}-{}", execution_id.simple(), tally.tool_calls + 1),
-                None,
-            )
-            .via(Transport::Agent);
-            op.invoke(ctx, args)
-                .instrument(span.clone())
-                .await
-                .map_err(|e| e.to_string())
-        }
+        (true, Err(e)) => Err(e),
+        (true, Ok(args)) => match delegates.iter().find(|d| d.name == call.name) {
+            Some(agent) => ask_agent(hub, spec, control, agent, args).await?,
+            None => {
+                invoke_operation(hub, spec, control, &call.name, args)
+                    .instrument(span.clone())
+                    .await
+            }
+        },
     };
     let duration_ms = started.elapsed().as_millis() as i64;
     let (result, is_error) = match outcome {
@@ -369,9 +447,9 @@ async fn execute_tool(
         Err(message) => (json!({ "error": message }), true),
     };
     let args_value = arguments.unwrap_or_else(|_| Value::String(call.arguments.clone()));
-    executions::record_tool_call(
+    let recorded = executions::record_tool_call(
         &hub.services.db,
-        execution_id,
+        control.execution_id,
         executions::ToolCallRecord {
             tool_name: &call.name,
             arguments: &args_value,
@@ -381,11 +459,79 @@ async fn execute_tool(
         },
     )
     .await?;
-    tally.tool_calls += 1;
+    // A cancel whose notification this process missed is still seen here.
+    if recorded.cancel_requested {
+        control.stop(Stop::Cancelled);
+    }
     emit(RunEvent::ToolCallFinished {
         name: call.name.clone(),
         is_error,
         duration_ms,
     });
     Ok(result.to_string())
+}
+
+/// Invokes a registry operation with the caller's own principal, abandoning it (its transaction
+/// rolls back) if the run is stopped meanwhile.
+async fn invoke_operation(
+    hub: Hub<'_>,
+    spec: &RunSpec,
+    control: &RunControl,
+    name: &str,
+    args: Value,
+) -> Result<Value, String> {
+    let Some(op) = hub.registry.get(name) else {
+        return Err(format!("not allowed: tool {name} is not an operation"));
+    };
+    let ctx = Ctx::new(
+        hub.services.clone(),
+        spec.caller.clone(),
+        format!(
+            "agent-{}-{}",
+            control.execution_id.simple(),
+            control.tool_calls()
+        ),
+        None,
+    )
+    .via(Transport::Agent);
+    tokio::select! {
+        done = op.invoke(ctx, args) => done.map_err(|e| e.to_string()),
+        () = control.stopped() => Err("stopped: the run was stopped during this call".to_string()),
+    }
+}
+
+/// Runs `agent` as a nested run of this one (same caller, source `agent`, this run's guardrails
+/// shared) and turns its result into the tool result: the answer and the nested execution id, or
+/// an error naming how it ended.
+async fn ask_agent(
+    hub: Hub<'_>,
+    spec: &RunSpec,
+    control: &Arc<RunControl>,
+    agent: &AgentConfig,
+    args: Value,
+) -> Result<Result<Value, String>, sqlx::Error> {
+    let input: DelegateInput = match serde_json::from_value(args) {
+        Ok(input) => input,
+        Err(e) => return Ok(Err(format!("invalid arguments: {e}"))),
+    };
+    let nested = RunSpec {
+        agent: agent.clone(),
+        agent_type: AgentType::Design,
+        caller: spec.caller.clone(),
+        input: input.input,
+        source: Source::Agent,
+        parent: Some(control.clone()),
+    };
+    let result = run(hub, nested, None).await?;
+    Ok(if result.status == Status::Success.as_str() {
+        Ok(json!({ "executionId": result.execution_id, "answer": result.output }))
+    } else {
+        Err(format!(
+            "the agent {} ended with status {} ({}); execution {}",
+            agent.name,
+            result.status,
+            result.error.as_deref().unwrap_or("no reason given"),
+            result.execution_id
+        ))
+    })
 }

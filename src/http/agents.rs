@@ -66,11 +66,7 @@ async fn prepare(
 }
 
 fn hub(state: &AppState) -> Hub<'_> {
-    Hub {
-        services: &state.services,
-        registry: state.registry,
-        llm: &state.llm,
-    }
+    state.hub.hub(&state.services)
 }
 
 fn spec(agent: AgentConfig, caller: Caller, input: String, source: Source) -> RunSpec {

@@ -488,6 +488,7 @@ async fn seed_run(app: &TestApp, user: Uuid, agent: &str) -> Uuid {
             output: Some(&output),
             error: None,
             token_usage: usage,
+            tool_calls: 2,
         },
     )
     .await
@@ -501,6 +502,7 @@ async fn seed_run(app: &TestApp, user: Uuid, agent: &str) -> Uuid {
             output: None,
             error: Some("late"),
             token_usage: usage,
+            tool_calls: 2,
         },
     )
     .await

@@ -1,0 +1,303 @@
+//! Control of runs in flight: the limits a run spends (shared with the agents it calls), its stop
+//! signal (deadline or cancellation), and the process's table of running runs, which
+//! `cancelAgentExecution` reaches through Postgres `NOTIFY`, so a cancel sent to any replica stops
+//! the run on whichever replica is running it.
+//!
+//! Why a token and not dropping the run's future: a dropped future would leave its execution row
+//! (and every nested agent's row) `running` forever. A stopped run instead notices the token at
+//! its next await, abandons the LLM call or tool call in progress (a tool's transaction rolls
+//! back), lets nested runs close their own rows, and closes its row with the reason.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::definitions::Guardrails;
+use crate::executions::TokenUsage;
+
+/// The `NOTIFY` channel carrying the ids of runs to cancel.
+pub const CANCEL_CHANNEL: &str = "haven_agent_cancel";
+
+/// Why a run was stopped before its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// A time guardrail ran out.
+    Timeout {
+        /// The limit that ran out.
+        seconds: u32,
+        /// Whether it was the stopped run's own limit (else a caller's, which ended first).
+        own: bool,
+    },
+    /// Someone cancelled the run (or the run that called it).
+    Cancelled,
+}
+
+/// The live state of one run: its guardrails and what it (with its nested runs) has spent, its
+/// deadline, and its stop signal. Nested runs hold their caller's control as `parent`: spending
+/// is charged to every run up the chain, so nested calls count against the parent's guardrails.
+pub struct RunControl {
+    /// The run's execution id.
+    pub execution_id: Uuid,
+    /// The agent's name (a nested run may not call an agent already in its chain).
+    pub agent: String,
+    parent: Option<Arc<RunControl>>,
+    token: CancellationToken,
+    stop: OnceLock<Stop>,
+    guardrails: Guardrails,
+    /// When this run's own time limit ends (a caller's may end first).
+    deadline: Instant,
+    calls: AtomicI32,
+    prompt: AtomicI64,
+    completion: AtomicI64,
+    total: AtomicI64,
+}
+
+impl RunControl {
+    /// The control of a run started by a trigger.
+    pub fn root(execution_id: Uuid, agent: &str, guardrails: Guardrails) -> Arc<Self> {
+        Self::new(execution_id, agent, guardrails, None)
+    }
+
+    /// The control of a run that `parent` started by calling an agent as a tool: stopped with
+    /// its parent, and never running past the parent's deadline.
+    pub fn child(
+        parent: &Arc<RunControl>,
+        execution_id: Uuid,
+        agent: &str,
+        guardrails: Guardrails,
+    ) -> Arc<Self> {
+        Self::new(execution_id, agent, guardrails, Some(parent.clone()))
+    }
+
+    fn new(
+        execution_id: Uuid,
+        agent: &str,
+        guardrails: Guardrails,
+        parent: Option<Arc<RunControl>>,
+    ) -> Arc<Self> {
+        let deadline = Instant::now() + Duration::from_secs(guardrails.timeout_seconds.get() as u64);
+        let token = match &parent {
+            Some(p) => p.token.child_token(),
+            None => CancellationToken::new(),
+        };
+        Arc::new(RunControl {
+            execution_id,
+            agent: agent.to_string(),
+            parent,
+            token,
+            stop: OnceLock::new(),
+            guardrails,
+            deadline,
+            calls: AtomicI32::new(0),
+            prompt: AtomicI64::new(0),
+            completion: AtomicI64::new(0),
+            total: AtomicI64::new(0),
+        })
+    }
+
+    /// This run and the runs that (transitively) called it, innermost first.
+    fn chain(&self) -> impl Iterator<Item = &RunControl> {
+        std::iter::successors(Some(self), |c| c.parent.as_deref())
+    }
+
+    /// How many agents called this one (0 for a run started by a trigger).
+    pub fn depth(&self) -> usize {
+        self.chain().count() - 1
+    }
+
+    /// Whether `agent` is this run's agent or one of its callers' (calling it would loop).
+    pub fn in_chain(&self, agent: &str) -> bool {
+        self.chain().any(|c| c.agent == agent)
+    }
+
+    /// Takes one tool call from every run up the chain, or says which guardrail refuses it.
+    /// (Runs of one chain never call tools concurrently: a caller waits for its nested run.)
+    pub fn take_tool_call(&self) -> Result<(), String> {
+        for (i, c) in self.chain().enumerate() {
+            let max = c.guardrails.max_tool_calls.get() as i32;
+            if c.calls.load(Ordering::Relaxed) >= max {
+                return Err(c.reason(i, format!("more than {max} tool calls")));
+            }
+        }
+        for c in self.chain() {
+            c.calls.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Charges one completion's usage to every run up the chain, then says which token budget
+    /// (if any) it broke.
+    pub fn charge(&self, prompt: i64, completion: i64, total: i64) -> Result<(), String> {
+        for c in self.chain() {
+            c.prompt.fetch_add(prompt, Ordering::Relaxed);
+            c.completion.fetch_add(completion, Ordering::Relaxed);
+            c.total.fetch_add(total, Ordering::Relaxed);
+        }
+        for (i, c) in self.chain().enumerate() {
+            let budget = c.guardrails.max_token_budget.get() as i64;
+            let used = c.total.load(Ordering::Relaxed);
+            if used > budget {
+                return Err(c.reason(i, format!(
+                    "token budget of {budget} tokens exceeded ({used} used)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The guardrail reason for this run's limit, `up` links above the run that hit it (a caller's
+    /// limit names the caller).
+    fn reason(&self, up: usize, what: String) -> String {
+        if up == 0 {
+            format!("guardrail: {what}")
+        } else {
+            format!("guardrail of the calling agent `{}`: {what}", self.agent)
+        }
+    }
+
+    /// Tool calls made by this run and its nested runs.
+    pub fn tool_calls(&self) -> i32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Tokens used by this run and its nested runs.
+    pub fn usage(&self) -> TokenUsage {
+        TokenUsage {
+            prompt: self.prompt.load(Ordering::Relaxed),
+            completion: self.completion.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// When the run must end (its own limit, or an earlier caller's).
+    pub fn deadline(&self) -> Instant {
+        self.chain()
+            .map(|c| c.deadline)
+            .min()
+            .unwrap_or(self.deadline)
+    }
+
+    /// The stop for reaching the deadline: this run's own limit, or the caller's that ends first.
+    pub fn timed_out(&self) -> Stop {
+        let (i, c) = self
+            .chain()
+            .enumerate()
+            .min_by_key(|(i, c)| (c.deadline, *i))
+            .expect("a chain has at least this run");
+        Stop::Timeout {
+            seconds: c.guardrails.timeout_seconds.get(),
+            own: i == 0,
+        }
+    }
+
+    /// Stops the run (and its nested runs) for `why`; the first reason wins.
+    pub fn stop(&self, why: Stop) {
+        let _ = self.stop.set(why);
+        self.token.cancel();
+    }
+
+    /// Resolves when the run (or a caller) has been stopped.
+    pub async fn stopped(&self) {
+        self.token.cancelled().await
+    }
+
+    /// Whether the run has been stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Why the run was stopped, and whether the reason is its own (else the nearest caller's).
+    pub fn why(&self) -> (Stop, bool) {
+        self.chain()
+            .enumerate()
+            .find_map(|(i, c)| c.stop.get().map(|s| (*s, i == 0)))
+            .unwrap_or((Stop::Cancelled, true))
+    }
+}
+
+/// The runs in flight in this process, by execution id, for cancellation.
+#[derive(Default)]
+pub struct Runs {
+    live: Mutex<HashMap<Uuid, Weak<RunControl>>>,
+}
+
+impl Runs {
+    /// Lists `control` until the returned guard is dropped (when the run ends).
+    pub fn register<'a>(&'a self, control: &Arc<RunControl>) -> Registration<'a> {
+        self.lock()
+            .insert(control.execution_id, Arc::downgrade(control));
+        Registration {
+            runs: self,
+            id: control.execution_id,
+        }
+    }
+
+    /// Cancels the run `id` if it runs in this process; says whether it did.
+    pub fn cancel(&self, id: Uuid) -> bool {
+        let control = self.lock().get(&id).and_then(Weak::upgrade);
+        match control {
+            Some(c) => {
+                c.stop(Stop::Cancelled);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many runs are in flight in this process.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no run is in flight in this process.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Weak<RunControl>>> {
+        // A panic while holding this lock cannot leave the map inconsistent; keep using it.
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follows [`CANCEL_CHANNEL`] and cancels the runs it names that run here. Reconnects after
+    /// a lost connection (notifications sent meanwhile are caught by the run loop's own check of
+    /// the row after each tool call).
+    pub async fn listen(self: Arc<Self>, pool: PgPool) {
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    if let Err(err) = listener.listen(CANCEL_CHANNEL).await {
+                        tracing::warn!(%err, "agent cancel listener could not LISTEN");
+                    } else {
+                        while let Ok(note) = listener.recv().await {
+                            if let Ok(id) = note.payload().parse::<Uuid>() {
+                                self.cancel(id);
+                            }
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "agent cancel listener could not connect"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Keeps a run listed in [`Runs`] while it is alive.
+pub struct Registration<'a> {
+    runs: &'a Runs,
+    id: Uuid,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.runs.lock().remove(&self.id);
+    }
+}
