@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use haven_agents::run_agent::HubDeps;
 use haven_tools::auth::tokens::TokenService;
 use haven_tools::booking::payments::local::LocalProvider;
 use haven_tools::booking::payments::provider::PaymentProvider;
 use haven_tools::booking::payments::stripe::{StripeConfig, StripeProvider};
-use haven_agents::run_agent::HubDeps;
 use haven_tools::{Ctx, Principal, Registry, Role, Services, Settings, ToolError};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;

@@ -79,7 +79,8 @@ async fn cancel_execution(ctx: Ctx, input: ExecutionRef) -> Result<AgentExecutio
         .bind(input.id.to_string())
         .execute(&mut *db)
         .await?;
-    let sql = format!("SELECT {EXECUTION_COLUMNS} FROM agenthub.agent_executions e WHERE e.id = $1");
+    let sql =
+        format!("SELECT {EXECUTION_COLUMNS} FROM agenthub.agent_executions e WHERE e.id = $1");
     Ok(sqlx::query_as(&sql)
         .bind(input.id)
         .fetch_one(&mut *db)

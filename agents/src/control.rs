@@ -82,7 +82,8 @@ impl RunControl {
         guardrails: Guardrails,
         parent: Option<Arc<RunControl>>,
     ) -> Arc<Self> {
-        let deadline = Instant::now() + Duration::from_secs(guardrails.timeout_seconds.get() as u64);
+        let deadline =
+            Instant::now() + Duration::from_secs(guardrails.timeout_seconds.get() as u64);
         let token = match &parent {
             Some(p) => p.token.child_token(),
             None => CancellationToken::new(),
@@ -144,9 +145,10 @@ impl RunControl {
             let budget = c.guardrails.max_token_budget.get() as i64;
             let used = c.total.load(Ordering::Relaxed);
             if used > budget {
-                return Err(c.reason(i, format!(
-                    "token budget of {budget} tokens exceeded ({used} used)"
-                )));
+                return Err(c.reason(
+                    i,
+                    format!("token budget of {budget} tokens exceeded ({used} used)"),
+                ));
             }
         }
         Ok(())

@@ -28,6 +28,10 @@ pub const FILES: &[(&str, &str)] = &[
         "review-moderation-assistant.toml",
         include_str!("../definitions/review-moderation-assistant.toml"),
     ),
+    (
+        "trust-safety-desk.toml",
+        include_str!("../definitions/trust-safety-desk.toml"),
+    ),
 ];
 
 /// An OpenAI-compatible provider, configured by name (base URL and key come from the environment).
@@ -413,7 +417,8 @@ mod tests {
                 "guest-booking-assistant",
                 "host-listing-copywriter",
                 "dispute-triage",
-                "review-moderation-assistant"
+                "review-moderation-assistant",
+                "trust-safety-desk"
             ]
         );
         for def in &defs {

@@ -179,7 +179,10 @@ async fn run_logged(
         parent_execution_id = tracing::field::Empty,
     );
     if let Some(parent) = &spec.parent {
-        span.record("parent_execution_id", tracing::field::display(parent.execution_id));
+        span.record(
+            "parent_execution_id",
+            tracing::field::display(parent.execution_id),
+        );
     }
     let work = agent_loop(hub, &spec, &control, &emit).instrument(span.clone());
     tokio::pin!(work);
@@ -347,7 +350,8 @@ async fn agent_loop(
                 text: t.to_string(),
             })
         };
-        let chat = llm::chat(hub.llm, agent.provider, &req, &mut on_text).instrument(chat_span.clone());
+        let chat =
+            llm::chat(hub.llm, agent.provider, &req, &mut on_text).instrument(chat_span.clone());
         let response = tokio::select! {
             answered = chat => match answered {
                 Ok(r) => r,

@@ -13,10 +13,18 @@ use crate::helpers::*;
 use crate::scripted_llm::*;
 
 /// The hub wired to a fake provider answering `script`.
-async fn hub(script: Vec<Turn>) -> (TestApp, Fake) {
+pub(crate) async fn hub(script: Vec<Turn>) -> (TestApp, Fake) {
+    hub_waiting(script, None).await
+}
+
+/// The hub wired to a fake provider answering `script`; `runAgent` waits `wait_ms` if given.
+pub(crate) async fn hub_waiting(script: Vec<Turn>, wait_ms: Option<u64>) -> (TestApp, Fake) {
     let (fake, base) = fake_provider(script).await;
     let mut config = test_config();
     config.llm_base_url = Some(base);
+    if let Some(wait) = wait_ms {
+        config.agent_run_wait_ms = wait;
+    }
     (TestApp::spawn_with(config).await, fake)
 }
 
@@ -35,7 +43,12 @@ async fn run_agent(app: &TestApp, token: &str, input: &str) -> (StatusCode, Valu
 /// Lays an admin override on the booking assistant.
 async fn override_agent(app: &TestApp, changes: Value) {
     let admin = app.user_with_role("admin@haven.test", "admin").await;
-    let mut body = json!({ "agentName": AGENT });
+    override_named(app, &admin, AGENT, changes).await;
+}
+
+/// Lays `admin`'s override with `changes` on the agent `name`.
+pub(crate) async fn override_named(app: &TestApp, admin: &TestUser, name: &str, changes: Value) {
+    let mut body = json!({ "agentName": name });
     if let (Value::Object(b), Value::Object(c)) = (&mut body, changes) {
         b.extend(c);
     }
@@ -434,12 +447,8 @@ async fn unknown_or_disabled_agents_are_404_and_json_agents_must_answer_json() {
 }
 
 /// The hub with `runAgent` waiting only `wait_ms` before it answers `running`.
-async fn quick_hub(script: Vec<Turn>, wait_ms: u64) -> TestApp {
-    let (_fake, base) = fake_provider(script).await;
-    let mut config = test_config();
-    config.llm_base_url = Some(base);
-    config.agent_run_wait_ms = wait_ms;
-    TestApp::spawn_with(config).await
+pub(crate) async fn quick_hub(script: Vec<Turn>, wait_ms: u64) -> TestApp {
+    hub_waiting(script, Some(wait_ms)).await.0
 }
 
 /// Calls the MCP tool `runAgent` for `agent` as `token`.
@@ -452,7 +461,7 @@ async fn run_over_mcp(app: &TestApp, token: Option<&str>, agent: &str) -> (bool,
     .await
 }
 
-async fn execution_over_mcp(app: &TestApp, token: &str, id: &Value) -> Value {
+pub(crate) async fn execution_over_mcp(app: &TestApp, token: &str, id: &Value) -> Value {
     let (is_error, run) = app
         .tool(
             Some(token),

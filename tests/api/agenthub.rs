@@ -150,7 +150,10 @@ async fn overrides_crud_changes_the_effective_configuration() {
             None,
         )
         .await;
-    assert_eq!(admin_list["agents"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        admin_list["agents"].as_array().unwrap().len(),
+        haven_agents::definitions::all().unwrap().len()
+    );
 
     // delete: design defaults again
     let (status, deleted) = app

@@ -5,6 +5,7 @@ mod fixtures;
 mod helpers;
 
 mod access;
+mod agent_delegation;
 mod agent_runs;
 mod agenthub;
 mod amenities_and_texts;
