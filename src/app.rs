@@ -197,6 +197,18 @@ impl AppState {
         ))
     }
 
+    /// Stops the agent runs still going in this process (each closes its row as interrupted),
+    /// waiting up to `grace`; call it before [`AppState::shutdown`] while the database is up.
+    pub async fn stop_agent_runs(&self, grace: Duration) {
+        let left = self.hub.runs.stop_all(grace).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "agent runs still open at shutdown; the sweep will close them"
+            );
+        }
+    }
+
     /// Stops the private cluster if this process started it.
     pub fn shutdown(&self) {
         if let Some(cluster) = &self.cluster {

@@ -1,6 +1,7 @@
 //! The `haven` command: serve (default), migrate, stdio, keys, demo, openapi, tools.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -166,6 +167,7 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
         signal.cancel();
     });
     let served = http::serve(listener, router, shutdown).await;
+    state.stop_agent_runs(Duration::from_secs(5)).await;
     state.shutdown();
     served.context("serving HTTP")
 }

@@ -37,6 +37,8 @@ pub enum Stop {
     },
     /// Someone cancelled the run (or the run that called it).
     Cancelled,
+    /// The server is shutting down.
+    Shutdown,
 }
 
 /// The live state of one run: its guardrails and what it (with its nested runs) has spent, its
@@ -251,6 +253,21 @@ impl Runs {
             }
             None => false,
         }
+    }
+
+    /// Stops every run in this process (the server is shutting down) and waits up to `grace` for
+    /// them to close their rows; returns how many were still running when it gave up.
+    pub async fn stop_all(&self, grace: Duration) -> usize {
+        let live: Vec<Arc<RunControl>> = self.lock().values().filter_map(Weak::upgrade).collect();
+        for control in &live {
+            control.stop(Stop::Shutdown);
+        }
+        drop(live);
+        let until = Instant::now() + grace;
+        while !self.is_empty() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.len()
     }
 
     /// How many runs are in flight in this process.

@@ -211,6 +211,11 @@ async fn run_logged(
                     format!("guardrail of the calling agent: its {seconds} s ran out")
                 }),
             ),
+            (Stop::Shutdown, _) => (
+                Status::Error,
+                None,
+                Some("interrupted: the server shut down during the run; run it again".to_string()),
+            ),
             (Stop::Cancelled, own) => (
                 Status::Cancelled,
                 None,

@@ -467,3 +467,28 @@ async fn runs_abandoned_by_a_stopped_server_are_closed_by_the_sweep() {
     assert!(closed.error.unwrap().contains("interrupted"));
     assert_eq!(row(&app, fresh).await.status, "running");
 }
+
+#[tokio::test]
+async fn shutting_down_closes_the_runs_in_flight() {
+    let (app, _fake) = hub_waiting(
+        vec![Turn::Delay(
+            Duration::from_secs(30),
+            Box::new(text_turn("never", (1, 1))),
+        )],
+        Some(100),
+    )
+    .await;
+    let admin = app.user_with_role("admin@haven.test", "admin").await;
+    let (_, started) = app
+        .tool(
+            Some(&admin.token),
+            "runAgent",
+            json!({ "agentName": MODERATOR, "input": "Moderate." }),
+        )
+        .await;
+    assert_eq!(started["status"], "running", "{started}");
+    app.state.stop_agent_runs(Duration::from_secs(5)).await;
+    let run = row(&app, id_of(&started["executionId"])).await;
+    assert_eq!(run.status, "error");
+    assert!(run.error.unwrap().contains("shut down"));
+}

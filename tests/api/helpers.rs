@@ -1,5 +1,6 @@
 //! The test harness: spawns Haven against a fresh database and talks to it over HTTP.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use haven::app::AppState;
@@ -125,6 +126,8 @@ pub struct TestApp {
     pub db_url: String,
     /// The HTTP client.
     pub http: reqwest::Client,
+    /// The server's state (for what a test must do as the process itself, e.g. shutting down).
+    pub state: Arc<AppState>,
     shutdown: CancellationToken,
 }
 
@@ -182,6 +185,7 @@ impl TestApp {
         let router = haven::http::router(state.clone(), shutdown.clone());
         tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
         TestApp {
+            state,
             base: format!("http://{addr}"),
             db: pool,
             db_url,
