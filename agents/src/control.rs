@@ -320,3 +320,102 @@ impl Drop for Registration<'_> {
         self.runs.lock().remove(&self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(calls: i64, seconds: i64, tokens: i64) -> Guardrails {
+        Guardrails {
+            max_tool_calls: calls.try_into().unwrap(),
+            timeout_seconds: seconds.try_into().unwrap(),
+            max_token_budget: tokens.try_into().unwrap(),
+        }
+    }
+
+    fn chain() -> (Arc<RunControl>, Arc<RunControl>) {
+        let parent = RunControl::root(Uuid::new_v4(), "desk", limits(3, 60, 1000));
+        let child = RunControl::child(&parent, Uuid::new_v4(), "moderator", limits(10, 30, 5000));
+        (parent, child)
+    }
+
+    #[test]
+    fn nested_tool_calls_are_charged_up_the_chain_and_refused_by_the_tightest_limit() {
+        let (parent, child) = chain();
+        parent.take_tool_call().unwrap();
+        child.take_tool_call().unwrap();
+        child.take_tool_call().unwrap();
+        assert_eq!((parent.tool_calls(), child.tool_calls()), (3, 2));
+        let refused = child.take_tool_call().unwrap_err();
+        assert_eq!(
+            refused,
+            "guardrail of the calling agent `desk`: more than 3 tool calls"
+        );
+        // A refused call is not counted anywhere.
+        assert_eq!((parent.tool_calls(), child.tool_calls()), (3, 2));
+        assert_eq!(
+            parent.take_tool_call().unwrap_err(),
+            "guardrail: more than 3 tool calls"
+        );
+    }
+
+    #[test]
+    fn nested_tokens_are_charged_up_the_chain() {
+        let (parent, child) = chain();
+        parent.charge(300, 100, 400).unwrap();
+        let over = child.charge(500, 200, 700).unwrap_err();
+        assert!(over.starts_with("guardrail of the calling agent `desk`: token budget of 1000"));
+        assert_eq!(child.usage().total, 700);
+        assert_eq!(
+            parent.usage(),
+            TokenUsage {
+                prompt: 800,
+                completion: 300,
+                total: 1100
+            }
+        );
+    }
+
+    #[test]
+    fn depth_chain_and_deadlines() {
+        let (parent, child) = chain();
+        assert_eq!((parent.depth(), child.depth()), (0, 1));
+        assert!(child.in_chain("desk") && child.in_chain("moderator"));
+        assert!(!parent.in_chain("moderator"));
+        // The child's 30 s end first: its own limit binds.
+        assert_eq!(child.deadline(), child.deadline);
+        assert_eq!(
+            child.timed_out(),
+            Stop::Timeout {
+                seconds: 30,
+                own: true
+            }
+        );
+        let short = RunControl::root(Uuid::new_v4(), "short", limits(3, 1, 1000));
+        let long = RunControl::child(&short, Uuid::new_v4(), "long", limits(3, 600, 1000));
+        assert_eq!(long.deadline(), short.deadline());
+        assert_eq!(
+            long.timed_out(),
+            Stop::Timeout {
+                seconds: 1,
+                own: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_a_caller_stops_its_nested_runs_with_the_callers_reason() {
+        let (parent, child) = chain();
+        let runs = Runs::default();
+        let listed = runs.register(&parent);
+        assert_eq!(runs.len(), 1);
+        assert!(runs.cancel(parent.execution_id));
+        child.stopped().await;
+        assert!(child.is_stopped());
+        assert_eq!(child.why(), (Stop::Cancelled, false));
+        assert_eq!(parent.why(), (Stop::Cancelled, true));
+        drop(listed);
+        assert!(runs.is_empty());
+        assert!(!runs.cancel(parent.execution_id));
+    }
+}
