@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod definitions;
 pub mod delegate;
+pub mod dynamic;
 pub mod executions;
 pub mod llm;
 pub mod overrides;
@@ -14,12 +15,14 @@ pub mod runner;
 
 use haven_tools::Operation;
 
-/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running.
+/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running
+/// design-time and dynamic agents.
 pub fn operations() -> Vec<Operation> {
     overrides::operations()
         .into_iter()
         .chain(catalog::operations())
         .chain(executions::operations())
         .chain(run_agent::operations())
+        .chain(dynamic::operations())
         .collect()
 }
