@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod control;
 pub mod definitions;
 pub mod delegate;
+pub mod dynamic;
 pub mod executions;
 pub mod llm;
 pub mod overrides;
@@ -16,13 +17,15 @@ pub mod runner;
 
 use haven_tools::Operation;
 
-/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running and cancelling.
+/// Every agent-hub operation: overrides and agents, the tool catalog, the execution log, running
+/// design-time and dynamic agents, cancelling runs.
 pub fn operations() -> Vec<Operation> {
     overrides::operations()
         .into_iter()
         .chain(catalog::operations())
         .chain(executions::operations())
         .chain(run_agent::operations())
+        .chain(dynamic::operations())
         .chain(cancel::operations())
         .collect()
 }

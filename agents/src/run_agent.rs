@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
-use haven_tools::registry::{Access, Annotations, Method, Operation, Service};
+use haven_tools::registry::{Access, Annotations, Method, Operation, OperationBuilder, Service};
 use haven_tools::{Principal, Registry, Services};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -87,17 +87,29 @@ pub struct RunAgentInput {
 
 /// The `runAgent` operation.
 pub fn operations() -> Vec<Operation> {
-    vec![Operation::build("runAgent", Service::AgentHub)
-        .title("Run an agent")
-        .describe(
-            "Runs an enabled agent (agentName from listAgents) on the input message as the caller: every tool the agent \
-             calls uses the caller's own permissions. Waits up to about 45 s; returns executionId, status (success, \
-             error, timeout, or running if the run is still going), output (text, or a JSON object for json agents), \
-             toolCalls, tokenUsage, durationMs and error. A running run goes on in the background: poll \
-             getAgentExecution with the executionId until its status is no longer running.",
-        )
-        .rest(Method::Post, "/agenthub-api/v1/agents/{agentName}/runs")
-        .access(Access::Authenticated)
+    vec![run_operation(
+        "runAgent",
+        "/agenthub-api/v1/agents/{agentName}/runs",
+        Access::Authenticated,
+    )
+    .title("Run an agent")
+    .describe(
+        "Runs an enabled agent (agentName from listAgents) on the input message as the caller: every tool the agent \
+         calls uses the caller's own permissions. Waits up to about 45 s; returns executionId, status (success, \
+         error, timeout, or running if the run is still going), output (text, or a JSON object for json agents), \
+         toolCalls, tokenUsage, durationMs and error. A running run goes on in the background: poll \
+         getAgentExecution with the executionId until its status is no longer running.",
+    )
+    .handler(run_agent)]
+}
+
+/// An operation that starts a run (`runAgent`, `runDynamicAgent`) at `POST path`: it creates an
+/// `agentRun`, is not idempotent, and reaches outside Haven (the provider), so it is open-world.
+/// Its handler should end in [`run_and_wait`].
+pub fn run_operation(name: &'static str, path: &'static str, access: Access) -> OperationBuilder {
+    Operation::build(name, Service::AgentHub)
+        .rest(Method::Post, path)
+        .access(access)
         .creates("agentRun")
         .annotations(Annotations {
             read_only: false,
@@ -105,23 +117,35 @@ pub fn operations() -> Vec<Operation> {
             idempotent: false,
             open_world: true,
         })
-        .handler(run_agent)]
 }
 
-/// Starts the run in its own task (it never touches the call's transaction: the execution log is
-/// written on the pool) and waits for it at most `mcp_wait`.
 async fn run_agent(ctx: Ctx, input: RunAgentInput) -> Result<RunResult, ToolError> {
     let caller = ctx.caller()?.clone();
-    let deps = ctx
-        .services
+    let deps = hub_deps(&ctx)?;
+    let agent = enabled_agent(&ctx.services.db, &input.agent_name).await?;
+    let spec = design_run(agent, Some(caller), input.input, Source::of(ctx.transport));
+    run_and_wait(deps, ctx.services.clone(), spec).await
+}
+
+/// The hub's dependencies, stored by the server in `Services::extension`.
+pub fn hub_deps(ctx: &Ctx) -> Result<Arc<HubDeps>, ToolError> {
+    ctx.services
         .extension
         .clone()
         .and_then(|ext| ext.downcast::<HubDeps>().ok())
-        .ok_or_else(|| ToolError::internal("the agent hub is not installed in this server"))?;
-    let agent = enabled_agent(&ctx.services.db, &input.agent_name).await?;
-    let spec = design_run(agent, Some(caller), input.input, Source::of(ctx.transport));
+        .ok_or_else(|| ToolError::internal("the agent hub is not installed in this server"))
+}
+
+/// Runs `spec` for an operation call (`runAgent`, `runDynamicAgent`): starts the run in its own
+/// task (it never touches the call's transaction: the execution log is written on the pool) and
+/// waits for it at most `deps.mcp_wait`; a run still going then is answered `running` with its
+/// execution id and goes on in the background.
+pub async fn run_and_wait(
+    deps: Arc<HubDeps>,
+    services: Services,
+    spec: RunSpec,
+) -> Result<RunResult, ToolError> {
     let wait = deps.mcp_wait;
-    let services = ctx.services.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
     let mut task =

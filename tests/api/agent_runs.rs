@@ -85,23 +85,9 @@ async fn source_of(app: &TestApp, id: &Value) -> String {
 
 /// Opens `POST …/stream` for the booking assistant as `token`.
 async fn open_stream(app: &TestApp, token: &str) -> reqwest::Response {
-    let resp = app
-        .http
-        .post(format!(
-            "{}/agenthub-api/v1/agents/{AGENT}/stream",
-            app.base
-        ))
-        .header("haven-access-token", token)
-        .json(&json!({ "input": "find me a place" }))
-        .send()
+    let path = format!("/agenthub-api/v1/agents/{AGENT}/stream");
+    app.open_sse(&path, token, json!({ "input": "find me a place" }))
         .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
-    resp
 }
 
 #[tokio::test]

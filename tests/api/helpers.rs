@@ -218,6 +218,25 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Opens an SSE stream with `POST path` and `body` as `token`; asserts it answers 200 with
+    /// `text/event-stream` and returns the response (read it, or drop it to disconnect).
+    pub async fn open_sse(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        let resp = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("haven-access-token", token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        resp
+    }
+
     /// One JSON-RPC request to `/mcp` (stateless, protocol 2025-06-18); returns the whole response.
     pub async fn mcp(&self, token: Option<&str>, method: &str, params: Value) -> Value {
         self.mcp_at("/mcp", token, method, params).await

@@ -15,6 +15,7 @@ mod bad_input;
 mod booking_admin;
 mod catalog;
 mod concurrency;
+mod dynamic_agents;
 mod fake_stripe;
 mod groups_and_files;
 mod guest_journey;
