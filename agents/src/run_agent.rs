@@ -96,9 +96,10 @@ pub fn operations() -> Vec<Operation> {
     .describe(
         "Runs an enabled agent (agentName from listAgents) on the input message as the caller: every tool the agent \
          calls uses the caller's own permissions. Waits up to about 45 s; returns executionId, status (success, \
-         error, timeout, or running if the run is still going), output (text, or a JSON object for json agents), \
-         toolCalls, tokenUsage, durationMs and error. A running run goes on in the background: poll \
-         getAgentExecution with the executionId until its status is no longer running.",
+         error, timeout, cancelled, or running if the run is still going), output (text, or a JSON object for json \
+         agents), toolCalls, tokenUsage, durationMs and error. A running run goes on in the background: poll \
+         getAgentExecution with the executionId until its status is no longer running, or stop it with \
+         cancelAgentExecution.",
     )
     .handler(run_agent)]
 }
