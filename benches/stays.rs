@@ -17,14 +17,16 @@ use chrono::{Days, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use haven::app::AppState;
 use haven::config::Config;
-use haven::db::{self, PrivateCluster};
+use haven::db::PrivateCluster;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+mod common;
+use common::{ms, percentile, sorted, Database, Server};
 
 /// Listings seeded.
 const LISTINGS: i64 = 10_000;
@@ -99,45 +101,15 @@ const CITIES: [&str; 50] = [
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    // `cargo bench` passes `--bench`; a plain test run (`cargo test --benches`) must stay cheap.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("stays: run with `cargo bench --bench stays`");
+    if !common::invoked_as_bench("stays") {
         return Ok(());
     }
     let total = Instant::now();
-    let (admin, cluster) = database_server().await?;
-    let name = format!("haven_bench_{}", Uuid::new_v4().simple());
-    db::create_database(admin.clone(), &name, None).await?;
-    println!("database {name}");
-    let result = run(&admin, &name, cluster.as_ref()).await;
-    drop_database(&admin, &name).await?;
-    if let Some(cluster) = &cluster {
-        cluster.stop();
-    }
+    let database = Database::create().await?;
+    let result = run(&database).await;
+    database.drop().await?;
     result?;
     println!("total {:.1} s", total.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// Admin options for `DATABASE_URL`, or for the private cluster under `target/bench-pg`.
-async fn database_server() -> anyhow::Result<(PgConnectOptions, Option<PrivateCluster>)> {
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        let options = url
-            .parse::<PgConnectOptions>()
-            .context("DATABASE_URL is not a Postgres URL")?;
-        return Ok((options, None));
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-pg");
-    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir)).await??;
-    Ok((cluster.options("postgres"), Some(cluster)))
-}
-
-async fn drop_database(admin: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect_with(&admin.clone().database("postgres")).await?;
-    conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-        .await?;
-    println!("dropped {name}");
     Ok(())
 }
 
@@ -147,45 +119,12 @@ struct Guest {
     token: String,
 }
 
-/// The running server and how to reach it.
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    pool: PgPool,
-    shutdown: CancellationToken,
-}
-
-async fn run(
-    admin: &PgConnectOptions,
-    name: &str,
-    cluster: Option<&PrivateCluster>,
-) -> anyhow::Result<()> {
-    let options = admin.clone().database(name);
+async fn run(database: &Database) -> anyhow::Result<()> {
+    let options = database.options();
     let config = Config::loopback(20);
-    let pool = db::pool(options.clone(), config.db_max_connections).await?;
-    let t = Instant::now();
-    db::migrate(&pool).await?;
-    println!("migrate {:.2} s", t.elapsed().as_secs_f64());
-    let state = AppState::with_pool(config.clone(), pool.clone(), None).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let router = haven::http::router(state.clone(), shutdown.clone());
-    let serving = tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
-    let server = Server {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(CLIENTS)
-            .build()?,
-        pool: pool.clone(),
-        shutdown,
-    };
-
-    let outcome = bench(&server, &options, &config, cluster).await;
-    server.shutdown.cancel();
-    let _ = serving.await;
-    pool.close().await;
+    let server = Server::start(&config, options.clone(), CLIENTS).await?;
+    let outcome = bench(&server, &options, &config, database.cluster.as_ref()).await;
+    server.stop().await;
     outcome
 }
 
@@ -291,26 +230,7 @@ async fn register_guests(server: &Server) -> anyhow::Result<Vec<Guest>> {
     stream::iter(0..GUESTS)
         .map(|i| async move {
             let email = format!("guest{i}@bench.haven");
-            let password = "bench-password-123";
-            let (status, body) = post(
-                server,
-                "/auth-api/v1/registeruser",
-                json!({ "email": email, "password": password, "fullname": format!("Bench Guest {i}") }),
-            )
-            .await?;
-            if status != reqwest::StatusCode::CREATED {
-                bail!("registering {email}: {status} {body}");
-            }
-            let (status, body) = post(
-                server,
-                "/auth-api/login",
-                json!({ "username": email, "password": password }),
-            )
-            .await?;
-            let token = body["accessToken"]
-                .as_str()
-                .with_context(|| format!("logging in {email}: {status} {body}"))?
-                .to_string();
+            let token = server.register(&email, &format!("Bench Guest {i}")).await?;
             Ok(Guest { email, token })
         })
         .buffered(8)
@@ -318,21 +238,6 @@ async fn register_guests(server: &Server) -> anyhow::Result<Vec<Guest>> {
         .await
         .into_iter()
         .collect()
-}
-
-async fn post(
-    server: &Server,
-    path: &str,
-    body: Value,
-) -> anyhow::Result<(reqwest::StatusCode, Value)> {
-    let resp = server
-        .http
-        .post(format!("{}{path}", server.base))
-        .json(&body)
-        .send()
-        .await?;
-    let status = resp.status();
-    Ok((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
 /// Runs one timed SQL step of the seed and prints how long it took.
@@ -786,21 +691,6 @@ fn log_file(cluster: &PrivateCluster) -> PathBuf {
     PathBuf::from(dir).join("postgres.log")
 }
 
-fn sorted(latencies: &[Duration]) -> Vec<Duration> {
-    let mut v = latencies.to_vec();
-    v.sort();
-    v
-}
-
-/// Nearest-rank percentile `p` (0–100) of sorted durations.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// One line of the result table.
 struct Row {
     label: String,
@@ -824,10 +714,6 @@ impl Row {
             note,
         }
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn print_table(rows: &[Row]) {
