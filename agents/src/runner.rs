@@ -367,6 +367,11 @@ async fn agent_loop(
         if let Some(u) = response.usage {
             chat_span.record("gen_ai.usage.input_tokens", u.prompt_tokens);
             chat_span.record("gen_ai.usage.output_tokens", u.completion_tokens);
+        }
+        // Close the span now: kept to the end of the iteration, its lifetime would also cover
+        // the tool calls that follow (tracing backends report span lifetimes).
+        drop(chat_span);
+        if let Some(u) = response.usage {
             let total = u.total_tokens.max(u.prompt_tokens + u.completion_tokens);
             if let Err(reason) = control.charge(u.prompt_tokens, u.completion_tokens, total) {
                 return Ok(Err(Ended::Failed(reason)));
