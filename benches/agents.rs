@@ -471,6 +471,7 @@ async fn hub_db_work(
                 completion: 35,
                 total: 2335,
             },
+            tool_calls: 1,
         },
     )
     .await?;
