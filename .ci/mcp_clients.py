@@ -13,7 +13,11 @@ What is exercised:
     admin-only tools, getUser on itself and on an unknown id, argument validation errors;
   * legacy SSE (`GET /mcp/sse` + `POST /mcp/message`) with the Bearer header;
   * with HAVEN_ADMIN_API_KEY in the environment: the superAdmin sees admin-only tools and may
-    read another user.
+    read another user;
+  * the agent hub, with HAVEN_CI_LLM_URL set (the server's HAVEN_LLM_BASE_URL points at
+    .ci/scripted_llm.py, which .ci/run starts at that URL): runAgent as the user (its tool
+    call, log, token usage, source mcp; cancelling the ended run is a conflict; anonymous runs
+    refused); always: listToolCatalog (agents listed, run operations not).
 """
 
 from __future__ import annotations
@@ -325,6 +329,66 @@ async def main(base: str) -> int:
             print(f"      [stays] {_text_of(res)[:160]!r}", flush=True)
 
     await r.run("streamable-http[auto] stays: createListing, anonymous search and quote, price is server-owned", stays)
+
+    # ---- agent hub: a run end to end through the scripted LLM (.ci/scripted_llm.py) ---------
+    # The scripted provider first calls listListings {"pageRowCount": 3}, then answers
+    # "Found N homes." with N the number of listings the tool returned.
+    async def agent_run() -> None:
+        async with streamable(mcp_url, token, "auto") as c:
+            names = await all_tools(c)
+            for t in ("runAgent", "getAgentExecution", "cancelAgentExecution", "listToolCatalog"):
+                check(t in names, f"authenticated tools/list lacks {t!r}")
+            res = await c.call_tool("runAgent", {"agentName": "guest-booking-assistant", "input": "Find me a home"})
+            check(not res.is_error, f"runAgent failed: {_short(res)}")
+            run = res.structured_content
+            check(isinstance(run, dict), f"runAgent has no structuredContent: {_short(res)}")
+            check(run.get("status") == "success", f"runAgent status is not success: {_short(res)}")
+            check(run.get("toolCalls") == 1, f"runAgent toolCalls != 1: {_short(res)}")
+            output = run.get("output")
+            check(isinstance(output, str) and output.startswith("Found"), f"runAgent output {output!r}")
+            total = (run.get("tokenUsage") or {}).get("total")
+            check(isinstance(total, int) and total > 0, f"runAgent tokenUsage.total is {total!r}")
+            execution_id = run.get("executionId")
+            check(bool(execution_id), f"runAgent has no executionId: {_short(res)}")
+            print(f"      [agent] run {execution_id}: {output!r}, {total} tokens", flush=True)
+
+            res = await c.call_tool("getAgentExecution", {"sys_agentExecutionId": execution_id})
+            check(not res.is_error, f"getAgentExecution failed: {_short(res)}")
+            logged = res.structured_content or {}
+            check(logged.get("source") == "mcp", f"the run's source is {logged.get('source')!r}, not 'mcp'")
+            check(logged.get("status") == "success", f"the logged run's status is {logged.get('status')!r}")
+            trace = logged.get("toolCallTrace")
+            check(isinstance(trace, list) and len(trace) == 1, f"toolCallTrace is not one entry: {trace!r}")
+            check(trace[0].get("toolName") == "listListings", f"traced tool is {trace[0].get('toolName')!r}")
+            check(trace[0].get("isError") is False, f"the traced listListings call failed: {trace[0]!r}")
+
+            res = await c.call_tool("cancelAgentExecution", {"sys_agentExecutionId": execution_id})
+            text = _text_of(res)
+            check(res.is_error and "already ended" in text, f"cancelling an ended run was not a conflict: {_short(res)}")
+            print(f"      [agent] cancel after the end: {text[:160]!r}", flush=True)
+        async with streamable(mcp_url, None, "legacy") as anon:
+            await all_tools(anon)
+            res = await anon.call_tool("runAgent", {"agentName": "guest-booking-assistant", "input": "Find me a home"})
+            check(res.is_error and "login" in _text_of(res), f"anonymous runAgent was not refused for lack of a login: {_short(res)}")
+
+    if os.environ.get("HAVEN_CI_LLM_URL", "").strip():
+        await r.run("streamable-http[auto] agent hub: runAgent through the scripted LLM, its log, cancel refused", agent_run)
+    else:
+        print("      (HAVEN_CI_LLM_URL not set: the server has no scripted LLM; agent run checks skipped)", flush=True)
+
+    async def tool_catalog() -> None:
+        async with streamable(mcp_url, token, "auto") as c:
+            await all_tools(c)
+            res = await c.call_tool("listToolCatalog", {"pageNumber": 0})
+            check(not res.is_error, f"listToolCatalog failed: {_short(res)}")
+            entries = (res.structured_content or {}).get("sys_toolCatalogs")
+            check(isinstance(entries, list) and entries, f"listToolCatalog has no entries: {_short(res)}")
+            tools = {e.get("toolName") for e in entries}
+            print(f"      [catalog] {len(tools)} tools", flush=True)
+            check("trust-safety-desk" in tools, "the tool catalog lacks the agent 'trust-safety-desk'")
+            check("runAgent" not in tools, "the tool catalog offers 'runAgent' to agents")
+
+    await r.run("streamable-http[auto] listToolCatalog lists agents, not the run operations", tool_catalog)
 
     # ---- legacy SSE transport ---------------------------------------------------------------
     async def sse_session() -> None:
