@@ -596,8 +596,9 @@ fn report(s: &Samples) {
         ms(llm.saturating_sub(raw))
     );
     println!(
-        "  chat span lifetimes (creation to close) sum to p50 {}: each stays open across the \
-         tool calls of its loop iteration, so only the enter/exit window times the LLM call",
-        ms(p50(&of(|r| r.chat_life)))
+        "  chat span lifetimes (creation to close) sum to p50 {} vs {} entered: a span that \
+         outlived its LLM call would show here (tracing backends report lifetimes)",
+        ms(p50(&of(|r| r.chat_life))),
+        ms(llm)
     );
 }
