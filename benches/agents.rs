@@ -101,8 +101,8 @@ struct Timing {
 }
 
 /// A tracing layer collecting [`Closed`] spans. The window (enter → exit), not the lifetime, is
-/// the time of the instrumented call: the runner's `chat` span lives on until the end of its loop
-/// iteration, past the tool calls that follow, and `execute_tool` past the tool-call log write.
+/// the time of the instrumented call: a span may live on after it (`execute_tool` lives past the
+/// tool-call log write, which is hub bookkeeping).
 #[derive(Clone, Default)]
 struct SpanLog(Arc<Mutex<Vec<Closed>>>);
 
