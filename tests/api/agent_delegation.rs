@@ -68,6 +68,23 @@ async fn run_desk(app: &TestApp, admin: &TestUser) -> Value {
     body
 }
 
+/// Runs the desk as an admin with guardrails `(maxToolCalls, timeoutSeconds, maxTokenBudget)`
+/// against `script`; returns the app and the run result.
+async fn desk_run_limited(script: Vec<Turn>, limits: (u32, u32, u32)) -> (TestApp, Value) {
+    let (app, _fake) = hub(script).await;
+    let admin = app.user_with_role("admin@haven.test", "admin").await;
+    let (calls, seconds, tokens) = limits;
+    override_named(
+        &app,
+        &admin,
+        DESK,
+        json!({ "guardrails": { "maxToolCalls": calls, "timeoutSeconds": seconds, "maxTokenBudget": tokens } }),
+    )
+    .await;
+    let result = run_desk(&app, &admin).await;
+    (app, result)
+}
+
 /// The desk's first turn: hand the review queue to the moderator.
 fn delegate_turn() -> Turn {
     tool_turn(
@@ -190,22 +207,16 @@ async fn an_agent_calls_another_agent_as_a_nested_run() {
 
 #[tokio::test]
 async fn nested_tool_calls_spend_the_callers_tool_call_guardrail() {
-    let (app, _fake) = hub(vec![
-        delegate_turn(),
-        tool_turn("call_mod_1", "listReviews", json!({}), (10, 1)),
-        tool_turn("call_mod_2", "listReviews", json!({}), (10, 1)),
-        text_turn("The moderator could not finish.", (10, 1)),
-    ])
-    .await;
-    let admin = app.user_with_role("admin@haven.test", "admin").await;
-    override_named(
-        &app,
-        &admin,
-        DESK,
-        json!({ "guardrails": { "maxToolCalls": 2, "timeoutSeconds": 30, "maxTokenBudget": 100000 } }),
+    let (app, result) = desk_run_limited(
+        vec![
+            delegate_turn(),
+            tool_turn("call_mod_1", "listReviews", json!({}), (10, 1)),
+            tool_turn("call_mod_2", "listReviews", json!({}), (10, 1)),
+            text_turn("The moderator could not finish.", (10, 1)),
+        ],
+        (2, 30, 100000),
     )
     .await;
-    let result = run_desk(&app, &admin).await;
     // The desk itself answers; its nested run hit the desk's limit on its second call.
     assert_eq!(result["status"], "success", "{result}");
     assert_eq!(result["toolCalls"], 2);
@@ -234,21 +245,15 @@ async fn nested_tool_calls_spend_the_callers_tool_call_guardrail() {
 
 #[tokio::test]
 async fn nested_tokens_spend_the_callers_token_budget() {
-    let (app, _fake) = hub(vec![
-        delegate_turn(),
-        text_turn(r#"{"flagged": []}"#, (150, 50)),
-        text_turn("Done.", (5, 5)),
-    ])
-    .await;
-    let admin = app.user_with_role("admin@haven.test", "admin").await;
-    override_named(
-        &app,
-        &admin,
-        DESK,
-        json!({ "guardrails": { "maxToolCalls": 10, "timeoutSeconds": 30, "maxTokenBudget": 300 } }),
+    let (app, result) = desk_run_limited(
+        vec![
+            delegate_turn(),
+            text_turn(r#"{"flagged": []}"#, (150, 50)),
+            text_turn("Done.", (5, 5)),
+        ],
+        (10, 30, 300),
     )
     .await;
-    let result = run_desk(&app, &admin).await;
     assert_eq!(result["status"], "error", "{result}");
     assert_eq!(
         result["error"],
@@ -265,23 +270,17 @@ async fn nested_tokens_spend_the_callers_token_budget() {
 
 #[tokio::test]
 async fn the_callers_deadline_stops_the_nested_run_and_both_rows_close() {
-    let (app, _fake) = hub(vec![
-        delegate_turn(),
-        Turn::Delay(
-            Duration::from_secs(10),
-            Box::new(text_turn("too late", (1, 1))),
-        ),
-    ])
-    .await;
-    let admin = app.user_with_role("admin@haven.test", "admin").await;
-    override_named(
-        &app,
-        &admin,
-        DESK,
-        json!({ "guardrails": { "maxToolCalls": 10, "timeoutSeconds": 1, "maxTokenBudget": 100000 } }),
+    let (app, result) = desk_run_limited(
+        vec![
+            delegate_turn(),
+            Turn::Delay(
+                Duration::from_secs(10),
+                Box::new(text_turn("too late", (1, 1))),
+            ),
+        ],
+        (10, 1, 100000),
     )
     .await;
-    let result = run_desk(&app, &admin).await;
     assert_eq!(result["status"], "timeout", "{result}");
     assert_eq!(result["error"], "guardrail: the run took longer than 1 s");
     let moderator = row(&app, children(&app, id_of(&result["executionId"])).await[0]).await;
