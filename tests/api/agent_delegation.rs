@@ -406,19 +406,10 @@ async fn cancelling_a_run_stops_it_and_its_nested_runs() {
     assert_error(status, &body, StatusCode::CONFLICT, "already ended");
 }
 
-#[tokio::test]
-async fn a_cancel_recorded_without_its_notification_stops_the_run_after_its_next_tool_call() {
-    let (app, _fake) = hub_waiting(
-        vec![
-            Turn::Delay(
-                Duration::from_millis(800),
-                Box::new(tool_turn("call_1", "listReviews", json!({}), (1, 1))),
-            ),
-            text_turn("should not be asked", (1, 1)),
-        ],
-        Some(100),
-    )
-    .await;
+/// Starts the moderator over MCP as an admin against `script`, with `runAgent` answering
+/// `running` after 100 ms; returns the app and the run's id.
+async fn moderator_running(script: Vec<Turn>) -> (TestApp, Uuid) {
+    let (app, _fake) = hub_waiting(script, Some(100)).await;
     let admin = app.user_with_role("admin@haven.test", "admin").await;
     let (_, started) = app
         .tool(
@@ -428,7 +419,19 @@ async fn a_cancel_recorded_without_its_notification_stops_the_run_after_its_next
         )
         .await;
     assert_eq!(started["status"], "running", "{started}");
-    let id = id_of(&started["executionId"]);
+    (app, id_of(&started["executionId"]))
+}
+
+#[tokio::test]
+async fn a_cancel_recorded_without_its_notification_stops_the_run_after_its_next_tool_call() {
+    let (app, id) = moderator_running(vec![
+        Turn::Delay(
+            Duration::from_millis(800),
+            Box::new(tool_turn("call_1", "listReviews", json!({}), (1, 1))),
+        ),
+        text_turn("should not be asked", (1, 1)),
+    ])
+    .await;
     // As if the request landed on a replica whose NOTIFY never arrived here.
     sqlx::query("UPDATE agenthub.agent_executions SET cancel_requested_at = now() WHERE id = $1")
         .bind(id)
@@ -469,25 +472,13 @@ async fn runs_abandoned_by_a_stopped_server_are_closed_by_the_sweep() {
 
 #[tokio::test]
 async fn shutting_down_closes_the_runs_in_flight() {
-    let (app, _fake) = hub_waiting(
-        vec![Turn::Delay(
-            Duration::from_secs(30),
-            Box::new(text_turn("never", (1, 1))),
-        )],
-        Some(100),
-    )
+    let (app, id) = moderator_running(vec![Turn::Delay(
+        Duration::from_secs(30),
+        Box::new(text_turn("never", (1, 1))),
+    )])
     .await;
-    let admin = app.user_with_role("admin@haven.test", "admin").await;
-    let (_, started) = app
-        .tool(
-            Some(&admin.token),
-            "runAgent",
-            json!({ "agentName": MODERATOR, "input": "Moderate." }),
-        )
-        .await;
-    assert_eq!(started["status"], "running", "{started}");
     app.state.stop_agent_runs(Duration::from_secs(5)).await;
-    let run = row(&app, id_of(&started["executionId"])).await;
+    let run = row(&app, id).await;
     assert_eq!(run.status, "error");
     assert!(run.error.unwrap().contains("shut down"));
 }
