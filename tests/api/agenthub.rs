@@ -133,12 +133,7 @@ async fn overrides_crud_changes_the_effective_configuration() {
             None,
         )
         .await;
-    let names: Vec<&str> = user_list["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names = field_of(&user_list["agents"], "name");
     assert!(!names.contains(&"guest-booking-assistant"), "{names:?}");
     assert!(names.contains(&"host-listing-copywriter"));
     assert!(user_list["agents"][0].get("systemPrompt").is_none());
@@ -405,12 +400,7 @@ async fn the_tool_catalog_mirrors_the_registry() {
             None,
         )
         .await;
-    let names: Vec<&str> = booking["sys_toolCatalogs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["toolName"].as_str().unwrap())
-        .collect();
+    let names = field_of(&booking["sys_toolCatalogs"], "toolName");
     assert_eq!(names, ["quoteReservation"]);
     let id = booking["sys_toolCatalogs"][0]["id"].as_str().unwrap();
     let (status, one) = app

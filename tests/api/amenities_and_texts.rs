@@ -90,12 +90,7 @@ async fn admins_curate_amenities_everyone_reads_them() {
     );
     let (s, b) = get(&app, AMENITIES, None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let names: Vec<&str> = b["listingAmenities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names = field_of(&b["listingAmenities"], "name");
     assert_eq!(names, vec!["Pool", "Wifi"]);
     let (err, got) = app
         .tool(None, "listListingAmenities", json!({ "name": "wi" }))

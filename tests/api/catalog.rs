@@ -608,12 +608,7 @@ async fn accept_language_picks_the_locale_text_and_get_returns_the_joins() {
     assert_eq!(l["title"], "Flat in Lisbon");
     assert_eq!(l["locale"], Value::Null);
 
-    let names: Vec<&str> = l["amenities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names = field_of(&l["amenities"], "name");
     assert_eq!(names, vec!["Pool", "Wifi"]);
     assert_eq!(l["amenities"][0]["iconUrl"], "https://icons.test/Pool.svg");
     assert_eq!(l["localeTexts"].as_array().unwrap().len(), 2);

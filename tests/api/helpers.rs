@@ -400,3 +400,16 @@ pub async fn seed_stay(app: &TestApp, host_id: Uuid, guest_id: Uuid, status: &st
     .unwrap();
     (listing, reservation)
 }
+
+/// The string `field` of every object in the array `list` (e.g. the names in a list answer).
+pub fn field_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {field} in {item}"))
+        })
+        .collect()
+}
