@@ -348,12 +348,14 @@ pub struct ExecutionFilters {
     /// `rest`, `sse`, `kafka`, `agent` or `mcp` (case-insensitive).
     pub source: Option<Filter>,
     /// The triggering user's id (admins; other users only ever see their own runs).
+    #[schemars(with = "Option<haven_tools::types::UuidFilter>")]
     pub user_id: Option<Filter>,
     /// `success`, `error`, `timeout`, `cancelled` or `running` (case-insensitive).
     pub status: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

@@ -46,7 +46,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// The body of a design-time agent's run request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
     /// The user's message to the agent.

@@ -6,9 +6,11 @@ pub mod auth;
 pub mod envelope;
 pub mod guard;
 pub mod health;
+pub mod jsonrpc_guard;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod openapi;
+pub mod openapi_routes;
 pub mod rest;
 pub mod webhooks;
 
@@ -28,7 +30,12 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(rest::routes(&state))
-        .merge(mcp::routes(&state, shutdown.clone()))
+        .merge(
+            // Malformed JSON-RPC on POST /mcp: 400 with a JSON-RPC error, before the transport.
+            mcp::routes(&state, shutdown.clone()).route_layer(axum::middleware::from_fn(
+                move |req, next| jsonrpc_guard::guard(limit, req, next),
+            )),
+        )
         .merge(legacy_sse::routes(&state, shutdown))
         .merge(openapi::routes())
         .merge(health::routes())

@@ -1,10 +1,16 @@
 //! The OpenAPI 3.1 document, derived from the registry, and a Swagger UI page.
+//!
+//! Every registry operation becomes one entry (and one per alias) from its declaration: path and
+//! query parameters or the JSON body from its input schema, the success status and envelope, and
+//! every error status the REST layer can answer, each with the error envelope. The routes Haven
+//! serves outside the registry (probes, MCP transports, the payment webhook, agent run triggers)
+//! come from [`super::openapi_routes`].
 
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
 use haven_tools::registry::{Action, Envelope, Method, Operation};
-use haven_tools::Registry;
+use haven_tools::{ErrorKind, Registry};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -31,7 +37,7 @@ async fn swagger() -> impl IntoResponse {
 
 /// The whole document.
 pub fn document(registry: &Registry) -> Value {
-    let mut paths: Map<String, Value> = Map::new();
+    let mut paths: Map<String, Value> = super::openapi_routes::paths();
     for op in registry.all() {
         for path in std::iter::once(&op.path).chain(op.aliases.iter()) {
             let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
@@ -48,7 +54,8 @@ pub fn document(registry: &Registry) -> Value {
         "components": {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "JWT access token from login, or an sk_haven_ API key" }
-            }
+            },
+            "schemas": { "Error": error_schema() }
         },
         "paths": paths,
     })
@@ -93,25 +100,25 @@ fn operation(op: &Operation, alias: bool) -> Value {
         "description": op.description,
         "tags": [op.service.segment()],
         "parameters": parameters,
-        "responses": {
-            success_code(op): { "description": "Success", "content": { "application/json": { "schema": response_schema(op) } } },
-            "400": error("Bad input: the message names the field"),
-            "401": error("Missing or invalid credentials"),
-            "403": error("The caller's role may not do this"),
-            "404": error("Not found (or not visible to the caller)"),
-            "409": error("Conflict: duplicate or stale recordVersion"),
-        }
+        "responses": responses(op),
     });
     if op.method != Method::Get {
         let body_required: Vec<&String> = required
             .iter()
             .filter(|r| !path_params.contains(&r.as_str()))
             .collect();
+        let mut body = json!({
+            "type": "object", "properties": body_props, "required": body_required, "additionalProperties": false
+        });
+        // Rules over several fields ("one of username or email") travel with the body.
+        for key in ["anyOf", "oneOf", "allOf", "minProperties"] {
+            if let Some(rule) = op.input_schema.get(key) {
+                body[key] = rule.clone();
+            }
+        }
         entry["requestBody"] = json!({
-            "required": !body_required.is_empty(),
-            "content": { "application/json": { "schema": {
-                "type": "object", "properties": body_props, "required": body_required, "additionalProperties": false
-            } } }
+            "required": !body_required.is_empty() || body.get("anyOf").is_some(),
+            "content": { "application/json": { "schema": body } }
         });
     }
     if op.access != haven_tools::registry::Access::Public {
@@ -150,9 +157,52 @@ fn envelope_schema() -> Value {
     }})
 }
 
-fn error(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": { "type": "object", "properties": {
-        "result": { "const": "ERR" }, "status": { "type": "integer" }, "message": { "type": "string" },
-        "errCode": { "type": "integer" }, "field": { "type": ["string", "null"] }, "date": { "type": "string" }
-    } } } } })
+/// The errors every registry route can answer, by kind (the REST status is [`ErrorKind::status`]),
+/// with what they mean for the caller. `Internal` (500) is left out on purpose: it is a bug.
+const ERRORS: &[(ErrorKind, &str)] = &[
+    (ErrorKind::BadInput, "Bad input: the message names the field (also rules the schema cannot express, such as a date in the past or checkOut before checkIn)"),
+    (ErrorKind::Unauthenticated, "Missing, expired or invalid credentials (a bad token is refused even on public routes)"),
+    (ErrorKind::Forbidden, "The caller's role may not do this"),
+    (ErrorKind::NotFound, "Not found (or not visible to the caller)"),
+    (ErrorKind::Conflict, "Conflict: a duplicate, a stale recordVersion, or nights already taken"),
+    (ErrorKind::Unprocessable, "Well-formed but not possible in the record's current state"),
+    (ErrorKind::RateLimited, "Too many requests: wait for Retry-After seconds"),
+    (ErrorKind::Unavailable, "The database or a provider is unavailable or overloaded: retry after Retry-After seconds"),
+];
+
+/// Success, then every error status, for one registry operation.
+fn responses(op: &Operation) -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        success_code(op).into(),
+        json!({ "description": "Success", "content": { "application/json": { "schema": response_schema(op) } } }),
+    );
+    for (kind, description) in ERRORS {
+        responses.insert(kind.status().to_string(), error(description));
+    }
+    if op.method != Method::Get {
+        responses.insert(
+            "413".into(),
+            json!({ "description": "The request body is larger than HAVEN_MAX_BODY_BYTES" }),
+        );
+    }
+    Value::Object(responses)
+}
+
+/// The error envelope every REST error answers with (conventions §6).
+fn error_schema() -> Value {
+    json!({ "type": "object", "required": ["result", "status", "message", "errCode", "errorKind", "date"], "properties": {
+        "result": { "const": "ERR" },
+        "status": { "type": "integer", "description": "The HTTP status" },
+        "message": { "type": "string", "description": "What went wrong, in words, naming the field" },
+        "errCode": { "type": "integer", "description": "Same as status" },
+        "errorKind": { "type": "string", "enum": ERRORS.iter().map(|(kind, _)| *kind).chain([ErrorKind::Internal]).collect::<Vec<_>>() },
+        "field": { "type": ["string", "null"], "description": "The input field at fault, when there is one" },
+        "date": { "type": "string", "format": "date-time" }
+    } })
+}
+
+/// A response with the error envelope.
+pub(super) fn error(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }

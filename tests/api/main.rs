@@ -14,6 +14,7 @@ mod auth_flow;
 mod bad_input;
 mod booking_admin;
 mod catalog;
+mod contract;
 mod concurrency;
 mod dynamic_agents;
 mod fake_stripe;

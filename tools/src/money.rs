@@ -119,6 +119,7 @@ impl JsonSchema for Money {
             "type": "number",
             "minimum": 0,
             "maximum": 1_000_000_000,
+            "multipleOf": 0.01,
             "description": "An amount in the currency's major unit with at most 2 decimals, e.g. 120.50."
         })
     }

@@ -383,8 +383,9 @@ impl Operation {
         self.access.check(ctx.principal.as_ref())?;
         let args = match args {
             Value::Null => Value::Object(Map::new()),
-            Value::Object(map) => {
+            Value::Object(mut map) => {
                 self.reject_server_owned(&map)?;
+                map.values_mut().for_each(integral_floats_to_integers);
                 Value::Object(map)
             }
             other => {
@@ -654,6 +655,21 @@ fn strip_rust_formats(value: &mut Value) {
             map.values_mut().for_each(strip_rust_formats);
         }
         Value::Array(items) => items.iter_mut().for_each(strip_rust_formats),
+        _ => {}
+    }
+}
+
+/// Rewrites numbers such as `5.0` as the integers they are: JSON Schema counts them as integers,
+/// so clients (and generators) send them for `integer` fields, which serde would refuse.
+fn integral_floats_to_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
         _ => {}
     }
 }

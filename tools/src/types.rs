@@ -141,9 +141,15 @@ impl<const MAX: usize> JsonSchema for Text<MAX> {
         format!("Text{MAX}").into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX })
+        json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX, "pattern": TEXT_PATTERN })
     }
 }
+
+/// What [`Text`] accepts, as a JSON Schema pattern: something other than white space, and no
+/// control characters except tab, line feed and carriage return.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*\
+     [^\\s\\u0000-\\u001F\\u007F-\\u009F]\
+     [^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
 
 /// A short name or title (1–200 characters).
 pub type Name = Text<200>;
@@ -184,6 +190,47 @@ impl JsonSchema for Filter {
             "anyOf": [
                 { "type": "string", "maxLength": 200 },
                 { "type": "array", "items": { "type": "string", "maxLength": 200 }, "maxItems": 50 }
+            ]
+        })
+    }
+}
+
+/// The schema of a [`Filter`] on an id column (`sql::id_filter`): UUIDs, or the string `null` for
+/// "no id". Used as `#[schemars(with = "Option<UuidFilter>")]` on `Option<Filter>` fields, so the
+/// documented schema matches what the server accepts; the value is still parsed as a [`Filter`].
+pub struct UuidFilter;
+
+impl JsonSchema for UuidFilter {
+    fn schema_name() -> Cow<'static, str> {
+        "UuidFilter".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One id or an array of ids (matched with OR); the string \"null\" matches records without one.",
+            "anyOf": [
+                { "type": "string", "format": "uuid" },
+                { "const": "null" },
+                { "type": "array", "maxItems": 50, "items": { "anyOf": [
+                    { "type": "string", "format": "uuid" }, { "const": "null" }
+                ] } }
+            ]
+        })
+    }
+}
+
+/// The schema of a [`Filter`] whose values must all be UUIDs (no `null`), such as `amenityIds`.
+pub struct UuidsFilter;
+
+impl JsonSchema for UuidsFilter {
+    fn schema_name() -> Cow<'static, str> {
+        "UuidsFilter".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One id or an array of ids.",
+            "anyOf": [
+                { "type": "string", "format": "uuid" },
+                { "type": "array", "maxItems": 50, "items": { "type": "string", "format": "uuid" } }
             ]
         })
     }

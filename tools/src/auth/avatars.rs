@@ -16,6 +16,10 @@ use crate::registry::{Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, Name, Paging};
 
+
+/// Canonical, padded, non-empty standard base64 (what the decoder accepts), as a JSON Schema pattern.
+const BASE64_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/]{4})$";
+
 /// An avatar file's metadata (lists and uploads return this; `getUserAvatarsFile` adds the data).
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +102,7 @@ pub struct NewAvatar {
     /// The image type.
     pub mime_type: ImageType,
     /// The image, base64-encoded (at most 1 MiB decoded).
+    #[schemars(extend("contentEncoding" = "base64", "maxLength" = 1_398_104, "pattern" = BASE64_PATTERN))]
     pub file_data: String,
     /// Optional JSON metadata such as alt text.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
@@ -129,12 +134,15 @@ pub struct AvatarFilters {
     /// Partial, case-insensitive MIME type match.
     pub mime_type: Option<Filter>,
     /// Exact uploader id(s) (admins; others only see their own files).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub owner_id: Option<Filter>,
     /// Exact user id(s).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub user_id: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

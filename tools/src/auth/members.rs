@@ -96,12 +96,15 @@ pub struct MemberFilters {
     /// The group whose members to list.
     pub group_id: Uuid,
     /// Exact member id(s).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub user_id: Option<Filter>,
     /// Exact id(s) of the admin who added them.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub owner_id: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

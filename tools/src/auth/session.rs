@@ -14,9 +14,13 @@ use crate::registry::{
     Access, Action, Annotations, CookieEffect, Envelope, Method, Operation, Registry, Service,
 };
 
-/// Input of `login`.
+/// Input of `login`: the email as `username` (or `email`), and the password.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "required": ["username"], "properties": { "username": { "type": "string" } } },
+    { "required": ["email"], "properties": { "email": { "type": "string" } } }
+]))]
 pub struct LoginInput {
     /// The account's email (the spec calls it `username`).
     pub username: Option<String>,

@@ -156,14 +156,17 @@ pub struct DisputeRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DisputeFilters {
     /// Only disputes on these reservations.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reservation_id: Option<Filter>,
     /// Only disputes opened by these users.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub raised_by: Option<Filter>,
     /// Only these states (`pending`, `reviewing`, `resolved`, `rejected`).
     pub resolution_status: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

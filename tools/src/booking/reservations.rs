@@ -79,14 +79,17 @@ pub struct ReservationRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReservationFilters {
     /// Listing id(s).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub listing_id: Option<Filter>,
     /// `instant` / `manual`.
     pub approval_type: Option<Filter>,
     /// `pending`, `confirmed`, `complete`, `cancelled`, `declined`.
     pub booking_status: Option<Filter>,
     /// Host id(s).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub host_id: Option<Filter>,
     /// Guest id(s).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub guest_id: Option<Filter>,
     /// Check-in date(s): `YYYY-MM-DD`, `$today`, `$gte-YYYY-MM-DD`, `$lte-YYYY-MM-DD`.
     pub check_in: Option<Filter>,
@@ -95,6 +98,7 @@ pub struct ReservationFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

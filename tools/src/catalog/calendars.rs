@@ -83,8 +83,10 @@ pub struct NewCalendarEntry {
     /// Whether the nights can be booked; false blocks them (409 if a reservation holds them).
     pub is_available: bool,
     /// Nightly price on these nights instead of the listing's price (more than 0).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub price_override: Option<Money>,
     /// Minimum stay for bookings starting on these nights (1–365).
+    #[schemars(range(min = 1, max = 365))]
     pub min_stay: Option<u16>,
     /// External iCal feed URL.
     #[serde(rename = "iCalUrl")]
@@ -102,8 +104,10 @@ pub struct CalendarPatch {
     /// Whether the nights can be booked (false blocks them; 409 if a reservation holds them).
     pub is_available: Option<bool>,
     /// New nightly price override (more than 0).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub price_override: Option<Money>,
     /// New minimum stay (1–365).
+    #[schemars(range(min = 1, max = 365))]
     pub min_stay: Option<u16>,
     /// New iCal feed URL.
     #[serde(rename = "iCalUrl")]
@@ -127,6 +131,7 @@ pub struct CalendarRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CalendarFilters {
     /// Listing ids (exact; several are OR-ed).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub listing_id: Option<Filter>,
     /// Nights: `2030-01-15` (entries covering that night), `$today`, `$week`, `$month`,
     /// `$lweek`, `$ltoday`, `$lin-<date>`, or a range on the first night such as
@@ -139,6 +144,7 @@ pub struct CalendarFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

@@ -349,6 +349,7 @@ pub struct NewListing {
     /// Street address.
     pub address: Address,
     /// Base nightly price (more than 0, at most 2 decimals).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub price_per_night: Money,
     /// Kind of place.
     pub property_type: PropertyType,
@@ -367,10 +368,13 @@ pub struct NewListing {
     /// Photo URLs (at most 30).
     pub photos: Option<Vec<ImageUrl>>,
     /// Most guests allowed (1–50, default 2).
+    #[schemars(range(min = 1, max = 50))]
     pub max_guests: Option<u16>,
     /// Minimum nights per stay (1–365, default 1).
+    #[schemars(range(min = 1, max = 365))]
     pub min_stay: Option<u16>,
     /// Maximum nights per stay (1–365, at least minStay).
+    #[schemars(range(min = 1, max = 365))]
     pub max_stay: Option<u16>,
     /// Cleaning fee per stay (default 0).
     pub cleaning_fee: Option<Money>,
@@ -401,6 +405,7 @@ pub struct ListingPatch {
     /// New street address.
     pub address: Option<Address>,
     /// New base nightly price (more than 0).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub price_per_night: Option<Money>,
     /// New kind of place.
     pub property_type: Option<PropertyType>,
@@ -419,10 +424,13 @@ pub struct ListingPatch {
     /// New photo URLs (replace the old ones; at most 30).
     pub photos: Option<Vec<ImageUrl>>,
     /// New guest limit (1–50).
+    #[schemars(range(min = 1, max = 50))]
     pub max_guests: Option<u16>,
     /// New minimum stay (1–365).
+    #[schemars(range(min = 1, max = 365))]
     pub min_stay: Option<u16>,
     /// New maximum stay (1–365, at least minStay).
+    #[schemars(range(min = 1, max = 365))]
     pub max_stay: Option<u16>,
     /// New cleaning fee.
     pub cleaning_fee: Option<Money>,
@@ -699,6 +707,7 @@ pub struct ListingFilters {
     /// Partial, case-insensitive title match.
     pub title: Option<Filter>,
     /// Host ids (exact).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub host_id: Option<Filter>,
     /// Partial, case-insensitive address match.
     pub address: Option<Filter>,
@@ -725,12 +734,14 @@ pub struct ListingFilters {
     /// Highest base nightly price.
     pub max_price: Option<Money>,
     /// Amenity ids every result must have.
+    #[schemars(with = "Option<crate::types::UuidsFilter>")]
     pub amenity_ids: Option<Filter>,
     /// `newest` (default), `priceAsc`, `priceDesc` or `rating`.
     pub sort_by: Option<SortBy>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

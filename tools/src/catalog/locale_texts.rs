@@ -81,12 +81,14 @@ pub struct LocaleTextRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocaleTextFilters {
     /// Listing ids (exact; several are OR-ed).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub listing_id: Option<Filter>,
     /// Partial, case-insensitive language tag match.
     pub language_code: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

@@ -98,7 +98,7 @@ impl JsonSchema for MonthDay {
         "MonthDay".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "pattern": "^[0-1][0-9]-[0-3][0-9]$", "description": "MM-DD, recurring every year" })
+        json_schema!({ "type": "string", "pattern": "^(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-9])|(?:0[13-9]|1[0-2])-30|(?:0[13578]|1[02])-31)$", "description": "MM-DD, recurring every year" })
     }
 }
 
@@ -113,6 +113,7 @@ pub struct Season {
     /// Last day of the season (MM-DD), inclusive.
     pub to: MonthDay,
     /// The nightly price during the season.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub price_per_night: Money,
 }
 

@@ -74,12 +74,14 @@ pub struct AggregateRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AggregateFilters {
     /// Aggregates of these listings or users.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reviewee_id: Option<Filter>,
     /// `host`, `guest` and/or `listing` (case-insensitive).
     pub reviewee_type: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

@@ -195,9 +195,14 @@ pub struct NewReview {
     pub review_text: LongText,
 }
 
-/// Input of `updateReview`.
+/// Input of `updateReview`: at least one of the changeable fields.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "required": ["reviewText"], "properties": { "reviewText": { "type": "string" } } },
+    { "required": ["moderationStatus"], "properties": { "moderationStatus": { "type": "string" } } },
+    { "required": ["isPublished"], "properties": { "isPublished": { "type": "boolean" } } }
+]))]
 pub struct ReviewPatch {
     /// The review to change.
     pub review_id: Uuid,
@@ -224,16 +229,20 @@ pub struct ReviewRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReviewFilters {
     /// Reviews about these hosts, guests or listings.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reviewee_id: Option<Filter>,
     /// Reviews of these reservations.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reservation_id: Option<Filter>,
     /// Reviews by these users.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reviewer_id: Option<Filter>,
     /// `host`, `guest` and/or `listing` (case-insensitive).
     pub reviewee_type: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

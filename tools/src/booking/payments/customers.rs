@@ -78,6 +78,7 @@ pub struct CustomerRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerFilters {
     /// Only these users.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub user_id: Option<Filter>,
     /// Partial, case-insensitive provider customer id match.
     pub customer_id: Option<Filter>,
@@ -86,6 +87,7 @@ pub struct CustomerFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -94,6 +96,7 @@ pub struct CustomerFilters {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MethodFilters {
     /// The user whose methods to list (yourself unless you are an admin; admins may give several).
+    #[schemars(with = "uuid::Uuid")]
     pub user_id: Filter,
     /// Partial, case-insensitive payment method id match.
     pub payment_method_id: Option<Filter>,
@@ -110,6 +113,7 @@ pub struct MethodFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

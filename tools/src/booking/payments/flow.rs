@@ -62,7 +62,9 @@ pub struct RefreshPayment {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaymentCallback {
-    /// The reservation (order) the callback is about.
+    /// The reservation (order) the callback is about (required; the field is optional only so
+    /// the refusal can point to the webhook route).
+    #[schemars(required, with = "Uuid")]
     pub reservation_id: Option<Uuid>,
 }
 

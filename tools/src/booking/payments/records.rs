@@ -128,12 +128,14 @@ pub struct RecordRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordFilters {
     /// Only records of these reservations.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reservation_id: Option<Filter>,
     /// Only these statuses (`pending`, `paid`, `refunded`, `failed`).
     pub payment_status: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

@@ -131,8 +131,10 @@ pub struct PaymentRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TicketFilters {
     /// Only tickets of these owners (guests).
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub owner_id: Option<Filter>,
     /// Only tickets of these reservations.
+    #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub order_id: Option<Filter>,
     /// Partial, case-insensitive payment id match.
     pub payment_id: Option<Filter>,
@@ -145,6 +147,7 @@ pub struct TicketFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

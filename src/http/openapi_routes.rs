@@ -1,0 +1,253 @@
+//! The OpenAPI entries of the routes Haven serves outside the registry: the probes, the document
+//! itself, the MCP transports, the payment provider's webhook and the agent run triggers. Each is a
+//! route of its own in this crate (see the module it names), so its entry is written here, next to
+//! nothing else; body and result schemas come from the Rust types the handlers use.
+
+use haven_agents::dynamic::DynamicRunInput;
+use haven_agents::runner::RunResult;
+use haven_tools::registry::schema_for;
+use serde_json::{json, Map, Value};
+
+use super::agents::RunBody;
+use super::openapi::error;
+
+/// Path → path item, for every non-registry route.
+pub fn paths() -> Map<String, Value> {
+    let mut paths = Map::new();
+    paths.insert("/health".into(), json!({ "get": health() }));
+    paths.insert("/ready".into(), json!({ "get": ready() }));
+    paths.insert("/openapi.json".into(), json!({ "get": document() }));
+    paths.insert("/swagger".into(), json!({ "get": swagger() }));
+    paths.insert("/mcp".into(), json!({ "post": mcp_post() }));
+    paths.insert("/mcp/sse".into(), json!({ "get": mcp_sse() }));
+    paths.insert("/mcp/message".into(), json!({ "post": mcp_message() }));
+    paths.insert(
+        "/bookingmanagement-api/v1/webhooks/stripe".into(),
+        json!({ "post": stripe_webhook() }),
+    );
+    let agent = json!({ "name": "agentName", "in": "path", "required": true,
+        "schema": { "type": "string", "minLength": 1, "maxLength": 200 },
+        "description": "A design-time agent's name (see listAgents)" });
+    paths.insert(
+        "/agenthub-api/v1/agents/{agentName}/run".into(),
+        json!({ "post": agent_run("runAgentRoute", "Run a design-time agent", Some(&agent), schema_of::<RunBody>(), false) }),
+    );
+    paths.insert(
+        "/agenthub-api/v1/agents/{agentName}/stream".into(),
+        json!({ "post": agent_run("streamAgentRoute", "Run a design-time agent, streamed", Some(&agent), schema_of::<RunBody>(), true) }),
+    );
+    paths.insert(
+        "/agenthub-api/v1/dynamic-agents/run".into(),
+        json!({ "post": agent_run("runDynamicAgentRoute", "Run an agent defined in the body (admins)", None, schema_of::<DynamicRunInput>(), false) }),
+    );
+    paths.insert(
+        "/agenthub-api/v1/dynamic-agents/stream".into(),
+        json!({ "post": agent_run("streamDynamicAgentRoute", "Run an agent defined in the body (admins), streamed", None, schema_of::<DynamicRunInput>(), true) }),
+    );
+    paths
+}
+
+fn schema_of<T: schemars::JsonSchema>() -> Value {
+    Value::Object(schema_for::<T>())
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({ "content": { "application/json": { "schema": schema } } })
+}
+
+fn text(description: &str) -> Value {
+    json!({ "description": description, "content": { "text/plain": { "schema": { "type": "string" } } } })
+}
+
+/// Every route refuses a token that is sent and invalid, even where none is needed.
+fn bad_token() -> Value {
+    error("A token was sent and is invalid or expired (send none to call anonymously)")
+}
+
+fn health() -> Value {
+    json!({
+        "operationId": "health", "summary": "Liveness", "tags": ["probes"],
+        "description": "The process is up; touches nothing else.",
+        "responses": { "200": { "description": "Alive", "content": { "application/json": { "schema": {
+            "type": "object", "required": ["status", "version"],
+            "properties": { "status": { "const": "ok" }, "version": { "type": "string" } }
+        } } } }, "401": bad_token() }
+    })
+}
+
+fn ready() -> Value {
+    let body = |status: &str| {
+        json!({ "content": { "application/json": { "schema": {
+            "type": "object", "required": ["status"], "properties": { "status": { "const": status } }
+        } } } })
+    };
+    let mut ok = body("ready");
+    ok["description"] = json!("The database answers");
+    let mut down = body("database unavailable");
+    down["description"] = json!("The database did not answer within a second");
+    json!({
+        "operationId": "ready", "summary": "Readiness", "tags": ["probes"],
+        "description": "Ready to serve: the database answers within a second.",
+        "responses": { "200": ok, "401": bad_token(), "503": down }
+    })
+}
+
+fn document() -> Value {
+    json!({
+        "operationId": "openApiDocument", "summary": "This document", "tags": ["docs"],
+        "responses": { "200": { "description": "The OpenAPI 3.1 document", "content": { "application/json": { "schema": { "type": "object" } } } }, "401": bad_token() }
+    })
+}
+
+fn swagger() -> Value {
+    json!({
+        "operationId": "swaggerUi", "summary": "Swagger UI for this document", "tags": ["docs"],
+        "responses": { "200": { "description": "An HTML page", "content": { "text/html": { "schema": { "type": "string" } } } }, "401": bad_token() }
+    })
+}
+
+/// A JSON-RPC 2.0 message a client may send: a request (with `id`), a notification (without),
+/// or a response to a server request.
+fn jsonrpc_message() -> Value {
+    let id = json!({ "anyOf": [
+        { "type": "string", "maxLength": 200 },
+        { "type": "integer", "minimum": -9_007_199_254_740_991_i64, "maximum": 9_007_199_254_740_991_i64 }
+    ] });
+    let method = json!({ "type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z][A-Za-z0-9_/.-]*$" });
+    json!({ "oneOf": [
+        { "type": "object", "title": "request", "required": ["jsonrpc", "id", "method"], "additionalProperties": false,
+          "properties": { "jsonrpc": { "const": "2.0" }, "id": id, "method": method, "params": { "type": "object" } } },
+        { "type": "object", "title": "notification", "required": ["jsonrpc", "method"], "additionalProperties": false,
+          "properties": { "jsonrpc": { "const": "2.0" }, "method": method, "params": { "type": "object" } } }
+    ] })
+}
+
+/// A JSON-RPC 2.0 answer: a result or an error.
+fn jsonrpc_answer() -> Value {
+    json!({ "type": "object", "required": ["jsonrpc"], "properties": {
+        "jsonrpc": { "const": "2.0" },
+        "id": { "type": ["string", "integer", "null"] },
+        "result": { "type": "object" },
+        "error": { "type": "object", "required": ["code", "message"], "properties": {
+            "code": { "type": "integer" }, "message": { "type": "string" }, "data": {} } }
+    } })
+}
+
+fn mcp_post() -> Value {
+    let mut body = json_body(jsonrpc_message());
+    body["required"] = json!(true);
+    json!({
+        "operationId": "mcpStreamableHttp", "summary": "MCP over Streamable HTTP (stateless, JSON responses)",
+        "tags": ["mcp"],
+        "description": "One JSON-RPC message per request; every registry operation is a tool. The caller is the request's own token (none: anonymous). Host and Origin are checked against HAVEN_ALLOWED_HOSTS / HAVEN_ALLOWED_ORIGINS. Malformed JSON-RPC answers 400 with error -32700 (not JSON) or -32600 (not a JSON-RPC message, or not sent as application/json).",
+        "parameters": [
+            { "name": "Accept", "in": "header", "required": true,
+              "schema": { "type": "string", "enum": ["application/json, text/event-stream"] },
+              "description": "Must accept both application/json and text/event-stream (406 otherwise)" },
+            { "name": "toolsets", "in": "query", "required": false, "schema": { "type": "string" },
+              "description": "Comma-separated services whose tools this connection sees" },
+            { "name": "readonly", "in": "query", "required": false, "schema": { "type": "string" },
+              "description": "`true` or `1`: only read-only tools" }
+        ],
+        "requestBody": body,
+        "responses": {
+            "200": { "description": "The JSON-RPC answer (a JSON-RPC error is still HTTP 200)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
+            "202": { "description": "A notification or response, accepted" },
+            "400": { "description": "Malformed JSON-RPC: error -32700 or -32600, or an unknown toolset", "content": { "application/json": { "schema": jsonrpc_answer() } } },
+            "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
+            "403": { "description": "Host or Origin not allowed (DNS-rebinding protection)" },
+            "406": { "description": "The Accept header does not allow both application/json and text/event-stream" },
+            "413": { "description": "The request body is larger than HAVEN_MAX_BODY_BYTES" },
+            "429": error("Too many requests: wait for Retry-After seconds"),
+            "503": error("Overloaded: retry after Retry-After seconds")
+        },
+        "security": [{}, { "bearer": [] }]
+    })
+}
+
+fn mcp_sse() -> Value {
+    json!({
+        "operationId": "mcpLegacySse", "summary": "MCP over the legacy HTTP+SSE transport: open the stream",
+        "tags": ["mcp"],
+        "description": "Opens a server-sent event stream whose first `endpoint` event names the /mcp/message URL to POST JSON-RPC messages to; answers arrive as `message` events. The session belongs to the caller that opened it.",
+        "responses": {
+            "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+            "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
+            "403": text("Host or Origin not allowed (DNS-rebinding protection)")
+        },
+        "security": [{}, { "bearer": [] }]
+    })
+}
+
+fn mcp_message() -> Value {
+    let mut body = json_body(jsonrpc_message());
+    body["required"] = json!(true);
+    json!({
+        "operationId": "mcpLegacyMessage", "summary": "MCP over the legacy HTTP+SSE transport: send a message",
+        "tags": ["mcp"],
+        "parameters": [ { "name": "sessionId", "in": "query", "required": true, "schema": { "type": "string" },
+            "description": "From the stream's `endpoint` event" } ],
+        "requestBody": body,
+        "responses": {
+            "202": { "description": "Accepted; the answer arrives on the stream" },
+            "400": text("Not a JSON-RPC message, or no sessionId"),
+            "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
+            "403": text("Host or Origin not allowed, or the session belongs to another caller"),
+            "404": text("Unknown or closed session"),
+            "410": text("The session closed"),
+            "413": text("The request body is larger than HAVEN_MAX_BODY_BYTES")
+        },
+        "security": [{}, { "bearer": [] }]
+    })
+}
+
+fn stripe_webhook() -> Value {
+    json!({
+        "operationId": "stripeWebhook", "summary": "The payment provider's signed webhook",
+        "tags": ["bookingmanagement-api"],
+        "description": "Stripe events, verified with the Stripe-Signature header over the raw body (STRIPE_WEBHOOK_SECRET); the payment they describe is re-read from Stripe before anything changes.",
+        "parameters": [ { "name": "Stripe-Signature", "in": "header", "required": false, "schema": { "type": "string" } } ],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+        "responses": {
+            "200": { "description": "Received", "content": { "application/json": { "schema": {
+                "type": "object", "required": ["received"], "properties": { "received": { "const": true }, "outcome": {} } } } } },
+            "400": error("Not a Stripe event, or a missing or wrong signature"),
+            "401": error("A token was sent and is invalid"),
+            "404": error("Webhooks are off: the payment provider is not Stripe"),
+            "409": error("Conflict with the payment's current state"),
+            "413": { "description": "The request body is larger than HAVEN_MAX_BODY_BYTES" },
+            "422": error("The event does not apply to the payment's current state"),
+            "429": error("Too many requests: wait for Retry-After seconds"),
+            "503": error("The provider or the database is unavailable: retry after Retry-After seconds")
+        }
+    })
+}
+
+fn agent_run(id: &str, summary: &str, agent: Option<&Value>, body: Value, stream: bool) -> Value {
+    let success = if stream {
+        json!({ "description": "The run's events (run_started, text_delta, tool_call_started, tool_call_finished, run_finished) while it runs", "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+    } else {
+        json!({ "description": "The finished run", "content": { "application/json": { "schema": schema_of::<RunResult>() } } })
+    };
+    let mut request = json_body(body);
+    request["required"] = json!(true);
+    json!({
+        "operationId": id, "summary": summary, "tags": ["agenthub-api"],
+        "description": "Runs the agent as the calling user (its tools see exactly what the caller may do). Needs a login; dynamic agents need an admin.",
+        "parameters": agent.into_iter().cloned().collect::<Vec<_>>(),
+        "requestBody": request,
+        "responses": {
+            "200": success,
+            "400": error("Bad input: the message names the field"),
+            "401": error("No login, or an invalid token"),
+            "403": error("The caller's role may not run this agent"),
+            "404": error("No such agent, or it is disabled"),
+            "409": error("Conflict"),
+            "413": { "description": "The request body is larger than HAVEN_MAX_BODY_BYTES" },
+            "422": error("The agent definition is not valid"),
+            "429": error("Too many requests, or the run's budget is spent"),
+            "503": error("The LLM provider or the database is unavailable: retry after Retry-After seconds")
+        },
+        "security": [{ "bearer": [] }]
+    })
+}
