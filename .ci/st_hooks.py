@@ -2,19 +2,38 @@
 
 The OpenAPI document states every rule a JSON Schema can hold. A few rules span fields or depend
 on today's date, which no schema can express; the document names them in its 400 description
-("a date in the past, checkOut before checkIn, maxStay below minStay"). So that Schemathesis does
-not count a correct refusal of those as "a valid request rejected", this hook moves generated stay
-dates into the future and in order, and orders minStay/maxStay. Values that are not dates or whole
-numbers are left alone, so negative cases still reach the server as generated.
+("a date in the past, checkOut before checkIn or without it, maxStay below minStay"). So that
+Schemathesis does not count a correct refusal of those as "a valid request rejected", this hook
+moves generated stay dates into the future and in order, and orders minStay/maxStay,
+minPrice/maxPrice and the booking window, just before each request. Values that are not dates or
+numbers are left alone; Schemathesis re-judges each case from what is actually sent.
 """
 
 import datetime
+import json as _json
 import zlib
 
 import schemathesis
 
-DATE_PAIRS = (("checkIn", "checkOut"),)
-ORDERED_INTS = (("minStay", "maxStay"),)
+try:  # CPython 3.11.2 (Debian 12) can raise SystemError "AST constructor recursion depth
+    # mismatch" when Hypothesis parses a large module to describe a lambda in a worker thread
+    # (fixed upstream in 3.11.5). The description is cosmetic: fall back to a placeholder.
+    from hypothesis.internal import lambda_sources as _lambda_sources
+
+    _describe = _lambda_sources._lambda_description
+
+    def _safe_description(f, *args, **kwargs):
+        try:
+            return _describe(f, *args, **kwargs)
+        except SystemError:
+            return "lambda: <unknown>"
+
+    _lambda_sources._lambda_description = _safe_description
+except (ImportError, AttributeError):
+    pass
+
+DATE_PAIRS = (("checkIn", "checkOut"), ("date", "endDate"), ("from", "to"))
+ORDERED_NUMBERS = (("minStay", "maxStay"), ("minAdvanceDays", "maxAdvanceDays"), ("minPrice", "maxPrice"))
 
 
 def _date(value):
@@ -26,28 +45,50 @@ def _date(value):
         return None
 
 
-def _fix(container):
+def _fix(container, declares):
+    if isinstance(container, list):
+        for item in container:
+            _fix(item, declares)
+        return
     if not isinstance(container, dict):
         return
+    for value in container.values():
+        _fix(value, declares)
     for start, end in DATE_PAIRS:
         first, last = _date(container.get(start)), _date(container.get(end))
+        # The two go together: supply the missing one (only when it is absent or null).
+        if first is None and last is not None and container.get(start) is None and declares(start):
+            first = last - datetime.timedelta(days=1)
         if first is None:
             continue
+        if last is None and container.get(end) is None and declares(end):
+            last = first + datetime.timedelta(days=1)
         # A stable day 30–230 days ahead (inside every listing's default booking window).
-        ahead = 30 + zlib.crc32(str(container.get(start)).encode()) % 200
+        ahead = 30 + zlib.crc32(first.isoformat().encode()) % 200
         moved = datetime.date.today() + datetime.timedelta(days=ahead)
         container[start] = moved.isoformat()
         if last is not None:
             nights = max(1, min((last - first).days, 14)) if last > first else 1
             container[end] = (moved + datetime.timedelta(days=nights)).isoformat()
-    for low, high in ORDERED_INTS:
+    for low, high in ORDERED_NUMBERS:
         a, b = container.get(low), container.get(high)
-        if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and b < a:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+        if numbers and b < a:
             container[low], container[high] = b, a
 
 
+def _declares(case, name):
+    """Whether the operation takes a parameter or body field called `name`."""
+    raw = case.operation.definition.raw
+    return f'"{name}"' in _json.dumps(raw.get("parameters", [])) + _json.dumps(raw.get("requestBody", {}))
+
+
 @schemathesis.hook
-def map_case(context, case):
-    _fix(case.query)
-    _fix(case.body)
-    return case
+def before_call(context, case, kwargs):
+    # Just before sending, in every phase (stateful steps included); Schemathesis re-judges the
+    # case (positive or negative) from the values actually sent.
+    def declares(name):
+        return _declares(case, name)
+
+    _fix(case.query, declares)
+    _fix(case.body, declares)

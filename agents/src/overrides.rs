@@ -148,6 +148,7 @@ pub struct OverrideRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverrideFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
     #[schemars(range(min = 1, max = 100))]
@@ -275,6 +276,7 @@ pub struct AgentRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
     #[schemars(range(min = 1, max = 100))]

@@ -113,12 +113,13 @@ fn jsonrpc_message() -> Value {
         { "type": "string", "maxLength": 200 },
         { "type": "integer", "minimum": -9_007_199_254_740_991_i64, "maximum": 9_007_199_254_740_991_i64 }
     ] });
-    let method = json!({ "type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z][A-Za-z0-9_/.-]*$" });
+    // Any method name: unknown requests get the server's -32601, unknown notifications are ignored.
+    let method = json!({ "type": "string" });
     json!({ "oneOf": [
-        { "type": "object", "title": "request", "required": ["jsonrpc", "id", "method"], "additionalProperties": false,
-          "properties": { "jsonrpc": { "const": "2.0" }, "id": id, "method": method, "params": { "type": "object" } } },
-        { "type": "object", "title": "notification", "required": ["jsonrpc", "method"], "additionalProperties": false,
-          "properties": { "jsonrpc": { "const": "2.0" }, "method": method, "params": { "type": "object" } } }
+        { "type": "object", "title": "request", "required": ["jsonrpc", "id", "method"],
+          "properties": { "jsonrpc": { "const": "2.0" }, "id": id, "method": method, "params": { "type": ["object", "null"] } } },
+        { "type": "object", "title": "notification", "required": ["jsonrpc", "method"], "not": { "required": ["id"] },
+          "properties": { "jsonrpc": { "const": "2.0" }, "method": method, "params": { "type": ["object", "null"] } } }
     ] })
 }
 

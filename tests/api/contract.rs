@@ -179,3 +179,68 @@ async fn a_refused_error_status_is_documented_for_the_route() {
     let responses = &doc["paths"]["/propertycatalog-api/v1/listings"]["get"]["responses"];
     assert!(responses[status.as_str()].is_object());
 }
+
+/// The property schema of `name` in `op`'s query parameters or JSON body.
+fn param_schema<'a>(doc: &'a Value, path: &str, method: &str, name: &str) -> &'a Value {
+    let op = &doc["paths"][path][method];
+    if let Some(p) = op["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+    {
+        return &p["schema"];
+    }
+    &op["requestBody"]["content"]["application/json"]["schema"]["properties"][name]
+}
+
+#[tokio::test]
+async fn documented_constraints_are_the_ones_the_server_enforces() {
+    let app = TestApp::spawn().await;
+    let (_, doc) = app.rest(Method::GET, "/openapi.json", None, None).await;
+    let listings = "/propertycatalog-api/v1/listings";
+    // pageRowCount 0 is refused, so the schema starts at 1.
+    let rows = param_schema(&doc, listings, "get", "pageRowCount");
+    assert_eq!(rows["minimum"], 1, "{rows}");
+    assert_eq!(rows["maximum"], 100, "{rows}");
+    // Id filters take UUIDs (or "null"), as the server parses them.
+    let host = param_schema(&doc, listings, "get", "hostId").to_string();
+    assert!(host.contains(r#""format":"uuid""#), "{host}");
+    let (status, body) = app
+        .rest(Method::GET, &format!("{listings}?hostId=0"), None, None)
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "hostId");
+    // Text refuses blank and control characters; the pattern says so.
+    let name = param_schema(&doc, "/auth-api/v1/registeruser", "post", "fullname");
+    assert!(name["pattern"].is_string(), "{name}");
+    // The callback needs its reservation id.
+    let callback = &doc["paths"]["/bookingmanagement-api/v1/callbackreservationpayment"]["post"]
+        ["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(callback["required"], json!(["reservationId"]), "{callback}");
+    // login needs username or email: the body schema carries the rule.
+    let login = &doc["paths"]["/auth-api/login"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(login["anyOf"].as_array().map(Vec::len), Some(2), "{login}");
+    // Prices are more than 0 with at most 2 decimals.
+    let price = param_schema(&doc, listings, "post", "pricePerNight");
+    assert_eq!(price["exclusiveMinimum"], 0, "{price}");
+    assert_eq!(price["multipleOf"], 0.01, "{price}");
+}
+
+#[tokio::test]
+async fn whole_numbers_written_with_a_decimal_point_are_integers() {
+    // JSON Schema counts 5.0 as an integer; the server must accept it where it declares one.
+    let app = TestApp::spawn().await;
+    let (is_error, payload) = app
+        .tool(None, "listListings", json!({ "pageRowCount": 5.0 }))
+        .await;
+    assert!(!is_error, "{payload}");
+    assert_eq!(payload["paging"]["pageRowCount"], 5, "{payload}");
+    let (status, body) = app
+        .rest(
+            Method::GET,
+            "/propertycatalog-api/v1/listings?pageRowCount=5",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

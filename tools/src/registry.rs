@@ -637,7 +637,9 @@ pub fn schema_for<T: JsonSchema>() -> Map<String, Value> {
 }
 
 /// Removes schemars' Rust-specific `format`s (`uint32`, `int64`, …): they are not JSON Schema
-/// formats, validators warn about them, and `minimum`/`maximum` already carry the range.
+/// formats and validators warn about them. The range they stand for becomes `minimum`/`maximum`
+/// where the schema sets none (schemars writes only `minimum: 0` for unsigned types), so a value
+/// the type cannot hold (an `i32` `recordVersion` of 2^40) is outside the documented schema too.
 fn strip_rust_formats(value: &mut Value) {
     const RUST_FORMATS: &[&str] = &[
         "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float",
@@ -645,18 +647,38 @@ fn strip_rust_formats(value: &mut Value) {
     ];
     match value {
         Value::Object(map) => {
-            if map
+            let format = map
                 .get("format")
                 .and_then(Value::as_str)
-                .is_some_and(|f| RUST_FORMATS.contains(&f))
-            {
+                .filter(|f| RUST_FORMATS.contains(f))
+                .map(str::to_owned);
+            if let Some(format) = format {
                 map.remove("format");
+                if let Some((min, max)) = integer_range(&format) {
+                    map.entry("minimum").or_insert(min);
+                    map.entry("maximum").or_insert(max);
+                }
             }
             map.values_mut().for_each(strip_rust_formats);
         }
         Value::Array(items) => items.iter_mut().for_each(strip_rust_formats),
         _ => {}
     }
+}
+
+/// The bounds of a schemars integer format, as JSON numbers.
+fn integer_range(format: &str) -> Option<(Value, Value)> {
+    Some(match format {
+        "int8" => (i8::MIN.into(), i8::MAX.into()),
+        "int16" => (i16::MIN.into(), i16::MAX.into()),
+        "int32" => (i32::MIN.into(), i32::MAX.into()),
+        "int64" => (i64::MIN.into(), i64::MAX.into()),
+        "uint8" => (0.into(), u8::MAX.into()),
+        "uint16" => (0.into(), u16::MAX.into()),
+        "uint32" => (0.into(), u32::MAX.into()),
+        "uint64" | "uint" => (0.into(), u64::MAX.into()),
+        _ => return None,
+    })
 }
 
 /// Rewrites numbers such as `5.0` as the integers they are: JSON Schema counts them as integers,

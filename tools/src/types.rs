@@ -159,12 +159,50 @@ pub type LongText = Text<5000>;
 /// A list filter value as the spec's query syntax allows: one value or several (OR-ed); the value
 /// `null` matches records where the field is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[serde(try_from = "RawFilter")]
 pub enum Filter {
     /// `?f=v`
     One(String),
     /// `?f=v1&f=v2`
     Many(Vec<String>),
+}
+
+/// A [`Filter`] as it arrives, before its documented bounds are checked.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFilter {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The most values one filter takes, and the longest value (in characters).
+const FILTER_MAX_VALUES: usize = 50;
+const FILTER_MAX_CHARS: usize = 200;
+
+impl TryFrom<RawFilter> for Filter {
+    type Error = String;
+    fn try_from(raw: RawFilter) -> Result<Self, String> {
+        let values = match &raw {
+            RawFilter::One(v) => std::slice::from_ref(v),
+            RawFilter::Many(vs) => vs.as_slice(),
+        };
+        if values.len() > FILTER_MAX_VALUES {
+            return Err(format!(
+                "takes at most {FILTER_MAX_VALUES} values (got {})",
+                values.len()
+            ));
+        }
+        if let Some(long) = values.iter().find(|v| v.chars().count() > FILTER_MAX_CHARS) {
+            return Err(format!(
+                "each value must be at most {FILTER_MAX_CHARS} characters (got {})",
+                long.chars().count()
+            ));
+        }
+        Ok(match raw {
+            RawFilter::One(v) => Filter::One(v),
+            RawFilter::Many(vs) => Filter::Many(vs),
+        })
+    }
 }
 
 impl Filter {
@@ -206,15 +244,62 @@ impl JsonSchema for UuidFilter {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "One id or an array of ids (matched with OR); the string \"null\" matches records without one.",
+            "description": "One id or an array of ids (matched with OR); the string \"null\" matches records without one; empty strings are ignored.",
             "anyOf": [
                 { "type": "string", "format": "uuid" },
-                { "const": "null" },
+                { "enum": ["null", ""] },
                 { "type": "array", "maxItems": 50, "items": { "anyOf": [
-                    { "type": "string", "format": "uuid" }, { "const": "null" }
+                    { "type": "string", "format": "uuid" }, { "enum": ["null", ""] }
                 ] } }
             ]
         })
+    }
+}
+
+/// A day inside a date filter pattern (days 29–31 are left to `format: date`, which knows months).
+const FILTER_DAY: &str = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])";
+
+/// A date-filter schema: exact dates (`format: date`), the given `$keywords` (and the empty string,
+/// which is ignored), and the `$op-date` forms matched by `pattern` (which gets [`FILTER_DAY`] in
+/// place of `D`).
+fn date_filter_schema(keywords: &[&str], pattern: &str) -> Schema {
+    let one = serde_json::json!({ "anyOf": [
+        { "type": "string", "format": "date" },
+        { "enum": keywords.iter().chain(&[""]).collect::<Vec<_>>() },
+        { "type": "string", "pattern": pattern.replace('D', FILTER_DAY) }
+    ] });
+    json_schema!({
+        "description": "One value or an array of values (matched with OR).",
+        "anyOf": [ one, { "type": "array", "maxItems": 50, "items": one } ]
+    })
+}
+
+/// The schema of a [`Filter`] read by `sql::date_filter`: `YYYY-MM-DD`, `$today`, `null`, and
+/// `$gte-`/`$gt-`/`$lte-`/`$lt-` followed by a date.
+pub struct DateFilter;
+
+impl JsonSchema for DateFilter {
+    fn schema_name() -> Cow<'static, str> {
+        "DateFilter".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        date_filter_schema(&["$today", "null"], "^\\$(gte|gt|lte|lt)-D$")
+    }
+}
+
+/// The schema of a calendar-night [`Filter`] (`catalog::common::date_filter`): also `$week`,
+/// `$month`, `$lweek`, `$ltoday`, `$lin-<date>`, `$leq-<date>` and `$btw-<date>-<date>`.
+pub struct NightFilter;
+
+impl JsonSchema for NightFilter {
+    fn schema_name() -> Cow<'static, str> {
+        "NightFilter".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        date_filter_schema(
+            &["$today", "$week", "$month", "$lweek", "$ltoday", "null"],
+            "^\\$((gte|gt|lte|lt|leq|lin)-D|btw-D-D)$",
+        )
     }
 }
 
@@ -227,10 +312,13 @@ impl JsonSchema for UuidsFilter {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "One id or an array of ids.",
+            "description": "One id or an array of ids; empty strings are ignored.",
             "anyOf": [
                 { "type": "string", "format": "uuid" },
-                { "type": "array", "maxItems": 50, "items": { "type": "string", "format": "uuid" } }
+                { "const": "" },
+                { "type": "array", "maxItems": 50, "items": { "anyOf": [
+                    { "type": "string", "format": "uuid" }, { "const": "" }
+                ] } }
             ]
         })
     }

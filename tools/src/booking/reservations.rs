@@ -92,10 +92,12 @@ pub struct ReservationFilters {
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub guest_id: Option<Filter>,
     /// Check-in date(s): `YYYY-MM-DD`, `$today`, `$gte-YYYY-MM-DD`, `$lte-YYYY-MM-DD`.
+    #[schemars(with = "Option<crate::types::DateFilter>")]
     pub check_in: Option<Filter>,
     /// `pending`, `processing`, `paid`, `canceled`.
     pub payment_confirmation: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
     #[schemars(range(min = 1, max = 100))]

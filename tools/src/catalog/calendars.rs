@@ -136,12 +136,14 @@ pub struct CalendarFilters {
     /// Nights: `2030-01-15` (entries covering that night), `$today`, `$week`, `$month`,
     /// `$lweek`, `$ltoday`, `$lin-<date>`, or a range on the first night such as
     /// `$gte-2030-01-01`, `$leq-2030-02-01`, `$btw-2030-01-01-2030-01-31`.
+    #[schemars(with = "Option<crate::types::NightFilter>")]
     pub date: Option<Filter>,
     /// Only entries with a night on or after this date.
     pub from: Option<NaiveDate>,
     /// Only entries with a night before this date (exclusive).
     pub to: Option<NaiveDate>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
     #[schemars(range(min = 1, max = 100))]

@@ -537,6 +537,17 @@ impl ListingPatch {
             policy.check()?;
         }
         if let Some(policies) = &self.booking_policies {
+            // The documented ranges (the window would otherwise silently clamp them).
+            within(
+                Some(policies.min_advance_days),
+                0..=365,
+                "bookingPolicies.minAdvanceDays",
+            )?;
+            within(
+                policies.max_advance_days,
+                1..=730,
+                "bookingPolicies.maxAdvanceDays",
+            )?;
             let (min, max) = policies.window();
             if min > max {
                 return Err(ToolError::field(
@@ -739,6 +750,7 @@ pub struct ListingFilters {
     /// `newest` (default), `priceAsc`, `priceDesc` or `rating`.
     pub sort_by: Option<SortBy>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
     #[schemars(range(min = 1, max = 100))]

@@ -301,7 +301,7 @@ impl JsonSchema for Percent {
         "Percent".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "number", "minimum": 0, "maximum": 100, "description": "A percentage with at most 2 decimals" })
+        json_schema!({ "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.01, "description": "A percentage with at most 2 decimals" })
     }
 }
 
