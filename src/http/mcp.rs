@@ -83,11 +83,12 @@ impl HavenMcp {
             .all()
             .map(|op| (op.name, tool_of(op)))
             .collect();
+        let inflight = InFlight::shared(state.services.db.clone());
         Self {
             state,
             tools: Arc::new(tools),
             fixed: None,
-            inflight: InFlight::default(),
+            inflight,
         }
     }
 
@@ -466,6 +467,7 @@ pub async fn bind_selection(mut req: Request, next: Next) -> Response {
 pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<AppState>> {
     let server = HavenMcp::new(state.clone());
     let inflight = server.inflight();
+    tokio::spawn(inflight.clone().listen(shutdown.clone()));
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(state.config.allowed_hosts.clone())
         .with_legacy_session_mode(false)
