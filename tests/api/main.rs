@@ -22,6 +22,7 @@ mod groups_and_files;
 mod guest_journey;
 mod legacy_and_stdio;
 mod limits;
+mod mcp_surface;
 mod payments;
 mod registry_faces;
 mod reservations;

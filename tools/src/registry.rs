@@ -41,6 +41,21 @@ pub enum Service {
 }
 
 impl Service {
+    /// Every service, in the order toolsets are listed.
+    pub const ALL: [Service; 6] = [
+        Service::Auth,
+        Service::PlatformAdmin,
+        Service::Catalog,
+        Service::Booking,
+        Service::Reviews,
+        Service::AgentHub,
+    ];
+
+    /// The service whose toolset name ([`Service::segment`]) is `name`.
+    pub fn from_segment(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.segment() == name)
+    }
+
     /// The URL segment and toolset name, e.g. `auth`.
     pub fn segment(self) -> &'static str {
         match self {
@@ -63,6 +78,58 @@ impl Service {
             Service::AgentHub => "Agent hub",
         }
     }
+}
+
+/// The jobs a role's default MCP surface is built around. Clients forward only the first few dozen
+/// tools to their model (Cursor: 40), so a connection's default `tools/list` is the core set of the
+/// flows its role needs, plus discovery tools that reach everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flow {
+    /// Someone not logged in: sign up and log in.
+    Visitor,
+    /// A guest: search, availability, quote, book, pay, follow, cancel, review.
+    Guest,
+    /// A host: listings, calendar, answering requests.
+    Host,
+    /// One's own account and the agent hub.
+    Account,
+    /// An admin's moderation work: disputes, reviews, users.
+    Admin,
+}
+
+impl Flow {
+    /// The flows whose core tools make up the default surface of `principal`'s role, most useful
+    /// first (the order `tools/list` follows).
+    pub fn for_caller(principal: Option<&Principal>) -> &'static [Flow] {
+        match principal.map(|p| p.role) {
+            None => &[Flow::Guest, Flow::Visitor],
+            Some(Role::User) => &[Flow::Guest, Flow::Host, Flow::Account],
+            // Admins moderate first; hosting tools stay one search_tools away.
+            Some(_) => &[Flow::Admin, Flow::Guest, Flow::Account],
+        }
+    }
+
+    /// The flow's name as shown (`guest`, `host`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Visitor => "visitor",
+            Flow::Guest => "guest",
+            Flow::Host => "host",
+            Flow::Account => "account",
+            Flow::Admin => "admin",
+        }
+    }
+}
+
+/// An operation's place in the default MCP surface: its flow and its rank within the flow (lower
+/// comes first). Operations without one are reached through `search_tools` / `call_tool` or a
+/// full list (`?tools=all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Core {
+    /// The job it belongs to.
+    pub flow: Flow,
+    /// Its position within the flow, lower first.
+    pub rank: u8,
 }
 
 /// Who may call an operation at all. Object-level rules (own record or admin) live in handlers.
@@ -252,6 +319,8 @@ pub struct Operation {
     pub access: Access,
     /// MCP annotations.
     pub annotations: Annotations,
+    /// Its place in the default MCP surface, if it is in a core set.
+    pub core: Option<Core>,
     /// The spec's action.
     pub action: Action,
     /// The envelope key for the payload, e.g. `user` or `users`.
@@ -360,6 +429,7 @@ impl Operation {
                 idempotent: true,
                 open_world: false,
             },
+            core: None,
             action: Action::Get,
             data_name: "",
             envelope: Envelope::Standard,
@@ -395,10 +465,20 @@ impl Operation {
                 )))
             }
         };
-        let output = (self.handler)(ctx.clone(), args).await?;
+        // A cancelled call drops the handler where it stands; its transaction (still in `ctx`) is
+        // dropped below without a commit, so nothing it wrote survives.
+        let cancel = ctx.cancellation().clone();
+        let output = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(cancelled()),
+            output = (self.handler)(ctx.clone(), args) => output?,
+        };
         if !self.annotations.read_only {
             let mut db = ctx.db().await?;
             audit::record(&mut db, &ctx, self, &output).await?;
+        }
+        if cancel.is_cancelled() {
+            return Err(cancelled());
         }
         if let Some(tx) = ctx.take_tx().await {
             tx.commit().await?;
@@ -436,6 +516,7 @@ pub struct OperationBuilder {
     aliases: &'static [&'static str],
     access: Access,
     annotations: Annotations,
+    core: Option<Core>,
     action: Action,
     data_name: &'static str,
     envelope: Envelope,
@@ -467,6 +548,12 @@ impl OperationBuilder {
     /// Who may call it.
     pub fn access(mut self, access: Access) -> Self {
         self.access = access;
+        self
+    }
+    /// Puts the operation in `flow`'s core set at `rank` (lower first): it is then in the default
+    /// MCP `tools/list` of every role that has the flow and may call it.
+    pub fn core(mut self, flow: Flow, rank: u8) -> Self {
+        self.core = Some(Core { flow, rank });
         self
     }
     /// A read: read-only, idempotent.
@@ -569,6 +656,7 @@ impl OperationBuilder {
             aliases: self.aliases,
             access: self.access,
             annotations: self.annotations,
+            core: self.core,
             action: self.action,
             data_name: self.data_name,
             envelope: self.envelope,
@@ -579,6 +667,14 @@ impl OperationBuilder {
             handler,
         }
     }
+}
+
+/// The answer to a call the client cancelled (it is usually not delivered: the client has gone).
+fn cancelled() -> ToolError {
+    ToolError::new(
+        crate::error::ErrorKind::Unavailable,
+        "the call was cancelled by the client before it finished; nothing was changed",
+    )
 }
 
 /// Parses raw arguments into `I`, turning serde's complaint into an error naming the field.
