@@ -92,6 +92,7 @@ run() {
         cli_of "$r" >/dev/null || { echo "conformance: unknown run '$r' (known: ${RUNS[*]})" >&2; return 2; }
         run_suite "$url" "$r" || failed=1
     done
+    python3 "$ROOT/.ci/conformance_compare.py" --self-test || failed=1
     python3 "$ROOT/.ci/conformance_compare.py" "$EXPECTED" "$OUT" "${runs[@]}" || failed=1
     return "$failed"
 }

@@ -3,6 +3,7 @@
 
     conformance_compare.py EXPECTED.json RESULTS_DIR RUN [RUN ...]
     conformance_compare.py --update EXPECTED.json RESULTS_DIR RUN [RUN ...]
+    conformance_compare.py --self-test
 
 RESULTS_DIR/RUN/server-<scenario>-<timestamp>/checks.json is what `conformance server --suite all
 -o RESULTS_DIR/RUN` writes. A scenario *passes* when its checks.json has at least one SUCCESS and no
@@ -143,7 +144,42 @@ def update(path: Path, expected: dict, results_dir: Path, runs: list) -> None:
     print(f"conformance: wrote {path}")
 
 
+def self_test() -> int:
+    """The verdict rules on made-up results (run by .ci/conformance.sh before every comparison)."""
+    import contextlib
+    import io
+    import tempfile
+
+    def run(expected, checks_by_scenario):
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, checks in checks_by_scenario.items():
+                d = Path(tmp) / "v" / f"server-{name}-2026-12-02T03-20-11-123Z"
+                d.mkdir(parents=True)
+                (d / "checks.json").write_text(json.dumps([{"id": f"c{i}", "status": c} for i, c in enumerate(checks)]))
+            with contextlib.redirect_stdout(io.StringIO()):
+                return compare({"v": expected}, Path(tmp), ["v"])
+
+    ok = {"a": {"expect": "pass", "success": 2}, "b": {"expect": "fail", "success": 1, "reason": "fixture"}}
+    cases = [
+        ("as expected", ok, {"a": ["SUCCESS", "SUCCESS"], "b": ["SUCCESS", "FAILURE"]}, 0),
+        ("expected pass fails", ok, {"a": ["SUCCESS", "FAILURE"], "b": ["SUCCESS", "FAILURE"]}, 1),
+        ("fewer checks pass", ok, {"a": ["SUCCESS"], "b": ["SUCCESS", "FAILURE"]}, 1),
+        ("fewer checks in an expected failure", ok, {"a": ["SUCCESS", "SUCCESS"], "b": ["FAILURE"]}, 1),
+        ("expected pass did not run", ok, {"b": ["SUCCESS", "FAILURE"]}, 1),
+        ("expected failure now passes", ok, {"a": ["SUCCESS", "SUCCESS"], "b": ["SUCCESS"]}, 0),
+        ("new scenario", ok, {"a": ["SUCCESS", "SUCCESS"], "b": ["SUCCESS", "FAILURE"], "c": ["FAILURE"]}, 0),
+        ("warnings only is not a pass", {"a": {"expect": "pass", "success": 0}}, {"a": ["WARNING"]}, 1),
+    ]
+    bad = [name for name, expected, results, want in cases if run(expected, results) != want]
+    assert scenario_name("server-tools-list-2026-12-02T03-20-11-123Z") == "tools-list"
+    for name in bad:
+        print(f"conformance_compare self-test FAILED: {name}")
+    return 1 if bad else 0
+
+
 def main(argv: list) -> int:
+    if argv == ["--self-test"]:
+        return self_test()
     do_update = bool(argv) and argv[0] == "--update"
     if do_update:
         argv = argv[1:]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Schemathesis (PyPI schemathesis 4.x, in .ci/venv) against a running, throwaway Haven server's
+# Schemathesis (PyPI schemathesis 4.32.5, in .ci/venv) against a running, throwaway Haven server's
 # /openapi.json, as three callers: anonymous, a freshly registered user's JWT, and an admin API key.
 #
 #   HAVEN_ADMIN_API_KEY=sk_haven_… bash .ci/schemathesis.sh http://127.0.0.1:PORT [role ...]
@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.ci/venv"
 OUT="$ROOT/.ci/out/schemathesis"
-ST_VERSION='schemathesis>=4.3,<5'
+ST_VERSION=4.32.5
 EXAMPLES=${ST_EXAMPLES:-12}
 # Operations that end the caller's session or identity, then the long-lived streams (they would
 # hold every example until the request timeout), and the Stripe webhook (CI runs the local payment
@@ -27,8 +27,8 @@ EXCLUDE='^(logout|relogin|archiveProfile|updateUserPassword|updateUserPasswordBy
 
 install() {
     [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-    if ! "$VENV/bin/python" -c 'import schemathesis, sys; sys.exit(not schemathesis.__version__.startswith("4."))' 2>/dev/null; then
-        timeout 300 "$VENV/bin/pip" install -q --disable-pip-version-check "$ST_VERSION"
+    if ! "$VENV/bin/python" -c 'import schemathesis, sys; sys.exit(schemathesis.__version__ != sys.argv[1])' "$ST_VERSION" 2>/dev/null; then
+        timeout 300 "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$ST_VERSION"
     fi
     echo "schemathesis: $("$VENV/bin/st" --version)"
 }
@@ -64,11 +64,16 @@ run_role() {
     mkdir -p "$dir"
     [[ -n $token ]] && auth=(-H "Authorization: Bearer $token")
     echo "=== schemathesis as $role: -n $EXAMPLES ==="
-    SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH="$ROOT/.ci" timeout 420 "$VENV/bin/st" --config-file "$ROOT/.ci/schemathesis.toml" run "$base/openapi.json" \
-        -n "$EXAMPLES" --seed 1 --workers 2 --request-timeout 20 --no-color \
-        --exclude-operation-id-regex "$EXCLUDE" \
-        --report junit,ndjson --report-dir "$dir" \
-        "${auth[@]}" >"$dir/st.log" 2>&1 || rc=$?
+    # From $dir, so Schemathesis's crash cache (.schemathesis/) starts empty with every run.
+    (
+        cd "$dir" &&
+            SCHEMATHESIS_HOOKS=st_hooks PYTHONPATH="$ROOT/.ci" timeout 420 \
+                "$VENV/bin/st" --config-file "$ROOT/.ci/schemathesis.toml" run "$base/openapi.json" \
+                -n "$EXAMPLES" --seed 1 --workers 2 --request-timeout 20 --no-color \
+                --exclude-operation-id-regex "$EXCLUDE" \
+                --report junit,ndjson --report-dir "$dir" \
+                "${auth[@]}"
+    ) >"$dir/st.log" 2>&1 || rc=$?
     # The summary only: the whole log (with every failure's reproduction) stays in $dir/st.log.
     sed -n '/^=* *SUMMARY/,$p' "$dir/st.log" | head -n 60
     echo "schemathesis: $role finished in $((SECONDS - started))s, exit $rc; log $dir/st.log"

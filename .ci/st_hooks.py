@@ -5,7 +5,8 @@ on today's date, which no schema can express; the document names them in its 400
 ("a date in the past, checkOut before checkIn or without it, maxStay below minStay"). So that
 Schemathesis does not count a correct refusal of those as "a valid request rejected", this hook
 moves generated stay dates into the future and in order, and orders minStay/maxStay,
-minPrice/maxPrice and the booking window, just before each request. Values that are not dates or
+minPrice/maxPrice and the booking window, and leaves a new listing's amenityIds empty (ids of
+records that must exist), just before each request. Values that are not dates or
 numbers are left alone; Schemathesis re-judges each case from what is actually sent.
 """
 
@@ -45,6 +46,20 @@ def _date(value):
         return None
 
 
+def _number(value):
+    """A number, or the number a query string value spells; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _fix(container, declares):
     if isinstance(container, list):
         for item in container:
@@ -71,10 +86,12 @@ def _fix(container, declares):
             nights = max(1, min((last - first).days, 14)) if last > first else 1
             container[end] = (moved + datetime.timedelta(days=nights)).isoformat()
     for low, high in ORDERED_NUMBERS:
-        a, b = container.get(low), container.get(high)
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
-        if numbers and b < a:
-            container[low], container[high] = b, a
+        a, b = _number(container.get(low)), _number(container.get(high))
+        if a is not None and b is not None and b < a:
+            container[low], container[high] = container[high], container[low]
+    # Ids of other records must exist (no schema can say so): a listing's amenities are left out.
+    if isinstance(container.get("amenityIds"), list) and declares("approvalType"):
+        container["amenityIds"] = []
 
 
 def _declares(case, name):

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn valid_messages_pass_and_malformed_ones_are_refused() {
         assert_eq!(code_of(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
-        assert_eq!(code_of(r#"{"jsonrpc":"2.0","id":1,"method":"nosuch"}"#), None);
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","id":1,"method":"nosuch"}"#),
+            None
+        );
         assert_eq!(
             code_of(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             None

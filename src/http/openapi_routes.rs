@@ -9,6 +9,7 @@ use haven_tools::registry::schema_for;
 use serde_json::{json, Map, Value};
 
 use super::agents::RunBody;
+use super::mcp::selection::toolset_names;
 use super::openapi::error;
 
 /// Path → path item, for every non-registry route.
@@ -127,36 +128,56 @@ fn jsonrpc_message() -> Value {
 fn jsonrpc_answer() -> Value {
     json!({ "type": "object", "required": ["jsonrpc"], "properties": {
         "jsonrpc": { "const": "2.0" },
-        "id": { "type": ["string", "integer", "null"] },
+        "id": { "type": ["string", "number", "null"] },
         "result": { "type": "object" },
         "error": { "type": "object", "required": ["code", "message"], "properties": {
             "code": { "type": "integer" }, "message": { "type": "string" }, "data": {} } }
     } })
 }
 
+/// The connection's tool selection (`super::mcp::selection`), as query parameters and headers.
+fn selection_parameters() -> Vec<Value> {
+    let names = toolset_names();
+    let one = format!("({}|all)", names.join("|"));
+    let toolsets = json!({ "type": "string", "pattern": format!("^{one}(,{one})*$") });
+    let readonly =
+        json!({ "type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"] });
+    let tools = json!({ "type": "string", "enum": ["core", "default", "all", "full"] });
+    let about = [
+        ("toolsets", "X-MCP-Toolsets", toolsets, format!("Comma-separated toolsets this connection is limited to (calls outside them are refused): {}, or all", names.join(", "))),
+        ("readonly", "X-MCP-Readonly", readonly, "Only read-only tools (calls that change data are refused)".to_string()),
+        ("tools", "X-MCP-Tools", tools, "`core` (default without toolsets: the role's core tools plus search_tools/describe_tool/call_tool) or `all`".to_string()),
+    ];
+    about
+        .into_iter()
+        .flat_map(|(query, header, schema, description)| {
+            [
+                json!({ "name": query, "in": "query", "required": false, "schema": schema, "description": description }),
+                json!({ "name": header, "in": "header", "required": false, "schema": schema, "description": format!("Same as the `{query}` query parameter") }),
+            ]
+        })
+        .collect()
+}
+
 fn mcp_post() -> Value {
+    let mut parameters = vec![json!({ "name": "Accept", "in": "header", "required": true,
+        "schema": { "type": "string", "enum": ["application/json, text/event-stream"] },
+        "description": "Must accept both application/json and text/event-stream (406 otherwise)" })];
+    parameters.extend(selection_parameters());
     let mut body = json_body(jsonrpc_message());
     body["required"] = json!(true);
     json!({
         "operationId": "mcpStreamableHttp", "summary": "MCP over Streamable HTTP (stateless, JSON responses)",
         "tags": ["mcp"],
         "description": "One JSON-RPC message per request; every registry operation is a tool. The caller is the request's own token (none: anonymous). Host and Origin are checked against HAVEN_ALLOWED_HOSTS / HAVEN_ALLOWED_ORIGINS. Malformed JSON-RPC answers 400 with error -32700 (not JSON) or -32600 (not a JSON-RPC message, or not sent as application/json).",
-        "parameters": [
-            { "name": "Accept", "in": "header", "required": true,
-              "schema": { "type": "string", "enum": ["application/json, text/event-stream"] },
-              "description": "Must accept both application/json and text/event-stream (406 otherwise)" },
-            { "name": "toolsets", "in": "query", "required": false, "schema": { "type": "string" },
-              "description": "Comma-separated services whose tools this connection sees" },
-            { "name": "readonly", "in": "query", "required": false, "schema": { "type": "string" },
-              "description": "`true` or `1`: only read-only tools" }
-        ],
+        "parameters": parameters,
         "requestBody": body,
         "responses": {
             "200": { "description": "The JSON-RPC answer (a JSON-RPC error is still HTTP 200)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
             "202": { "description": "A notification or response, accepted" },
-            "400": { "description": "Malformed JSON-RPC: error -32700 or -32600, or an unknown toolset", "content": { "application/json": { "schema": jsonrpc_answer() } } },
+            "400": { "description": "Malformed JSON-RPC: error -32700 or -32600; or an unknown toolset or selection value (-32602)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
-            "403": { "description": "Host or Origin not allowed (DNS-rebinding protection)" },
+            "403": { "description": "Host or Origin not allowed (DNS-rebinding protection)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
             "406": { "description": "The Accept header does not allow both application/json and text/event-stream" },
             "413": { "description": "The request body is larger than HAVEN_MAX_BODY_BYTES" },
             "429": error("Too many requests: wait for Retry-After seconds"),
@@ -170,7 +191,8 @@ fn mcp_sse() -> Value {
     json!({
         "operationId": "mcpLegacySse", "summary": "MCP over the legacy HTTP+SSE transport: open the stream",
         "tags": ["mcp"],
-        "description": "Opens a server-sent event stream whose first `endpoint` event names the /mcp/message URL to POST JSON-RPC messages to; answers arrive as `message` events. The session belongs to the caller that opened it.",
+        "description": "Opens a server-sent event stream whose first `endpoint` event names the /mcp/message URL to POST JSON-RPC messages to; answers arrive as `message` events. The session belongs to the caller that opened it, with the tool selection given here.",
+        "parameters": selection_parameters(),
         "responses": {
             "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),

@@ -29,12 +29,27 @@ async fn malformed_json_rpc_is_a_json_rpc_error_with_400() {
     let json = "application/json";
     let cases: &[(&str, &str, i64, Value)] = &[
         (json, "not json", -32700, Value::Null),
-        (json, r#"{"jsonrpc":"2.0","id":1,"method":"ping""#, -32700, Value::Null),
+        (
+            json,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping""#,
+            -32700,
+            Value::Null,
+        ),
         (json, "[]", -32600, Value::Null),
-        (json, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, -32600, Value::Null),
+        (
+            json,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            -32600,
+            Value::Null,
+        ),
         (json, r#""ping""#, -32600, Value::Null),
         (json, r#"{"id":3,"method":"ping"}"#, -32600, json!(3)),
-        (json, r#"{"jsonrpc":"1.0","id":"a","method":"ping"}"#, -32600, json!("a")),
+        (
+            json,
+            r#"{"jsonrpc":"1.0","id":"a","method":"ping"}"#,
+            -32600,
+            json!("a"),
+        ),
         (
             json,
             r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":5}"#,
@@ -56,7 +71,11 @@ async fn malformed_json_rpc_is_a_json_rpc_error_with_400() {
     ];
     for (content_type, body, code, id) in cases {
         let (status, answer) = post_mcp(&app, content_type, body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{content_type} {body}: {answer}");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{content_type} {body}: {answer}"
+        );
         assert_eq!(answer["jsonrpc"], "2.0", "{body}: {answer}");
         assert_eq!(answer["error"]["code"], *code, "{body}: {answer}");
         assert_eq!(answer["id"], *id, "{body}: {answer}");

@@ -16,7 +16,6 @@ use crate::registry::{Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, Name, Paging};
 
-
 /// Canonical, padded, non-empty standard base64 (what the decoder accepts), as a JSON Schema pattern.
 const BASE64_PATTERN: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/]{4})$";
 
