@@ -260,10 +260,7 @@ fn events(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let who_replay = who.clone();
     let wanted = move |e: &DomainEvent| {
-        e.visible_to(&who)
-            && kinds
-                .as_ref()
-                .is_none_or(|k| k.iter().any(|x| *x == e.kind))
+        e.visible_to(&who) && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
     };
     futures::stream::unfold(
         (backlog.into_iter(), live, start, pool, wanted, who_replay),
