@@ -265,6 +265,17 @@ impl TestApp {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("MCP answered {status}: {text}"))
     }
 
+    /// Starts a second replica on this app's database (its own router and listeners); returns its
+    /// base URL and the token that stops it.
+    pub async fn spawn_replica(&self) -> (String, CancellationToken) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let router = haven::http::router(self.state.clone(), stop.clone());
+        tokio::spawn(haven::http::serve(listener, router, stop.clone()));
+        (base, stop)
+    }
+
     /// The names `tools/list` shows to `token`.
     pub async fn tool_names(&self, token: Option<&str>) -> Vec<String> {
         let r = self.mcp(token, "tools/list", json!({})).await;
@@ -278,8 +289,20 @@ impl TestApp {
 
     /// Calls a tool; returns (isError, structuredContent or the text).
     pub async fn tool(&self, token: Option<&str>, name: &str, args: Value) -> (bool, Value) {
+        self.tool_at("/mcp", token, name, args).await
+    }
+
+    /// [`TestApp::tool`] at another MCP path (e.g. with `?readonly=true`).
+    pub async fn tool_at(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        name: &str,
+        args: Value,
+    ) -> (bool, Value) {
         let r = self
-            .mcp(
+            .mcp_at(
+                path,
                 token,
                 "tools/call",
                 json!({ "name": name, "arguments": args }),

@@ -142,14 +142,7 @@ async fn guests_and_hosts_watch_their_own_changes_live_and_resume_after_a_drop()
     assert_eq!(missed[0].2["payload"]["bookingStatus"], "cancelled");
 
     // A change made through another replica (its own router on the same database) arrives too.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let replica = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(haven::http::serve(
-        listener,
-        haven::http::router(app.state.clone(), stop.clone()),
-        stop.clone(),
-    ));
+    let (replica, stop) = app.spawn_replica().await;
     let resp = app
         .http
         .patch(format!(
