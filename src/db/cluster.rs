@@ -236,6 +236,9 @@ impl PrivateCluster {
         if self.is_running() {
             return Ok(false);
         }
+        // A postmaster.pid naming a dead (or zombie, or reused) pid would make postgres refuse to
+        // start; the shared-memory interlock still protects against backends left running.
+        let _ = std::fs::remove_file(self.pgdata().join("postmaster.pid"));
         self.pg_start()?;
         Ok(true)
     }

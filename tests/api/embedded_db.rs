@@ -12,13 +12,15 @@ use sqlx::Connection;
 
 use crate::stdio_child::StdioChild;
 
-/// A fresh, short (unix socket paths are limited) data dir under the test tmp dir.
+/// A fresh, short (unix socket paths are limited) folder under the test tmp dir; a test's data
+/// dir is its `d`, and process logs sit next to it. Tests remove it when they pass.
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "edb-{name}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
@@ -241,7 +243,8 @@ const ADMIN: &str = "admin@haven.local";
 
 #[tokio::test]
 async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
-    let dir = fresh_dir("share");
+    let root = fresh_dir("share");
+    let dir = root.join("d");
     let s1 = Serve::start(&dir, "s1").await;
     let key = s1.admin_key();
     s1.assert_serving(&key, ADMIN).await;
@@ -300,6 +303,11 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
         .status()
         .unwrap();
     assert!(killed.success());
+    // (Connections may answer for a moment after the postmaster died: wait for its successor.)
+    eventually(Duration::from_secs(60), "a new postmaster", async || {
+        cluster(&dir).postmaster().is_some_and(|new| new != pid)
+    })
+    .await;
     eventually(
         Duration::from_secs(60),
         "serve /ready back to 200 after kill -9 of postgres",
@@ -323,12 +331,13 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
     assert!(ok);
     assert!(status.contains("stopped"), "{status}");
     assert!(status.contains("users:    0"), "{status}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test]
 async fn the_servers_cluster_is_durable() {
-    let dir = fresh_dir("durable");
+    let root = fresh_dir("durable");
+    let dir = root.join("d");
     let serve = Serve::start(&dir, "s").await;
     let mut conn = sqlx::PgConnection::connect_with(&cluster(&dir).options("haven"))
         .await
@@ -353,13 +362,12 @@ async fn the_servers_cluster_is_durable() {
     );
     // Alone on the cluster, its clean exit stopped it.
     assert!(!cluster(&dir).is_running(), "{log}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test]
 async fn stdio_never_creates_a_database() {
     let parent = fresh_dir("nodb");
-    std::fs::create_dir_all(&parent).unwrap();
     let missing = parent.join("missing");
     let empty = parent.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -398,7 +406,6 @@ async fn a_data_dir_postgres_cannot_reach_keeps_its_cluster_in_a_durable_place()
     }
     // A private parent (like a home directory) that the postgres user cannot traverse.
     let parent = fresh_dir("priv");
-    std::fs::create_dir_all(&parent).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
     let dir = parent.join("d");
