@@ -313,3 +313,19 @@ pub async fn sweep_periodically(
         }
     }
 }
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM: how a process is asked to end and leave cleanly.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

@@ -121,10 +121,17 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Command::Stdio { api_key } => {
-            with_state(cli.config, "stdio", false, |state| async move {
+            let result = with_state(cli.config, "stdio", false, |state| async move {
                 stdio::serve(state, &api_key).await
             })
-            .await
+            .await;
+            // The cluster is left by now. Exit at once: tokio's stdin reader is a blocking read
+            // that cannot be cancelled, so after a signal the runtime would wait for more input.
+            if let Err(e) = result {
+                eprintln!("Error: {e:?}");
+                std::process::exit(1);
+            }
+            std::process::exit(0);
         }
         Command::Db { action } => db_command(&cli.config, action),
         Command::Serve { demo } => serve(cli.config, demo).await,
@@ -192,7 +199,7 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
     );
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        app::termination_signal().await;
         tracing::info!("shutting down");
         signal.cancel();
     });
@@ -259,19 +266,4 @@ fn db_command(config: &Config, action: DbAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
 }

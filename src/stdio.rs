@@ -9,7 +9,8 @@ use rmcp::ServiceExt;
 use crate::app::AppState;
 use crate::http::mcp::HavenMcp;
 
-/// Serves MCP on stdio until the client disconnects.
+/// Serves MCP on stdio until the client disconnects or the process is asked to end (SIGTERM,
+/// SIGINT), so the caller always leaves the private cluster cleanly.
 pub async fn serve(state: Arc<AppState>, api_key: &str) -> anyhow::Result<()> {
     let principal = state
         .services
@@ -22,6 +23,13 @@ pub async fn serve(state: Arc<AppState>, api_key: &str) -> anyhow::Result<()> {
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the stdio MCP server")?;
+    let stop = running.cancellation_token();
+    let signalled = tokio::spawn(async move {
+        crate::app::termination_signal().await;
+        tracing::info!("signalled: ending the stdio session");
+        stop.cancel();
+    });
     running.waiting().await?;
+    signalled.abort();
     Ok(())
 }

@@ -316,16 +316,20 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
     .await;
     stdio_recovers(&mut c, &mut ids, ADMIN).await;
 
-    // The last stdio leaves: the server still has its database.
-    c.close().await;
-    s2.assert_serving(&key, ADMIN).await;
-    assert!(cluster(&dir).is_running());
-
-    // The last user leaving cleanly (after the kill -9s above) stops the cluster: no orphan.
+    // The server ends cleanly while a stdio session still uses the cluster: nothing stops under it.
     let log = s2.terminate().await;
     assert!(
+        cluster(&dir).is_running(),
+        "the server's exit stopped the cluster under stdio:\n{log}"
+    );
+    assert_stdio_serving(&mut c, &mut ids, ADMIN).await;
+
+    // The last user (stdio, ended by SIGTERM as clients do) leaving cleanly, after the kill -9s
+    // above, stops the cluster: no orphaned postgres.
+    let err = c.terminate().await;
+    assert!(
         !cluster(&dir).is_running(),
-        "postgres left running after the last user exited:\n{log}"
+        "postgres left running after the last user exited:\n{err}"
     );
     let (ok, status, _) = run_haven(&dir, &["db", "status"]).await;
     assert!(ok);

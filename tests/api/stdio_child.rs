@@ -132,4 +132,28 @@ impl StdioChild {
             }
         }
     }
+
+    /// SIGTERM (how clients end a server they launched) and waits (20 s at most) for a clean exit;
+    /// returns stderr.
+    pub async fn terminate(self) -> String {
+        let pid = self.child.id().expect("stdio still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let StdioChild {
+            mut child, stderr, ..
+        } = self;
+        let status = timeout(Duration::from_secs(20), child.wait())
+            .await
+            .expect("haven stdio did not exit within 20 s of SIGTERM")
+            .unwrap();
+        let err = stderr.await.unwrap_or_default();
+        assert!(
+            status.success(),
+            "haven stdio exited with {status} on SIGTERM; stderr:\n{err}"
+        );
+        err
+    }
 }
