@@ -87,11 +87,15 @@ async fn watch(
     lease: Arc<Mutex<Option<Lease>>>,
     cancel: CancellationToken,
 ) {
+    // After a failed start, wait longer before the next try (up to a minute) rather than log an
+    // error every second.
+    let mut pause = WATCH_EVERY;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(WATCH_EVERY) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
+        pause = WATCH_EVERY;
         if cluster.is_running() {
             continue;
         }
@@ -112,7 +116,10 @@ async fn watch(
             ),
             Ok(Ok(false)) => {}
             Ok(Err(e)) => {
-                tracing::error!("the private cluster is down and could not be started: {e:#}")
+                pause = Duration::from_secs(10);
+                tracing::error!(
+                    "the private cluster is down and could not be started (next try in 10 s): {e:#}"
+                );
             }
             Err(e) => tracing::error!("the cluster watchdog failed: {e}"),
         }

@@ -256,26 +256,38 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
     assert_stdio_serving(&mut a, &mut ids, ADMIN).await;
     assert_stdio_serving(&mut b, &mut ids, ADMIN).await;
 
+    // The process that started the cluster ends cleanly while others use it: nothing stops under
+    // them, and a new server joins.
+    let log = s1.terminate().await;
+    assert!(
+        cluster(&dir).is_running(),
+        "the starter's exit stopped the cluster:\n{log}"
+    );
+    assert_stdio_serving(&mut a, &mut ids, ADMIN).await;
+    assert_stdio_serving(&mut b, &mut ids, ADMIN).await;
+    let s2 = Serve::start(&dir, "s2").await;
+    s2.assert_serving(&key, ADMIN).await;
+
     // A stdio session ending cleanly stops nothing under the others.
     a.close().await;
     assert_stdio_serving(&mut b, &mut ids, ADMIN).await;
-    s1.assert_serving(&key, ADMIN).await;
+    s2.assert_serving(&key, ADMIN).await;
 
     // Neither does one killed.
     b.child.kill().await.unwrap();
     drop(b);
-    s1.assert_serving(&key, ADMIN).await;
+    s2.assert_serving(&key, ADMIN).await;
 
-    // Nor the server that started the cluster, killed with -9: a new stdio and a new server join.
+    // Nor a server killed with -9: a new stdio and a new server join.
     let mut c = stdio(&dir, &key).await;
-    s1.kill9().await;
+    s2.kill9().await;
     assert!(
         cluster(&dir).is_running(),
         "the cluster died with the server"
     );
     assert_stdio_serving(&mut c, &mut ids, ADMIN).await;
-    let s2 = Serve::start(&dir, "s2").await;
-    s2.assert_serving(&key, ADMIN).await;
+    let s3 = Serve::start(&dir, "s3").await;
+    s3.assert_serving(&key, ADMIN).await;
 
     // `haven db status` lists the live users only (the killed ones' leases are stale).
     let (ok, status, err) = run_haven(&dir, &["db", "status"]).await;
@@ -291,10 +303,10 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
     eventually(
         Duration::from_secs(60),
         "serve /ready back to 200",
-        async || s2.ready().await == 200,
+        async || s3.ready().await == 200,
     )
     .await;
-    s2.assert_serving(&key, ADMIN).await;
+    s3.assert_serving(&key, ADMIN).await;
 
     // Postgres killed with -9: the same.
     let pid = cluster(&dir).postmaster().expect("a running postmaster");
@@ -311,13 +323,13 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
     eventually(
         Duration::from_secs(60),
         "serve /ready back to 200 after kill -9 of postgres",
-        async || s2.ready().await == 200 && s2.current_user(&key).await.is_ok(),
+        async || s3.ready().await == 200 && s3.current_user(&key).await.is_ok(),
     )
     .await;
     stdio_recovers(&mut c, &mut ids, ADMIN).await;
 
     // The server ends cleanly while a stdio session still uses the cluster: nothing stops under it.
-    let log = s2.terminate().await;
+    let log = s3.terminate().await;
     assert!(
         cluster(&dir).is_running(),
         "the server's exit stopped the cluster under stdio:\n{log}"
@@ -366,6 +378,18 @@ async fn the_servers_cluster_is_durable() {
     );
     // Alone on the cluster, its clean exit stopped it.
     assert!(!cluster(&dir).is_running(), "{log}");
+
+    // `haven db start` pins it: one-shot users come and go and it keeps running until `db stop`.
+    let (ok, out, err) = run_haven(&dir, &["db", "start"]).await;
+    assert!(ok && out.contains("started"), "{out}{err}");
+    let (ok, _, err) = run_haven(&dir, &["migrate"]).await;
+    assert!(ok, "{err}");
+    assert!(cluster(&dir).is_running(), "the pinned cluster stopped");
+    let (_, status, _) = run_haven(&dir, &["db", "status"]).await;
+    assert!(status.contains("pinned"), "{status}");
+    let (ok, out, err) = run_haven(&dir, &["db", "stop"]).await;
+    assert!(ok && out.contains("stopped"), "{out}{err}");
+    assert!(!cluster(&dir).is_running());
     let _ = std::fs::remove_dir_all(&root);
 }
 
