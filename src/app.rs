@@ -200,7 +200,7 @@ impl AppState {
     /// `haven keys`: an API key acting as `email`'s user. When the instance has no active
     /// superAdmin (all archived, deleted or demoted), `email` becomes one first, so an operator
     /// with access to the database can always get back in; the second value then says how
-    /// (`created`, `reactivated`, `promoted`).
+    /// (created, reactivated or promoted as superAdmin).
     pub async fn recovery_key(
         &self,
         email: &str,
@@ -227,15 +227,14 @@ impl AppState {
         if exists {
             return Ok(None);
         }
-        let existing: Option<(bool, String)> = sqlx::query_as(
-            "SELECT is_active, role_id FROM auth.users WHERE lower(email) = lower($1)",
-        )
-        .bind(email)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let how = match existing {
-            Some((false, _)) => "reactivated as superAdmin",
-            Some((true, _)) => "promoted to superAdmin",
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT is_active FROM auth.users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let how = match active {
+            Some(false) => "reactivated as superAdmin",
+            Some(true) => "promoted to superAdmin",
             None => {
                 let password: String = {
                     use rand::Rng;

@@ -87,7 +87,7 @@ async fn watch(
     lease: Arc<Mutex<Option<Lease>>>,
     cancel: CancellationToken,
 ) {
-    // After a failed start, wait longer before the next try (up to a minute) rather than log an
+    // After a failed start, wait 10 s before the next try rather than log an
     // error every second.
     let mut pause = WATCH_EVERY;
     loop {
