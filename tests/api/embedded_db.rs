@@ -394,6 +394,37 @@ async fn the_servers_cluster_is_durable() {
 }
 
 #[tokio::test]
+async fn two_first_starts_at_once_make_one_cluster_and_one_superadmin() {
+    let root = fresh_dir("twin");
+    let dir = root.join("d");
+    // Neither finds a cluster: one runs initdb while the other waits, then both serve.
+    let (first, second) = tokio::join!(Serve::start(&dir, "a"), Serve::start(&dir, "b"));
+    let printed: Vec<String> = [&first, &second]
+        .iter()
+        .filter_map(|s| {
+            let out = std::fs::read_to_string(&s.stdout).unwrap_or_default();
+            out.lines()
+                .find_map(|l| l.strip_prefix("HAVEN_ADMIN_API_KEY="))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        printed.len(),
+        1,
+        "exactly one first start prints a key: {printed:?}"
+    );
+    first.assert_serving(&printed[0], ADMIN).await;
+    second.assert_serving(&printed[0], ADMIN).await;
+    // Ending in the other order from starting: the cluster stops with the last.
+    let log = second.terminate().await;
+    assert!(cluster(&dir).is_running(), "{log}");
+    first.assert_serving(&printed[0], ADMIN).await;
+    let log = first.terminate().await;
+    assert!(!cluster(&dir).is_running(), "{log}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
 async fn stdio_never_creates_a_database() {
     let parent = fresh_dir("nodb");
     let missing = parent.join("missing");
