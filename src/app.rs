@@ -78,6 +78,9 @@ impl AppState {
         };
         // On an error below, dropping the attachment leaves the cluster.
         let pool = db::pool(options, config.db_max_connections).await?;
+        if cluster.is_some() {
+            db::warn_unless_durable(&pool).await;
+        }
         db::migrate(&pool).await?;
         Self::with_pool(config, pool, cluster).await
     }

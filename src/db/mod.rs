@@ -67,6 +67,23 @@ pub async fn pool(options: PgConnectOptions, max: u32) -> anyhow::Result<PgPool>
         .await?)
 }
 
+/// Warns when the server runs with `fsync` off: a private cluster started by the test harness or a
+/// benchmark (which relax durability) and joined by a server would lose acknowledged writes in an
+/// OS crash. `haven db stop` lets the next start bring it back with Postgres' defaults.
+pub async fn warn_unless_durable(pool: &PgPool) {
+    if let Ok(fsync) = sqlx::query_scalar::<_, String>("SHOW fsync")
+        .fetch_one(pool)
+        .await
+    {
+        if fsync != "on" {
+            tracing::warn!(
+                "the private cluster runs with fsync={fsync} (started by a test or benchmark?): \
+                 acknowledged writes may be lost in a crash; run `haven db stop` so the next start is durable"
+            );
+        }
+    }
+}
+
 /// Applies pending migrations.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("running migrations")
