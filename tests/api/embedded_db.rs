@@ -24,6 +24,23 @@ fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Stops the cluster of a data dir when a test ends (say, fails) with it running, so no postgres
+/// outlives the test, and removes a relocated cluster home (outside the test tmp dir).
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Ok(cluster) = PrivateCluster::locate(&self.0, Durability::Durable, false) {
+            if cluster.is_running() {
+                let _ = cluster.stop();
+            }
+            if cluster.home() != cluster.data_dir() {
+                let _ = std::fs::remove_dir_all(cluster.home());
+            }
+        }
+    }
+}
+
 /// The `haven` binary on data dir `dir`, never on `DATABASE_URL`.
 fn haven(dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_haven"));
@@ -245,6 +262,7 @@ const ADMIN: &str = "admin@haven.local";
 async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
     let root = fresh_dir("share");
     let dir = root.join("d");
+    let _stop = StopOnDrop(dir.clone());
     let s1 = Serve::start(&dir, "s1").await;
     let key = s1.admin_key();
     s1.assert_serving(&key, ADMIN).await;
@@ -354,6 +372,7 @@ async fn serve_and_stdio_processes_share_one_cluster_in_any_exit_order() {
 async fn the_servers_cluster_is_durable() {
     let root = fresh_dir("durable");
     let dir = root.join("d");
+    let _stop = StopOnDrop(dir.clone());
     let serve = Serve::start(&dir, "s").await;
     let mut conn = sqlx::PgConnection::connect_with(&cluster(&dir).options("haven"))
         .await
@@ -397,6 +416,7 @@ async fn the_servers_cluster_is_durable() {
 async fn two_first_starts_at_once_make_one_cluster_and_one_superadmin() {
     let root = fresh_dir("twin");
     let dir = root.join("d");
+    let _stop = StopOnDrop(dir.clone());
     // Neither finds a cluster: one runs initdb while the other waits, then both serve.
     let (first, second) = tokio::join!(Serve::start(&dir, "a"), Serve::start(&dir, "b"));
     let printed: Vec<String> = [&first, &second]
@@ -468,6 +488,7 @@ async fn a_data_dir_postgres_cannot_reach_keeps_its_cluster_in_a_durable_place()
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
     let dir = parent.join("d");
+    let _stop = StopOnDrop(dir.clone());
     let (ok, _, err) = run_haven(&dir, &["migrate"]).await;
     assert!(ok, "{err}");
     let home = cluster(&dir).home().to_path_buf();
