@@ -24,6 +24,7 @@ mod guest_journey;
 mod last_superadmin;
 mod legacy_and_stdio;
 mod limits;
+mod live_events;
 mod mcp_surface;
 mod payments;
 mod registry_faces;
