@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use haven::app::AppState;
 use haven::config::Config;
-use haven::db::{self, PrivateCluster};
+use haven::db::{self, Durability, PrivateCluster};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
@@ -39,10 +39,17 @@ async fn server() -> &'static Server {
                 Err(_) => {
                     let dir =
                         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("haven-test-pg");
-                    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir))
-                        .await
-                        .unwrap()
-                        .expect("starting the private test cluster");
+                    // Throwaway databases: the harness alone trades durability for speed
+                    // (fsync and full_page_writes off). It takes no lease, so the cluster is left
+                    // running between runs.
+                    let cluster = tokio::task::spawn_blocking(move || {
+                        let cluster = PrivateCluster::locate(&dir, Durability::Relaxed, true)?;
+                        cluster.ensure_running(true)?;
+                        anyhow::Ok(cluster)
+                    })
+                    .await
+                    .unwrap()
+                    .expect("starting the private test cluster");
                     (
                         cluster.options("postgres"),
                         UrlBase::Cluster(cluster.url("postgres")),
