@@ -4,10 +4,12 @@
 pub mod agents;
 pub mod auth;
 pub mod envelope;
+pub mod events;
 pub mod guard;
 pub mod health;
 pub mod jsonrpc_guard;
 pub mod legacy_sse;
+pub mod live;
 pub mod mcp;
 pub mod openapi;
 pub mod openapi_routes;
@@ -36,7 +38,9 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
                 move |req, next| jsonrpc_guard::guard(limit, req, next),
             )),
         )
-        .merge(legacy_sse::routes(&state, shutdown))
+        .merge(legacy_sse::routes(&state, shutdown.clone()))
+        .merge(events::routes(&state, shutdown))
+        .merge(live::routes(&state))
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())

@@ -19,6 +19,29 @@ pub fn paths() -> Map<String, Value> {
     paths.insert("/ready".into(), json!({ "get": ready() }));
     paths.insert("/openapi.json".into(), json!({ "get": document() }));
     paths.insert("/swagger".into(), json!({ "get": swagger() }));
+    paths.insert("/events".into(), json!({ "get": events() }));
+    for (path, id, media, what) in [
+        (
+            "/live",
+            "livePage",
+            "text/html",
+            "The live page: sign in, watch your events, run an agent",
+        ),
+        (
+            "/live.css",
+            "livePageStyle",
+            "text/css",
+            "The live page's style sheet",
+        ),
+        (
+            "/live.js",
+            "livePageScript",
+            "text/javascript",
+            "The live page's script",
+        ),
+    ] {
+        paths.insert(path.into(), json!({ "get": static_page(id, media, what) }));
+    }
     paths.insert("/mcp".into(), json!({ "post": mcp_post() }));
     paths.insert("/mcp/sse".into(), json!({ "get": mcp_sse() }));
     paths.insert("/mcp/message".into(), json!({ "post": mcp_message() }));
@@ -107,12 +130,43 @@ fn swagger() -> Value {
     })
 }
 
+/// `GET /events` (`super::events`): the caller's domain events as SSE.
+fn events() -> Value {
+    let id = json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX });
+    json!({
+        "operationId": "events", "summary": "The changes that concern the caller, as server-sent events",
+        "tags": ["events"],
+        "description": "Events named after the operation that caused them (createReservation, approveReservation, …) for the actor and the parties the object names; admins see all. Resumable with Last-Event-ID; works across replicas. Any other query parameter is refused.",
+        "parameters": [
+            { "name": "lastEventId", "in": "query", "required": false, "schema": id, "description": "Resume after this event id" },
+            { "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "string" }, "description": "Resume after this event id (what EventSource sends)" },
+            { "name": "kinds", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Comma-separated operation names to keep" }
+        ],
+        "responses": {
+            "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+            "400": error("An unknown parameter, a lastEventId that is not a whole number, or a kind that is not an operation"),
+            "401": error("No login, or an invalid token"),
+            "429": error("Too many requests: wait for Retry-After seconds"),
+            "503": error("The database is unavailable: retry after Retry-After seconds")
+        },
+        "security": [{ "bearer": [] }]
+    })
+}
+
+/// A static file of the live page (`super::live`).
+fn static_page(id: &str, media: &str, what: &str) -> Value {
+    json!({
+        "operationId": id, "summary": what, "tags": ["live"],
+        "responses": { "200": { "description": what, "content": { media: { "schema": { "type": "string" } } } }, "401": bad_token() }
+    })
+}
+
 /// A JSON-RPC 2.0 message a client may send: a request (with `id`), a notification (without),
 /// or a response to a server request.
 fn jsonrpc_message() -> Value {
     let id = json!({ "anyOf": [
         { "type": "string", "maxLength": 200 },
-        { "type": "integer", "minimum": -9_007_199_254_740_991_i64, "maximum": 9_007_199_254_740_991_i64 }
+        { "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }
     ] });
     // Any method name: unknown requests get the server's -32601, unknown notifications are ignored.
     let method = json!({ "type": "string" });

@@ -132,6 +132,8 @@ async fn openapi_documents_the_routes_outside_the_registry() {
         ("/agenthub-api/v1/agents/{agentName}/stream", "post"),
         ("/agenthub-api/v1/dynamic-agents/run", "post"),
         ("/agenthub-api/v1/dynamic-agents/stream", "post"),
+        ("/events", "get"),
+        ("/live", "get"),
     ] {
         let entry = &doc["paths"][path][method];
         assert!(entry.is_object(), "{method} {path} is not documented");
