@@ -23,7 +23,7 @@ EXAMPLES=${ST_EXAMPLES:-12}
 # hold every example until the request timeout), and the Stripe webhook (CI runs the local payment
 # provider, which has no webhooks: every call is a documented 400). One regex: Schemathesis ANDs
 # separate filters.
-EXCLUDE='^(logout|relogin|archiveProfile|updateUserPassword|updateUserPasswordByAdmin|updateUserRole|deleteUser|updateApiKey|mcpLegacySse|streamAgentRoute|streamDynamicAgentRoute|stripeWebhook)$'
+EXCLUDE='^(logout|relogin|archiveProfile|updateUserPassword|updateUserPasswordByAdmin|updateUserRole|deleteUser|updateApiKey|mcpLegacySse|events|streamAgentRoute|streamDynamicAgentRoute|stripeWebhook)$'
 
 install() {
     [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"

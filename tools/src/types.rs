@@ -303,6 +303,27 @@ impl JsonSchema for NightFilter {
     }
 }
 
+/// The schema of an amount [`Filter`] (`catalog::common::money_filter`): `120.5`, `$gte-100`,
+/// `$lt-80`, `$btw-50-120.5`, or `null`.
+pub struct MoneyFilter;
+
+impl JsonSchema for MoneyFilter {
+    fn schema_name() -> Cow<'static, str> {
+        "MoneyFilter".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let amount = "[0-9]{1,9}(\\.[0-9]{1,2})?";
+        let one = serde_json::json!({ "anyOf": [
+            { "enum": ["null", ""] },
+            { "type": "string", "pattern": format!("^({amount}|\\$(lte|lt|gte|gt)-{amount}|\\$btw-{amount}-{amount})$") }
+        ] });
+        json_schema!({
+            "description": "One amount or range, or an array of them (matched with OR).",
+            "anyOf": [ one, { "type": "array", "maxItems": 50, "items": one } ]
+        })
+    }
+}
+
 /// The schema of a [`Filter`] whose values must all be UUIDs (no `null`), such as `amenityIds`.
 pub struct UuidsFilter;
 

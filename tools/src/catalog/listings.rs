@@ -723,6 +723,7 @@ pub struct ListingFilters {
     /// Partial, case-insensitive address match.
     pub address: Option<Filter>,
     /// Base price: exact amounts or ranges `$lt-`, `$lte-`, `$gt-`, `$gte-`, `$btw-<min>-<max>`.
+    #[schemars(with = "Option<crate::types::MoneyFilter>")]
     pub price_per_night: Option<Filter>,
     /// Property types (case-insensitive).
     pub property_type: Option<Filter>,
