@@ -97,7 +97,7 @@ pub struct CustomerFilters {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MethodFilters {
     /// The user whose methods to list (yourself unless you are an admin; admins may give several).
-    #[schemars(with = "uuid::Uuid")]
+    #[schemars(with = "crate::types::UuidsFilter")]
     pub user_id: Filter,
     /// Partial, case-insensitive payment method id match.
     pub payment_method_id: Option<Filter>,
