@@ -134,13 +134,42 @@ impl ToolError {
     }
 }
 
+/// SQLSTATEs of a transaction Postgres aborted only because of concurrent ones: `40P01` (deadlock
+/// detected) and `40001` (serialization failure). Running the whole transaction again is safe.
+const TRANSIENT_CODES: &[&str] = &["40P01", "40001"];
+
+/// The message of [`ToolError::transient`]; also how [`ToolError::is_transient`] recognises it.
+const TRANSIENT_MESSAGE: &str =
+    "the change collided with concurrent changes to the same records and was not applied; retry it";
+
+impl ToolError {
+    /// The 409 for a transaction Postgres aborted to break a deadlock or a serialization conflict.
+    /// [`crate::registry::Operation::invoke`] runs such an operation again a few times before a
+    /// caller ever sees it.
+    pub fn transient() -> Self {
+        Self::conflict(TRANSIENT_MESSAGE)
+    }
+    /// Whether this is [`ToolError::transient`]: nothing was written and a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Conflict && self.message == TRANSIENT_MESSAGE
+    }
+}
+
 /// A constraint name and the error its violation means, for [`on_constraint`].
 pub type ConstraintMap<'a> = &'a [(&'a str, ErrorKind, &'a str)];
 
 /// Turns a database error into a [`ToolError`]: a violated constraint listed in `map` becomes that
-/// kind and message (so a duplicate email is a clean 409), anything else a logged 500.
+/// kind and message (so a duplicate email is a clean 409), a deadlock or serialization failure
+/// [`ToolError::transient`], anything else a logged 500.
 pub fn on_constraint(err: sqlx::Error, map: ConstraintMap<'_>) -> ToolError {
     if let sqlx::Error::Database(db) = &err {
+        if db
+            .code()
+            .is_some_and(|c| TRANSIENT_CODES.contains(&c.as_ref()))
+        {
+            tracing::debug!(cause = %db, "transaction aborted by a concurrent one");
+            return ToolError::transient();
+        }
         if let Some(name) = db.constraint() {
             if let Some((_, kind, msg)) = map.iter().find(|(c, _, _)| *c == name) {
                 return ToolError::new(*kind, *msg);

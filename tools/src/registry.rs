@@ -394,10 +394,32 @@ impl Operation {
                 )))
             }
         };
+        reject_nul(&args, &mut String::new())?;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&ctx, args.clone()).await {
+                Err(err)
+                    if err.is_transient()
+                        && attempt < MAX_ATTEMPTS
+                        && !self.annotations.open_world =>
+                {
+                    // Postgres aborted the transaction to break a deadlock or a serialization
+                    // conflict: nothing was written, so roll back and run the whole call again.
+                    drop(ctx.take_tx().await);
+                    tokio::time::sleep(retry_pause(attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One run of the handler, the audit row and the commit.
+    async fn attempt(&self, ctx: &Ctx, args: Value) -> Result<Value, ToolError> {
         let output = (self.handler)(ctx.clone(), args).await?;
         if !self.annotations.read_only {
             let mut db = ctx.db().await?;
-            audit::record(&mut db, &ctx, self, &output).await?;
+            audit::record(&mut db, ctx, self, &output).await?;
         }
         if let Some(tx) = ctx.take_tx().await {
             tx.commit().await?;
@@ -421,6 +443,58 @@ impl Operation {
             }
         }
         Ok(())
+    }
+}
+
+/// How many times [`Operation::invoke`] runs a call whose transaction Postgres aborted because of a
+/// concurrent one (deadlock, serialization failure) before answering [`ToolError::transient`].
+/// Operations that reach outside Haven (`open_world`) are run once.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// A short randomised pause before attempt `attempt + 1`, so colliding calls do not collide again.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let base = 5u64 << attempt.min(4);
+    std::time::Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
+}
+
+/// Refuses a NUL character anywhere in the arguments (Postgres text cannot hold one, so it would
+/// fail deep inside a query), naming the field by its path, e.g. `agent.tools[0]`.
+fn reject_nul(value: &Value, path: &mut String) -> Result<(), ToolError> {
+    let refuse = |path: &str, what: &str| {
+        let field = if path.is_empty() { "arguments" } else { path };
+        Err(ToolError::field(
+            field.to_string(),
+            format!("{what}must not contain NUL characters (\\u0000)"),
+        ))
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => refuse(path, ""),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                reject_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if key.contains('\0') {
+                    return refuse(path, "its keys ");
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                reject_nul(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::lifecycle;
 use super::model::{load_reservation, record_activity, Party, Reservation, RESERVATION_COLUMNS};
 use super::pricing::price_stay;
+use crate::catalog::common::lock_listing;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Method, Operation, Service};
@@ -263,6 +264,9 @@ pub fn operations() -> Vec<Operation> {
 
 async fn create_reservation(ctx: Ctx, input: NewReservation) -> Result<Reservation, ToolError> {
     let guest = ctx.caller()?.user_id;
+    // First the listing's lock, the order every write of a listing's nights follows; the terms
+    // read after it are the current ones.
+    lock_listing(&ctx, input.listing_id).await?;
     let (terms, stay, quote) = price_stay(
         &ctx,
         input.listing_id,

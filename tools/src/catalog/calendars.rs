@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::common::{
-    date_filter, load_managed_child, load_visible_child, managed_listing, push_listing_visible,
-    soft_delete, today, OfListing,
+    date_filter, load_managed_child, load_visible_child, lock_listing, managed_listing,
+    push_listing_visible, soft_delete, today, OfListing,
 };
 use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
@@ -245,7 +245,7 @@ async fn create_entry(ctx: Ctx, input: NewCalendarEntry) -> Result<ListingCalend
             format!("must be after date and cover at most {MAX_ENTRY_NIGHTS} nights"),
         ));
     }
-    managed_listing(&ctx, input.listing_id, false).await?;
+    managed_listing(&ctx, input.listing_id, true).await?;
     let owner = ctx.user_id();
     let mut db = ctx.db().await?;
     let sql = format!(
@@ -282,12 +282,29 @@ async fn load_managed(ctx: &Ctx, id: Uuid) -> Result<ListingCalendar, ToolError>
     load_managed_child(ctx, (TABLE, COLUMNS), id, "calendar entry").await
 }
 
+/// Locks the listing of entry `id` (see [`lock_listing`]) before the entry itself, the order every
+/// write of a listing's nights follows.
+async fn lock_entry_listing(ctx: &Ctx, id: Uuid) -> Result<(), ToolError> {
+    let listing: Option<Uuid> = {
+        let mut db = ctx.db().await?;
+        sqlx::query_scalar("SELECT listing_id FROM catalog.listing_calendars WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *db)
+            .await?
+    };
+    match listing {
+        Some(listing) => lock_listing(ctx, listing).await,
+        None => Ok(()),
+    }
+}
+
 async fn update_entry(ctx: Ctx, input: CalendarPatch) -> Result<ListingCalendar, ToolError> {
     check_common(
         input.price_override,
         input.min_stay,
         input.external_calendar_ids.as_ref(),
     )?;
+    lock_entry_listing(&ctx, input.listing_calendar_id).await?;
     let current = load_managed(&ctx, input.listing_calendar_id).await?;
     ToolError::check_version(
         input.record_version,
