@@ -18,7 +18,7 @@ use haven_agents::dynamic::{dynamic_run, DynamicRunInput};
 use haven_agents::executions::Source;
 use haven_agents::run_agent::{design_run, enabled_agent};
 use haven_agents::runner::{self, Hub, RunEvent, RunSpec};
-use haven_tools::registry::{parse_input, Access};
+use haven_tools::registry::{parse_input, reject_nul, Access};
 use haven_tools::ToolError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -65,6 +65,7 @@ fn refuse(err: &ToolError) -> Response {
 fn parse_body<T: DeserializeOwned>(body: Body) -> Result<T, ToolError> {
     let Json(value) =
         body.map_err(|e| ToolError::bad_input(format!("the body must be a JSON object: {e}")))?;
+    reject_nul(&value)?;
     parse_input(value)
 }
 

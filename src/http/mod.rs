@@ -8,6 +8,7 @@ pub mod guard;
 pub mod health;
 pub mod legacy_sse;
 pub mod mcp;
+pub mod nul;
 pub mod openapi;
 pub mod rest;
 pub mod webhooks;
@@ -38,6 +39,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(nul::refuse_nul_in_url))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(TraceLayer::new_for_http())

@@ -21,6 +21,7 @@ mod groups_and_files;
 mod guest_journey;
 mod legacy_and_stdio;
 mod limits;
+mod nul_bytes;
 mod payments;
 mod registry_faces;
 mod reservations;

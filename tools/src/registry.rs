@@ -394,7 +394,7 @@ impl Operation {
                 )))
             }
         };
-        reject_nul(&args, &mut String::new())?;
+        reject_nul(&args)?;
         let mut attempt = 1;
         loop {
             match self.attempt(&ctx, args.clone()).await {
@@ -458,9 +458,14 @@ fn retry_pause(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
 }
 
-/// Refuses a NUL character anywhere in the arguments (Postgres text cannot hold one, so it would
-/// fail deep inside a query), naming the field by its path, e.g. `agent.tools[0]`.
-fn reject_nul(value: &Value, path: &mut String) -> Result<(), ToolError> {
+/// Refuses a NUL character anywhere in `value`, nested values and keys included (Postgres text
+/// cannot hold one, so it would fail deep inside a query), naming the field by its path, e.g.
+/// `agent.tools[0]`. [`Operation::invoke`] runs it on every call's arguments.
+pub fn reject_nul(value: &Value) -> Result<(), ToolError> {
+    reject_nul_at(value, &mut String::new())
+}
+
+fn reject_nul_at(value: &Value, path: &mut String) -> Result<(), ToolError> {
     let refuse = |path: &str, what: &str| {
         let field = if path.is_empty() { "arguments" } else { path };
         Err(ToolError::field(
@@ -474,7 +479,7 @@ fn reject_nul(value: &Value, path: &mut String) -> Result<(), ToolError> {
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                reject_nul(item, path)?;
+                reject_nul_at(item, path)?;
                 path.truncate(len);
             }
             Ok(())
@@ -489,7 +494,7 @@ fn reject_nul(value: &Value, path: &mut String) -> Result<(), ToolError> {
                     path.push('.');
                 }
                 path.push_str(key);
-                reject_nul(item, path)?;
+                reject_nul_at(item, path)?;
                 path.truncate(len);
             }
             Ok(())
