@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use haven_tools::{Principal, ToolError};
 
+use super::csrf;
 use super::envelope::error_response;
 use crate::app::AppState;
 
@@ -27,6 +28,21 @@ pub struct Caller {
     pub ip: Option<String>,
     /// Preferred languages from `Accept-Language`, best first.
     pub languages: Vec<String>,
+    /// Where the credential came from (`None`: anonymous), for the CSRF rules of [`super::csrf`].
+    pub credential: Option<TokenSource>,
+}
+
+/// Where a request's credential was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The `access_token` query parameter.
+    Query,
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// The `haven-access-token` header.
+    Header,
+    /// The `haven-access-token` cookie: the one a browser sends by itself, so CSRF rules apply.
+    Cookie,
 }
 
 /// The middleware.
@@ -39,7 +55,14 @@ pub async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
-    let principal = match find_token(&req) {
+    let credential = find_credential(&req);
+    let source = credential.as_ref().map(|(_, source)| *source);
+    if source == Some(TokenSource::Cookie) && csrf::is_unsafe(req.method()) {
+        if let Err(err) = csrf::check_cookie_mutation(req.headers(), &state.config) {
+            return error_response(&err).into_response();
+        }
+    }
+    let principal = match credential.map(|(token, _)| token) {
         None => None,
         Some(token) => match state
             .services
@@ -67,6 +90,7 @@ pub async fn authenticate(
         principal,
         ip,
         languages,
+        credential: source,
     });
     next.run(req).await
 }
@@ -108,6 +132,11 @@ fn unauthorized(err: ToolError) -> Response {
 
 /// The first token found in the spec's locations.
 pub fn find_token(req: &Request) -> Option<String> {
+    find_credential(req).map(|(token, _)| token)
+}
+
+/// The first token found in the spec's locations, with where it was found.
+pub fn find_credential(req: &Request) -> Option<(String, TokenSource)> {
     let from_query = req.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "access_token")
@@ -141,11 +170,16 @@ pub fn find_token(req: &Request) -> Option<String> {
                 (name == TOKEN_NAME).then(|| value.to_string())
             })
     };
-    from_query
-        .or_else(from_bearer)
-        .or_else(from_header)
-        .or_else(from_cookie)
-        .filter(|t| !t.is_empty())
+    let found = [
+        (from_query, TokenSource::Query),
+        (from_bearer(), TokenSource::Bearer),
+        (from_header(), TokenSource::Header),
+        (from_cookie(), TokenSource::Cookie),
+    ];
+    found
+        .into_iter()
+        .find_map(|(token, source)| token.map(|t| (t, source)))
+        .filter(|(t, _)| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 
 pub mod agents;
 pub mod auth;
+pub mod csrf;
 pub mod envelope;
 pub mod guard;
+pub mod headers;
 pub mod health;
 pub mod legacy_sse;
 pub mod mcp;
@@ -43,6 +45,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
 

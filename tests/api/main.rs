@@ -15,6 +15,7 @@ mod bad_input;
 mod booking_admin;
 mod catalog;
 mod concurrency;
+mod csrf;
 mod dynamic_agents;
 mod fake_stripe;
 mod groups_and_files;
