@@ -12,6 +12,7 @@ pub mod legacy_sse;
 pub mod mcp;
 pub mod nul;
 pub mod openapi;
+pub mod request_log;
 pub mod rest;
 pub mod webhooks;
 
@@ -22,7 +23,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 
@@ -44,7 +44,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .layer(axum::middleware::from_fn(nul::refuse_nul_in_url))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(request_log::layer())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }

@@ -20,6 +20,7 @@ mod dynamic_agents;
 mod fake_stripe;
 mod groups_and_files;
 mod guest_journey;
+mod leaks;
 mod legacy_and_stdio;
 mod limits;
 mod nul_bytes;

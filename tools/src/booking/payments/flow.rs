@@ -107,6 +107,25 @@ pub struct PaymentOutcome {
     pub payment_result: PaymentResult,
 }
 
+/// What `callbackReservationPayment` always says: the payment was read again from the provider.
+pub const RECHECKED: &str = "re-checked";
+
+/// The answer of `callbackReservationPayment`. Anyone may call it (gateways and redirect pages do),
+/// so only the reservation's guest, host and admins see the reservation and the payment; everyone
+/// else gets the acknowledgement alone.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackOutcome {
+    /// Always `re-checked`: Haven re-read the payment from the provider and applied it.
+    pub acknowledgement: String,
+    /// The reservation after the re-check (guest, host and admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Reservation>,
+    /// The payment's state (guest, host and admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_result: Option<PaymentResult>,
+}
+
 const PAYMENT_ANNOTATIONS: Annotations = Annotations {
     read_only: false,
     destructive: false,
@@ -148,8 +167,9 @@ pub fn operations() -> Vec<Operation> {
             .title("Payment gateway callback")
             .describe(
                 "Called by a payment gateway or redirect page with the reservation id: Haven re-reads the payment \
-                 from the provider (it never trusts the caller's data) and applies it. Public; the reservation \
-                 itself is returned only to its guest, host or admins. Signed Stripe webhooks go to \
+                 from the provider (it never trusts the caller's data) and applies it. Public; it answers \
+                 acknowledgement `re-checked`, and only the reservation's guest, host or admins also get the \
+                 reservation and the payment result. Signed Stripe webhooks go to \
                  POST /bookingmanagement-api/v1/webhooks/stripe.",
             )
             .rest(Method::Post, "/bookingmanagement-api/v1/callbackreservationpayment")
@@ -529,7 +549,7 @@ async fn refresh_payment(ctx: Ctx, input: RefreshPayment) -> Result<PaymentOutco
     .await
 }
 
-async fn callback_payment(ctx: Ctx, input: PaymentCallback) -> Result<PaymentOutcome, ToolError> {
+async fn callback_payment(ctx: Ctx, input: PaymentCallback) -> Result<CallbackOutcome, ToolError> {
     let id = input.reservation_id.ok_or_else(|| {
         ToolError::field(
             "reservationId",
@@ -540,7 +560,17 @@ async fn callback_payment(ctx: Ctx, input: PaymentCallback) -> Result<PaymentOut
         .await?
         .ok_or_else(|| ToolError::not_found("reservation"))?;
     let (updated, intent) = resync(&ctx, &reservation).await?;
-    outcome(&ctx, updated, Some(&intent), None, None).await
+    let (reservation, payment_result) = if updated.party(&ctx).is_some() {
+        let full = outcome(&ctx, updated, Some(&intent), None, None).await?;
+        (full.reservation, Some(full.payment_result))
+    } else {
+        (None, None)
+    };
+    Ok(CallbackOutcome {
+        acknowledgement: RECHECKED.into(),
+        reservation,
+        payment_result,
+    })
 }
 
 /// Builds the answer; callers who are not party to the reservation see only the payment status.
