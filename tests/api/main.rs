@@ -23,6 +23,7 @@ mod guest_journey;
 mod leaks;
 mod legacy_and_stdio;
 mod limits;
+mod live_events;
 mod mcp_surface;
 mod nul_bytes;
 mod payments;

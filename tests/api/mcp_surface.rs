@@ -607,9 +607,20 @@ async fn run_agent_reports_progress_and_a_cancelled_call_ends_the_run_cancelled(
     assert_eq!(execution_status(&app, id).await, "running");
     // Another user's cancellation for the same request id reaches nothing.
     let other = app.user("other@haven.test").await;
-    let cancel = |token: String| {
+    // A second replica on the same database: a cancellation it receives reaches the call over
+    // Postgres NOTIFY.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let replica = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(haven::http::serve(
+        listener,
+        haven::http::router(app.state.clone(), stop.clone()),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await; // its listener subscribes
+    let cancel = |token: String, base: String| {
         app.http
-            .post(format!("{}/mcp", app.base))
+            .post(format!("{base}/mcp"))
             .bearer_auth(token)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2025-06-18")
@@ -620,13 +631,19 @@ async fn run_agent_reports_progress_and_a_cancelled_call_ends_the_run_cancelled(
             .send()
     };
     assert_eq!(
-        cancel(other.token.clone()).await.unwrap().status(),
+        cancel(other.token.clone(), app.base.clone())
+            .await
+            .unwrap()
+            .status(),
         StatusCode::ACCEPTED
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(execution_status(&app, id).await, "running");
     assert_eq!(
-        cancel(user.token.clone()).await.unwrap().status(),
+        cancel(user.token.clone(), replica.clone())
+            .await
+            .unwrap()
+            .status(),
         StatusCode::ACCEPTED
     );
     let mut status = String::new();
@@ -639,6 +656,7 @@ async fn run_agent_reports_progress_and_a_cancelled_call_ends_the_run_cancelled(
     }
     assert_eq!(status, "cancelled", "the run ends cancelled, not success");
     let _ = tokio::time::timeout(Duration::from_secs(5), call).await;
+    stop.cancel();
 }
 
 #[tokio::test]
