@@ -10,6 +10,7 @@ pub mod guard;
 pub mod headers;
 pub mod health;
 pub mod legacy_sse;
+pub mod live;
 pub mod mcp;
 pub mod nul;
 pub mod openapi;
@@ -35,6 +36,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .merge(mcp::routes(&state, shutdown.clone()))
         .merge(legacy_sse::routes(&state, shutdown.clone()))
         .merge(events::routes(&state, shutdown))
+        .merge(live::routes(&state))
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())

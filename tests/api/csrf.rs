@@ -162,6 +162,7 @@ async fn every_response_carries_the_security_headers_and_tokens_are_never_cached
             .bearer_auth("bogus"),
         app.http
             .get(format!("{}/propertycatalog-api/v1/listings", app.base)),
+        app.http.get(format!("{}/live", app.base)),
     ];
     for req in requests {
         let resp = req.send().await.unwrap();
@@ -178,6 +179,11 @@ async fn every_response_carries_the_security_headers_and_tokens_are_never_cached
             "{url}"
         );
         assert_eq!(h["cache-control"], "no-store", "{url}");
+        if url.ends_with("/live") {
+            // Haven's own page loads its script and style from Haven, nothing inline.
+            let csp = h["content-security-policy"].to_str().unwrap();
+            assert!(csp.starts_with("default-src 'self'"), "{csp}");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod helpers;
+mod stdio_child;
 
 mod access;
 mod agent_delegation;
@@ -17,9 +18,11 @@ mod catalog;
 mod concurrency;
 mod csrf;
 mod dynamic_agents;
+mod embedded_db;
 mod fake_stripe;
 mod groups_and_files;
 mod guest_journey;
+mod last_superadmin;
 mod leaks;
 mod legacy_and_stdio;
 mod limits;
