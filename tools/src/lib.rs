@@ -17,6 +17,7 @@ pub mod reviews;
 pub mod sql;
 pub mod stay;
 pub mod types;
+pub mod words;
 
 pub use context::{Ctx, Services, Settings};
 pub use error::{ErrorKind, ToolError};

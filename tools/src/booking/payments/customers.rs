@@ -84,8 +84,10 @@ pub struct CustomerFilters {
     /// Partial, case-insensitive provider match.
     pub platform: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -108,8 +110,10 @@ pub struct MethodFilters {
     /// Partial, case-insensitive match anywhere in the card details' JSON text (e.g. `visa`, `4242`).
     pub card_info: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
