@@ -148,8 +148,10 @@ pub struct OverrideRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverrideFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -274,8 +276,10 @@ pub struct AgentRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
