@@ -34,6 +34,7 @@ pub struct RunResult {
     /// The execution row's id.
     pub execution_id: Uuid,
     /// `success`, `error`, `timeout` or `cancelled` (or `running` from `runAgent`).
+    #[schemars(with = "haven_tools::types::Choice<crate::executions::RunStatuses>")]
     pub status: &'static str,
     /// The answer: text, or the parsed JSON object for `json` agents; null on failure.
     pub output: Option<Value>,

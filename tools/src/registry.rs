@@ -529,6 +529,12 @@ impl OperationBuilder {
         self.data_name = data_name;
         self
     }
+    /// Marks the operation as reaching outside Haven (a payment provider refunding or charging, an
+    /// LLM); call it after the preset ([`OperationBuilder::updates`] …), which resets annotations.
+    pub fn open_world(mut self) -> Self {
+        self.annotations.open_world = true;
+        self
+    }
     /// Overrides the annotations a preset chose.
     pub fn annotations(mut self, annotations: Annotations) -> Self {
         self.annotations = annotations;

@@ -316,7 +316,7 @@ impl<C: Choices> JsonSchema for EnumFilter<C> {
     }
 }
 
-/// The spec's pagination block in list responses.
+/// The pagination block of a list answer.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Paging {

@@ -70,6 +70,7 @@ pub struct ActivityList {
 pub fn operations() -> Vec<Operation> {
     vec![Operation::build("listReservationActivities", Service::Booking)
         .title("List a reservation's activity timeline")
+        .who("the reservation's guest and host, and admins")
         .describe(
             "Returns what happened to a reservation, newest first: status changes, payments, \
              disputes and their resolution. Each entry has kind, oldValue, newValue, actorId \

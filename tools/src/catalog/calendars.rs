@@ -22,7 +22,7 @@ use crate::types::{Filter, Name, Paging, RecordMeta};
 /// The longest range one calendar entry may cover.
 pub const MAX_ENTRY_NIGHTS: i64 = 366;
 
-/// A calendar entry covering the nights `[date, endDate)` (spec object `ListingCalendar`).
+/// A calendar entry covering the nights `[date, endDate)`.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingCalendar {
@@ -159,6 +159,7 @@ pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createListingCalendar", Service::Catalog)
             .title("Add a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Adds availability/pricing for a listing's nights [date, endDate) (endDate defaults to the next day). isAvailable=false blocks the nights for booking; priceOverride replaces the nightly price. Only the listing's host or an admin; dates must not be in the past. 409 if another entry covers some of the nights or a reservation holds a night being blocked. Returns the entry.")
             .rest(Method::Post, "/propertycatalog-api/v1/listingcalendars")
             .access(Access::Authenticated)
@@ -166,6 +167,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_entry),
         Operation::build("updateListingCalendar", Service::Catalog)
             .title("Update a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Changes an entry's availability, price override, minimum stay or iCal data (its dates are fixed). Only the listing's host or an admin. Blocking nights a reservation holds gives 409; a stale recordVersion gives 409. Returns the entry.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Authenticated)
@@ -173,6 +175,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_entry),
         Operation::build("deleteListingCalendar", Service::Catalog)
             .title("Delete a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Soft-deletes a calendar entry; nights it blocked become bookable again. Only the listing's host or an admin. Returns its last state (isActive false).")
             .rest(Method::Delete, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Authenticated)
@@ -180,6 +183,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_entry),
         Operation::build("getListingCalendar", Service::Catalog)
             .title("Get a calendar entry")
+            .who("anyone (no login needed) for published listings; drafts only their host and admins")
             .describe("Returns one calendar entry by id. Entries of published listings are public; those of drafts only for the host and admins (others get 404).")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Public)
@@ -187,6 +191,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_entry),
         Operation::build("listListingCalendars", Service::Catalog)
             .title("List calendar entries")
+            .who("anyone (no login needed), for the listings they can see (drafts: their host and admins)")
             .describe("Lists calendar entries of listings you can see, by listing and date: filter by listingId, by date (exact night, $today, $week, $month, or ranges like $gte-2030-01-01) and/or a from/to window. Use it to show availability and price overrides. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars")
             .access(Access::Public)
