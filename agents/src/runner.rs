@@ -525,9 +525,9 @@ async fn ask_agent(
     agent: &AgentConfig,
     args: Value,
 ) -> Result<Result<Value, String>, sqlx::Error> {
-    let input: DelegateInput = match serde_json::from_value(args) {
+    let input: DelegateInput = match haven_tools::registry::parse_input(args) {
         Ok(input) => input,
-        Err(e) => return Ok(Err(format!("invalid arguments: {e}"))),
+        Err(e) => return Ok(Err(e.message)),
     };
     let nested = RunSpec {
         agent: agent.clone(),

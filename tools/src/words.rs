@@ -157,7 +157,7 @@ pub fn explain(
         return ToolError::field_said(full, sentence);
     }
     let what = subschema(&root, &segments)
-        .map(describe)
+        .map(describe_required)
         .unwrap_or_else(|| "a valid value".to_string());
     ToolError::field_said(full.clone(), format!("`{full}` must be {what}{got}"))
 }
@@ -202,7 +202,7 @@ fn bounds_at(v: &Value, schema: &Value, path: &mut Vec<String>) -> Result<(), To
                     let full = name(path);
                     return Err(ToolError::field_said(
                         full.clone(),
-                        format!("`{full}` must be {} (got {n})", describe(s)),
+                        format!("`{full}` must be {} (got {n})", describe_required(s)),
                     ));
                 }
             }
@@ -353,6 +353,16 @@ fn collect_names(schema: &Value, names: &mut Vec<String>) {
             alts.iter().for_each(|a| collect_names(a, names));
         }
     }
+}
+
+/// [`describe`] without the trailing ", or null": in an error about a value that was sent, null
+/// (the same as leaving an optional field out) is not the fix.
+fn describe_required(schema: &Value) -> String {
+    let words = describe(schema);
+    words
+        .strip_suffix(", or null")
+        .map(str::to_string)
+        .unwrap_or(words)
 }
 
 /// What a value of `schema` is, in words: "a whole number from 1 to 100", "a date like
@@ -620,7 +630,7 @@ mod tests {
             (
                 json!({"guestCount": 0}),
                 "guestCount",
-                "`guestCount` must be a whole number from 1 to 100, or null (got 0)",
+                "`guestCount` must be a whole number from 1 to 100 (got 0)",
             ),
             (
                 json!({"guestCount": 1.5}),

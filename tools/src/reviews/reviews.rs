@@ -95,7 +95,7 @@ impl TryFrom<i64> for Rating {
         if (1..=5).contains(&n) {
             Ok(Rating(n as i32))
         } else {
-            Err(format!("a rating is a whole number from 1 to 5 (got {n})"))
+            Err(format!("must be a whole number from 1 to 5 (got {n})"))
         }
     }
 }

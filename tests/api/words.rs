@@ -1,0 +1,428 @@
+//! Words an LLM can act on: wrong types, out-of-range numbers, bad dates and unknown enum values
+//! are refused over MCP and REST with a message that names the field and says in words what it
+//! must be (never a Rust type), an unknown enum value in a list filter is refused instead of
+//! answering an empty list, and every operation of the installed registry (agent hub included)
+//! follows the registry's surface rules.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+use crate::helpers::*;
+
+/// Who makes a call in the table.
+#[derive(Clone, Copy)]
+enum Caller {
+    Anonymous,
+    User,
+    Admin,
+}
+
+/// One refused call: caller, operation, arguments, the field the error must name, and words the
+/// message must contain.
+struct Case {
+    caller: Caller,
+    op: &'static str,
+    args: Value,
+    field: &'static str,
+    words: &'static [&'static str],
+}
+
+fn cases() -> Vec<Case> {
+    let id = "3f2b8c4e-9d1a-4c55-8e0f-2a6b7c8d9e01";
+    let case = |caller, op, args, field, words| Case {
+        caller,
+        op,
+        args,
+        field,
+        words,
+    };
+    use Caller::*;
+    vec![
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "guestCount": 0 }),
+            "guestCount",
+            &["a whole number from 1 to 100", "got 0"],
+        ),
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "guestCount": "two" }),
+            "guestCount",
+            &["a whole number from 1 to 100"],
+        ),
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "guestCount": 70000 }),
+            "guestCount",
+            &["a whole number from 1 to 100"],
+        ),
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "checkIn": "2027-02-30" }),
+            "checkIn",
+            &["a date like 2027-03-10"],
+        ),
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "sortBy": "cheapest" }),
+            "sortBy",
+            &["one of:", "priceAsc"],
+        ),
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "propertyType": "castle" }),
+            "propertyType",
+            &["one of:", "apartment", "castle"],
+        ),
+        case(
+            Anonymous,
+            "listListings",
+            json!({ "zzNope": 1 }),
+            "zzNope",
+            &["unknown field `zzNope`", "accepts:", "guestCount"],
+        ),
+        case(
+            Anonymous,
+            "quoteReservation",
+            json!({ "listingId": id, "checkIn": "10/03/2027", "checkOut": "2027-03-12" }),
+            "checkIn",
+            &["a date like 2027-03-10"],
+        ),
+        case(
+            Anonymous,
+            "quoteReservation",
+            json!({ "listingId": "abc", "checkIn": "2027-03-10", "checkOut": "2027-03-12" }),
+            "listingId",
+            &["an id"],
+        ),
+        case(
+            Anonymous,
+            "checkListingAvailability",
+            json!({ "listingId": id, "checkIn": "2027-03-10", "checkOut": "2027-03-12", "guestCount": 101 }),
+            "guestCount",
+            &["from 1 to 100", "got 101"],
+        ),
+        case(
+            Anonymous,
+            "registerUser",
+            json!({ "email": 42, "password": "password123", "fullname": "A" }),
+            "email",
+            &["an email address"],
+        ),
+        case(
+            Anonymous,
+            "listReviews",
+            json!({ "pageRowCount": 500 }),
+            "pageRowCount",
+            &["from 1 to 100", "got 500"],
+        ),
+        case(
+            Anonymous,
+            "listReviews",
+            json!({ "revieweeType": "hotel" }),
+            "revieweeType",
+            &["one of: host, guest, listing"],
+        ),
+        case(
+            User,
+            "createReservation",
+            json!({ "listingId": id, "checkIn": "2027-03-10", "checkOut": "2027-03-12", "guestCount": 500 }),
+            "guestCount",
+            &["from 1 to 100", "got 500"],
+        ),
+        case(
+            User,
+            "createReservation",
+            json!({ "listingId": id, "checkIn": "2027-03-10T12:00:00Z", "checkOut": "2027-03-12" }),
+            "checkIn",
+            &["a date like 2027-03-10"],
+        ),
+        case(
+            User,
+            "createReservation",
+            json!({ "listingId": id, "checkIn": "2027-03-10", "checkOut": "2027-03-12", "guestCount": true }),
+            "guestCount",
+            &["a whole number"],
+        ),
+        case(
+            User,
+            "listReservations",
+            json!({ "bookingStatus": "completed" }),
+            "bookingStatus",
+            &[
+                "one of: pending, confirmed, complete, cancelled, declined",
+                "completed",
+            ],
+        ),
+        case(
+            User,
+            "listReservations",
+            json!({ "paymentConfirmation": ["paid", "refunded"] }),
+            "paymentConfirmation",
+            &["one of: pending, processing, paid, canceled"],
+        ),
+        case(
+            User,
+            "listReservations",
+            json!({ "approvalType": 3 }),
+            "approvalType",
+            &["instant", "manual"],
+        ),
+        case(
+            User,
+            "listDisputes",
+            json!({ "resolutionStatus": "open" }),
+            "resolutionStatus",
+            &["one of: pending, reviewing, resolved, rejected"],
+        ),
+        case(
+            User,
+            "listPaymentRecords",
+            json!({ "paymentStatus": "settled" }),
+            "paymentStatus",
+            &["one of: pending, paid, refunded, failed"],
+        ),
+        case(
+            User,
+            "listAgentExecutions",
+            json!({ "status": "done" }),
+            "status",
+            &["one of: success, error, timeout, running, cancelled"],
+        ),
+        case(
+            User,
+            "startReservationPayment",
+            json!({ "reservationId": id, "paymentMethodId": "pm_card_visa" }),
+            "paymentMethodId",
+            &["unknown field `paymentMethodId`", "paymentUserParams"],
+        ),
+        case(
+            User,
+            "startReservationPayment",
+            json!({ "reservationId": id, "paymentUserParams": { "paymentMethodId": 7 } }),
+            "paymentUserParams.paymentMethodId",
+            &["`paymentUserParams.paymentMethodId` must be"],
+        ),
+        case(
+            User,
+            "createReview",
+            json!({ "reservationId": id, "revieweeType": "host", "revieweeId": id, "rating": 6, "reviewText": "Lovely" }),
+            "rating",
+            &["1 to 5"],
+        ),
+        case(
+            Admin,
+            "listUsers",
+            json!({ "roleId": "root" }),
+            "roleId",
+            &["one of: user, admin, superAdmin"],
+        ),
+        case(
+            Admin,
+            "runDynamicAgent",
+            json!({ "input": "hi", "agent": { "name": "probe", "provider": "openai", "model": "m", "systemPrompt": "p", "guardrails": { "maxToolCalls": "many" } } }),
+            "agent.guardrails.maxToolCalls",
+            &["`agent.guardrails.maxToolCalls` must be a whole number"],
+        ),
+    ]
+}
+
+/// The REST request for `op` with `args`: path parameters filled from the arguments, the rest
+/// as the query string (GET, DELETE) or the JSON body.
+fn rest_request(op: &haven_tools::Operation, args: &Value) -> (Method, String, Option<Value>) {
+    let mut rest: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
+    let mut path = op.path.to_string();
+    for param in op.path_params() {
+        let value = rest.remove(param).unwrap_or(Value::Null);
+        let text = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
+        path = path.replace(&format!("{{{param}}}"), &text);
+    }
+    let method = Method::from_bytes(op.method.as_str().as_bytes()).unwrap();
+    if matches!(
+        op.method,
+        haven_tools::registry::Method::Get | haven_tools::registry::Method::Delete
+    ) {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &rest {
+            let values = match v {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            for v in values {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                query.append_pair(k, &text);
+            }
+        }
+        let query = query.finish();
+        if !query.is_empty() {
+            path = format!("{path}?{query}");
+        }
+        (method, path, None)
+    } else {
+        (method, path, Some(Value::Object(rest)))
+    }
+}
+
+#[tokio::test]
+async fn bad_values_are_refused_in_words_naming_the_field_over_mcp_and_rest() {
+    let app = TestApp::spawn().await;
+    let user = app.user("words-user@haven.test").await;
+    let admin = app.user_with_role("words-admin@haven.test", "admin").await;
+    let audit_before = app.count("platformadmin.audit_logs").await;
+    let registry = haven::registry();
+    for case in cases() {
+        let token = match case.caller {
+            Caller::Anonymous => None,
+            Caller::User => Some(user.token.as_str()),
+            Caller::Admin => Some(admin.token.as_str()),
+        };
+        let label = format!("{} {}", case.op, case.args);
+
+        let (is_error, text) = app.tool(token, case.op, case.args.clone()).await;
+        let text = text.as_str().unwrap_or_default().to_string();
+        assert!(is_error, "{label} was accepted over MCP");
+        assert!(text.starts_with("BadInput"), "{label}: {text}");
+        check_words(&label, &text, case.field, case.words);
+
+        let op = registry.get(case.op).expect("operation in the registry");
+        let (method, path, body) = rest_request(op, &case.args);
+        let (status, resp) = app.rest(method, &path, token, body).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{label} over REST {path}: {resp}"
+        );
+        assert_eq!(resp["field"], case.field, "{label} over REST: {resp}");
+        let message = resp["message"].as_str().unwrap_or_default();
+        check_words(&label, message, case.field, case.words);
+    }
+    assert_eq!(
+        app.count("platformadmin.audit_logs").await,
+        audit_before,
+        "a refused call wrote nothing"
+    );
+}
+
+fn check_words(label: &str, message: &str, field: &str, words: &[&str]) {
+    assert!(
+        message.contains(&format!("`{field}`")),
+        "{label}: {message:?} should name `{field}`"
+    );
+    for w in words {
+        assert!(message.contains(w), "{label}: {message:?} should say {w:?}");
+    }
+    assert!(
+        !haven_tools::words::has_jargon(message),
+        "{label}: {message:?} speaks Rust"
+    );
+}
+
+/// A filter with a valid enum value still works (case-insensitively), and answers a list.
+#[tokio::test]
+async fn enum_filters_accept_their_values_in_any_case() {
+    let app = TestApp::spawn().await;
+    let user = app.user("words-filter@haven.test").await;
+    for value in [
+        json!("pending"),
+        json!("CONFIRMED"),
+        json!(["cancelled", "declined"]),
+    ] {
+        let (is_error, out) = app
+            .tool(
+                Some(&user.token),
+                "listReservations",
+                json!({ "bookingStatus": value }),
+            )
+            .await;
+        assert!(!is_error, "{value}: {out}");
+        assert!(out["reservations"].is_array(), "{out}");
+    }
+    let (status, body) = app
+        .rest(
+            Method::GET,
+            "/bookingmanagement-api/v1/reservations?bookingStatus=pending&bookingStatus=complete",
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The registry's surface rules hold for every installed operation, the agent hub's included:
+/// no Rust or serde words and no "spec" in any description, an access line that states the real
+/// rule, enums for closed sets, one range per concept, and warning annotations on anything that
+/// charges, refunds, cancels, deletes or runs an agent.
+#[test]
+fn every_installed_operation_follows_the_surface_rules() {
+    let problems = haven_tools::rules::registry_violations(haven::registry());
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    let registry = haven::registry();
+    for name in [
+        "approveReservation",
+        "declineReservation",
+        "completeReservation",
+    ] {
+        let op = registry.get(name).unwrap();
+        assert!(
+            op.description
+                .ends_with("Who may call: the listing's host, or an admin."),
+            "{name}: {}",
+            op.description
+        );
+    }
+    let pay = registry.get("startReservationPayment").unwrap().annotations;
+    assert!(
+        pay.destructive && pay.open_world && !pay.read_only,
+        "{pay:?}"
+    );
+    for name in ["runAgent", "runDynamicAgent"] {
+        let a = registry.get(name).unwrap().annotations;
+        assert!(
+            !a.read_only && a.open_world && a.destructive,
+            "{name}: {a:?}"
+        );
+    }
+    for name in ["cancelReservation", "deleteReservation"] {
+        let a = registry.get(name).unwrap().annotations;
+        assert!(a.destructive && a.open_world, "{name} refunds: {a:?}");
+    }
+}
+
+/// The schemas carry the enums: a client (and its model) sees the allowed values up front.
+#[test]
+fn enum_fields_are_schema_enums_in_inputs_and_outputs() {
+    let registry = haven::registry();
+    let list = registry.get("listReservations").unwrap();
+    let filter = list.input_schema["properties"]["bookingStatus"].to_string();
+    assert!(
+        filter.contains("\"enum\"") && filter.contains("declined"),
+        "{filter}"
+    );
+    let out = registry.get("getReservation").unwrap();
+    let status = out.output_schema["properties"]["bookingStatus"].to_string();
+    assert!(status.contains("\"enum\""), "{status}");
+    let listings = registry.get("listListings").unwrap();
+    let guests = &listings.input_schema["properties"]["guestCount"];
+    let text = guests.to_string();
+    assert!(
+        text.contains("\"minimum\":1") && text.contains("\"maximum\":100"),
+        "{text}"
+    );
+}
