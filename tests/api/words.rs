@@ -426,3 +426,209 @@ fn enum_fields_are_schema_enums_in_inputs_and_outputs() {
         "{text}"
     );
 }
+
+/// The tool examples in README.md ("`tool` with `{…}`") and the JSON bodies of its curl examples
+/// work when pasted: each fits its operation's input schema, and the ones that need no LLM are
+/// called for real (`"<reservationId>"` stands for the id of a reservation the guest just made).
+#[tokio::test]
+async fn readme_examples_work_when_pasted() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let registry = haven::registry();
+    let app = TestApp::spawn().await;
+    let host = app.user("readme-host@haven.test").await;
+    let guest = app.user("readme-guest@haven.test").await;
+    let root = app
+        .user_with_role("readme-root@haven.test", "superAdmin")
+        .await;
+    let listing = crate::fixtures::listing(&app, &host, json!({})).await;
+    let reservation = crate::fixtures::booked(&app, &guest, listing, 20, 3).await;
+
+    let examples = tool_examples(&readme);
+    let names: Vec<&str> = examples.iter().map(|(t, _)| t.as_str()).collect();
+    for needed in ["startReservationPayment", "createAgentOverride", "runAgent"] {
+        assert!(
+            names.contains(&needed),
+            "README shows {needed} with arguments: {names:?}"
+        );
+    }
+    for (tool, text) in &examples {
+        let text = text.replace("<reservationId>", &reservation.to_string());
+        let args: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("README's {tool} example is not JSON ({e}): {text}"));
+        let op = registry
+            .get(tool)
+            .unwrap_or_else(|| panic!("README names an unknown tool {tool}"));
+        if let Err(why) = fits(&Value::Object((*op.input_schema).clone()), &args, tool) {
+            panic!("README's {tool} example does not fit its input: {why}");
+        }
+        if tool.starts_with("run") {
+            continue; // needs an LLM; fitting the schema is what the reader needs
+        }
+        let token = match tool.as_str() {
+            "startReservationPayment" => &guest.token,
+            _ => &root.token,
+        };
+        let (is_error, out) = app.tool(Some(token), tool, args).await;
+        assert!(!is_error, "README's {tool} example failed: {out}");
+        if tool == "startReservationPayment" {
+            assert_eq!(out["paymentResult"]["success"], true, "{out}");
+            assert_eq!(out["reservation"]["bookingStatus"], "confirmed", "{out}");
+        }
+    }
+
+    // The curl examples' bodies: the account ones run for real, the agent-run ones fit their input.
+    let mut ran = 0;
+    for (path, body) in curl_examples(&readme) {
+        let args: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("README's body for {path} is not JSON ({e}): {body}"));
+        if path.contains("/agents/") || path.contains("/dynamic-agents/") {
+            let op = if path.contains("dynamic") {
+                "runDynamicAgent"
+            } else {
+                "runAgent"
+            };
+            let schema = Value::Object((*registry.get(op).unwrap().input_schema).clone());
+            let mut args = args;
+            if op == "runAgent" {
+                args["agentName"] = json!("guest-booking-assistant");
+            }
+            fits(&schema, &args, &path).unwrap_or_else(|why| panic!("README's {path} body: {why}"));
+            continue;
+        }
+        let (status, resp) = app.rest(Method::POST, &path, None, Some(args)).await;
+        assert!(
+            status.is_success(),
+            "README's {path} example answered {status}: {resp}"
+        );
+        ran += 1;
+    }
+    assert!(ran >= 2, "the register and login examples ran");
+}
+
+/// "`tool` with `{…}`" pairs in `text`.
+fn tool_examples(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let parts: Vec<&str> = text.split('`').collect();
+    for i in (1..parts.len().saturating_sub(2)).step_by(1) {
+        let name = parts[i];
+        let between = parts[i + 1];
+        let code = parts[i + 2];
+        if i % 2 == 1
+            && name.chars().all(|c| c.is_ascii_alphanumeric())
+            && between.trim() == "with"
+            && code.starts_with('{')
+        {
+            out.push((name.to_string(), code.to_string()));
+        }
+    }
+    out
+}
+
+/// (path, body) of every `curl … -d '…'` in the README's shell blocks (continuation lines joined).
+fn curl_examples(text: &str) -> Vec<(String, String)> {
+    let joined = text.replace("\\\n", " ");
+    let mut out = Vec::new();
+    for line in joined
+        .lines()
+        .filter(|l| l.trim_start().starts_with("curl"))
+    {
+        let Some(host) = line.find(":8080") else {
+            continue;
+        };
+        let path: String = line[host + 5..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let Some(start) = line.find("-d '") else {
+            continue;
+        };
+        let rest = &line[start + 4..];
+        let Some(end) = rest.find('\'') else { continue };
+        if path.ends_with("/stream") {
+            continue;
+        }
+        out.push((path, rest[..end].to_string()));
+    }
+    out
+}
+
+/// Whether `value` fits `schema` as far as a reader pasting it cares: objects carry only declared
+/// fields and every required one, strings/numbers/booleans/arrays/objects are where the schema says,
+/// enum values are allowed ones.
+fn fits(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(alts) = schema
+        .get("anyOf")
+        .or(schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
+        return if alts.iter().any(|a| fits(a, value, at).is_ok()) {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} matches none of {schema}"))
+        };
+    }
+    if let Some(c) = schema.get("const") {
+        return if c == value {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} is not {c}"))
+        };
+    }
+    if let Some(Value::Array(allowed)) = schema.get("enum") {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()),
+    };
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !types.contains(&kind) && !(kind == "integer" && types.contains(&"number")) {
+        return Err(format!(
+            "{at}: {value} is a {kind}, the schema wants {types:?}"
+        ));
+    }
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (k, v) in map {
+                match props.and_then(|p| p.get(k)) {
+                    Some(sub) => fits(sub, v, &format!("{at}.{k}"))?,
+                    None if props.is_some() => return Err(format!("{at}: unknown field {k}")),
+                    None => {}
+                }
+            }
+            for req in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let req = req.as_str().unwrap_or_default();
+                if !map.contains_key(req) {
+                    return Err(format!("{at}: required field {req} missing"));
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => match schema.get("items") {
+            Some(sub) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| fits(sub, v, &format!("{at}[{i}]"))),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
