@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
-use haven_tools::registry::{Access, Annotations, Method, Operation, OperationBuilder, Service};
+use haven_tools::registry::{
+    Access, Annotations, Flow, Method, Operation, OperationBuilder, Service,
+};
 use haven_tools::{Principal, Registry, Services};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -92,6 +94,7 @@ pub fn operations() -> Vec<Operation> {
         "/agenthub-api/v1/agents/{agentName}/runs",
         Access::Authenticated,
     )
+    .core(Flow::Account, 30)
     .title("Run an agent")
     .who("any logged-in user, for enabled agents; the agent acts with the caller's own permissions")
     .describe(

@@ -16,7 +16,7 @@ use super::payments::records::push_party_scope;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
@@ -186,6 +186,7 @@ pub struct DisputeList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createDispute", Service::Booking)
+            .core(Flow::Guest, 130)
             .title("Open a dispute on a reservation")
             .who("the reservation's guest or host")
             .describe(
@@ -201,6 +202,7 @@ pub fn operations() -> Vec<Operation> {
             .creates("dispute")
             .handler(create_dispute),
         Operation::build("updateDispute", Service::Booking)
+            .core(Flow::Admin, 30)
             .title("Update or resolve a dispute")
             .who("admins move it through its states; the user who raised it may edit it while it is pending")
             .describe(
@@ -220,6 +222,7 @@ pub fn operations() -> Vec<Operation> {
             .updates("dispute")
             .handler(update_dispute),
         Operation::build("getDispute", Service::Booking)
+            .core(Flow::Admin, 20)
             .title("Get a dispute")
             .who("the reservation's guest and host, the assigned admin, and admins")
             .describe(
@@ -231,6 +234,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "dispute")
             .handler(get_dispute),
         Operation::build("listDisputes", Service::Booking)
+            .core(Flow::Admin, 10)
             .title("List disputes")
             .who("any logged-in user, for disputes on reservations they are guest or host of; admins for all")
             .describe(

@@ -24,7 +24,7 @@ use crate::catalog::policies::CancellationPolicy;
 use crate::context::{Ctx, Services};
 use crate::error::ToolError;
 use crate::money::Money;
-use crate::registry::{Access, Method, Operation, Service};
+use crate::registry::{Access, Flow, Method, Operation, Service};
 use crate::types::Text;
 
 /// Statuses whose nights stay held (the exclusion constraint covers them).
@@ -52,6 +52,7 @@ pub fn operations() -> Vec<Operation> {
     };
     vec![
         transition("approveReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/approve")
+            .core(Flow::Host, 50)
             .title("Approve a booking request")
             .who("the listing's host, or an admin")
             .describe(
@@ -61,6 +62,7 @@ pub fn operations() -> Vec<Operation> {
             )
             .handler(approve),
         transition("declineReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/decline")
+            .core(Flow::Host, 60)
             .title("Decline a booking request")
             .who("the listing's host, or an admin")
             .describe(
@@ -69,6 +71,7 @@ pub fn operations() -> Vec<Operation> {
             )
             .handler(decline),
         transition("cancelReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/cancel")
+            .core(Flow::Guest, 100)
             .title("Cancel a reservation")
             .who("the reservation's guest or host before check-in; admins at any time")
             .describe(
@@ -80,6 +83,7 @@ pub fn operations() -> Vec<Operation> {
             .open_world()
             .handler(cancel_op),
         transition("completeReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/complete")
+            .core(Flow::Host, 70)
             .title("Mark a stay complete")
             .who("the listing's host, or an admin")
             .describe(

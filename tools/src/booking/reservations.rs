@@ -14,7 +14,7 @@ use super::model::{load_reservation, record_activity, Party, Reservation, RESERV
 use super::pricing::price_stay;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, LongText, Paging, Text};
@@ -209,6 +209,7 @@ fn view_select(with_payments: bool) -> String {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createReservation", Service::Booking)
+            .core(Flow::Guest, 50)
             .title("Book a stay")
             .who("any logged-in user, who becomes the guest")
             .describe(
@@ -223,6 +224,7 @@ pub fn operations() -> Vec<Operation> {
             .creates("reservation")
             .handler(create_reservation),
         Operation::build("getReservation", Service::Booking)
+            .core(Flow::Guest, 90)
             .title("Get a reservation")
             .who("the reservation's guest and host, and admins")
             .describe(
@@ -234,6 +236,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "reservation")
             .handler(get_reservation),
         Operation::build("listReservations", Service::Booking)
+            .core(Flow::Guest, 80)
             .title("List reservations")
             .who("any logged-in user, for reservations they are guest or host of; admins for all")
             .describe(

@@ -25,7 +25,7 @@ use crate::booking::pricing::Quote;
 use crate::context::{Ctx, Services};
 use crate::error::{ErrorKind, ToolError};
 use crate::money::Money;
-use crate::registry::{Access, Annotations, Envelope, Method, Operation, Service};
+use crate::registry::{Access, Annotations, Envelope, Flow, Method, Operation, Service};
 use crate::types::Choice;
 use crate::types::Text;
 use crate::vocabulary::PaymentConfirmations;
@@ -131,6 +131,7 @@ const CHARGE_ANNOTATIONS: Annotations = Annotations {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("startReservationPayment", Service::Booking)
+            .core(Flow::Guest, 60)
             .title("Pay for a reservation")
             .who("the reservation's guest")
             .describe(
@@ -147,6 +148,7 @@ pub fn operations() -> Vec<Operation> {
             .envelope(Envelope::Fields)
             .handler(start_payment),
         Operation::build("refreshReservationPayment", Service::Booking)
+            .core(Flow::Guest, 70)
             .title("Refresh a reservation's payment")
             .who("the reservation's guest or host, or an admin")
             .describe(
