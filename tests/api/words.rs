@@ -632,3 +632,147 @@ fn fits(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+/// A value of the wrong kind for `schema`: a number where text is wanted, text where a number,
+/// a boolean or a list is, and a number where an object is; None when the field takes anything.
+fn wrong_value_for(schema: &Value) -> Option<Value> {
+    let mut types: Vec<String> = Vec::new();
+    collect_types(schema, &mut types);
+    if types.is_empty() {
+        return None;
+    }
+    let takes = |t: &str| types.iter().any(|x| x == t);
+    Some(
+        if takes("object") && !takes("integer") && !takes("number") {
+            json!(7)
+        } else if takes("string") || takes("array") {
+            json!({ "nested": true })
+        } else {
+            json!("not-this")
+        },
+    )
+}
+
+/// The string values an enum-valued field (or list filter) allows.
+fn enum_values(schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(Value::Array(vs)) = schema.get("enum") {
+        out.extend(vs.iter().filter_map(Value::as_str).map(str::to_string));
+    }
+    if let Some(c) = schema.get("const").and_then(Value::as_str) {
+        out.push(c.to_string());
+    }
+    for key in ["anyOf", "oneOf", "items"] {
+        match schema.get(key) {
+            Some(Value::Array(alts)) => alts.iter().for_each(|a| out.extend(enum_values(a))),
+            Some(v @ Value::Object(_)) => out.extend(enum_values(v)),
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Numbers just outside the `minimum`/`maximum` a numeric field declares.
+fn out_of_range_for(schema: &Value) -> Vec<Value> {
+    let numeric = |s: &Value| {
+        let mut t = Vec::new();
+        collect_types(s, &mut t);
+        t.iter().any(|t| t == "integer" || t == "number")
+    };
+    let alts: Vec<&Value> = std::iter::once(schema)
+        .chain(
+            schema
+                .get("anyOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
+        .filter(|s| numeric(s) && (s.get("minimum").is_some() || s.get("maximum").is_some()))
+        .collect();
+    let Some(s) = alts.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
+        out.push(json!(min as i64 - 1));
+    }
+    if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
+        out.push(json!(max as i64 + 1));
+    }
+    out
+}
+
+fn collect_types(schema: &Value, out: &mut Vec<String>) {
+    match schema.get("type") {
+        Some(Value::String(t)) => out.push(t.clone()),
+        Some(Value::Array(ts)) => {
+            out.extend(ts.iter().filter_map(Value::as_str).map(str::to_string))
+        }
+        _ => {}
+    }
+    for key in ["anyOf", "oneOf"] {
+        for alt in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect_types(alt, out);
+        }
+    }
+    out.retain(|t| t != "null");
+}
+
+/// Every field of every operation, sent a value of the wrong kind, just outside its declared
+/// range, or (for enum fields) not among its values over MCP, is refused with a message that
+/// names it and says in words what it must be (listing the allowed values for enums).
+#[tokio::test]
+async fn every_field_of_every_operation_refuses_wrong_kinds_and_ranges_in_words() {
+    let app = TestApp::spawn().await;
+    let root = app
+        .user_with_role("words-root@haven.test", "superAdmin")
+        .await;
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for op in haven::registry().all() {
+        let Some(Value::Object(props)) = op.input_schema.get("properties") else {
+            continue;
+        };
+        for (field, schema) in props {
+            let mut probes: Vec<Value> = wrong_value_for(schema).into_iter().collect();
+            probes.extend(out_of_range_for(schema));
+            let allowed = enum_values(schema);
+            if !allowed.is_empty() {
+                probes.push(json!("zzNotAValue"));
+            }
+            for wrong in probes {
+                let args = json!({ field.clone(): wrong });
+                let (is_error, text) = app.tool(Some(&root.token), op.name, args.clone()).await;
+                let text = text.as_str().unwrap_or_default().to_string();
+                checked += 1;
+                let mut named = text.contains(&format!("`{field}"));
+                if args[field.as_str()] == "zzNotAValue" {
+                    // An unknown enum value is refused with the allowed values listed.
+                    named &= text.contains("one of:")
+                        && allowed.iter().all(|v| text.contains(v.as_str()));
+                }
+                if !is_error
+                    || !text.starts_with("BadInput")
+                    || !named
+                    || haven_tools::words::has_jargon(&text)
+                {
+                    failures.push(format!("{} {args}: {text}", op.name));
+                }
+            }
+        }
+    }
+    assert!(checked > 200, "only {checked} fields probed");
+    assert!(
+        failures.is_empty(),
+        "{} refusals not in words:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

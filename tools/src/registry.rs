@@ -671,16 +671,15 @@ pub fn parse_input<I: DeserializeOwned + JsonSchema>(args: Value) -> Result<I, T
     parse_with_schema(args, &schema_for::<I>())
 }
 
-/// [`parse_input`] with `I`'s schema already at hand (operations keep theirs): serde parses, the
-/// schema's numeric bounds are enforced, and every refusal is in words.
+/// [`parse_input`] with `I`'s schema already at hand (operations keep theirs): the schema's
+/// numeric bounds are enforced, serde parses, and every refusal is in words.
 pub fn parse_with_schema<I: DeserializeOwned>(
     args: Value,
     schema: &Map<String, Value>,
 ) -> Result<I, ToolError> {
-    let input = serde_path_to_error::deserialize(&args)
-        .map_err(|err| crate::words::explain(err, &args, schema))?;
+    // Bounds first, so an out-of-range value is named before any missing field, as a wrong type is.
     crate::words::check_bounds(&args, schema)?;
-    Ok(input)
+    serde_path_to_error::deserialize(&args).map_err(|err| crate::words::explain(err, &args, schema))
 }
 
 fn json_type(v: &Value) -> &'static str {
