@@ -459,7 +459,12 @@ async fn readme_examples_work_when_pasted() {
         let op = registry
             .get(tool)
             .unwrap_or_else(|| panic!("README names an unknown tool {tool}"));
-        if let Err(why) = fits(&Value::Object((*op.input_schema).clone()), &args, tool) {
+        if let Err(why) = fits(
+            &Value::Object((*op.input_schema).clone()),
+            &args,
+            tool,
+            true,
+        ) {
             panic!("README's {tool} example does not fit its input: {why}");
         }
         if tool.starts_with("run") {
@@ -493,7 +498,8 @@ async fn readme_examples_work_when_pasted() {
             if op == "runAgent" {
                 args["agentName"] = json!("guest-booking-assistant");
             }
-            fits(&schema, &args, &path).unwrap_or_else(|why| panic!("README's {path} body: {why}"));
+            fits(&schema, &args, &path, true)
+                .unwrap_or_else(|why| panic!("README's {path} body: {why}"));
             continue;
         }
         let (status, resp) = app.rest(Method::POST, &path, None, Some(args)).await;
@@ -551,86 +557,6 @@ fn curl_examples(text: &str) -> Vec<(String, String)> {
         out.push((path, rest[..end].to_string()));
     }
     out
-}
-
-/// Whether `value` fits `schema` as far as a reader pasting it cares: objects carry only declared
-/// fields and every required one, strings/numbers/booleans/arrays/objects are where the schema says,
-/// enum values are allowed ones.
-fn fits(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    if let Some(alts) = schema
-        .get("anyOf")
-        .or(schema.get("oneOf"))
-        .and_then(Value::as_array)
-    {
-        return if alts.iter().any(|a| fits(a, value, at).is_ok()) {
-            Ok(())
-        } else {
-            Err(format!("{at}: {value} matches none of {schema}"))
-        };
-    }
-    if let Some(c) = schema.get("const") {
-        return if c == value {
-            Ok(())
-        } else {
-            Err(format!("{at}: {value} is not {c}"))
-        };
-    }
-    if let Some(Value::Array(allowed)) = schema.get("enum") {
-        if !allowed.contains(value) {
-            return Err(format!("{at}: {value} is not one of {allowed:?}"));
-        }
-    }
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => return Ok(()),
-    };
-    let kind = match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
-    if !types.contains(&kind) && !(kind == "integer" && types.contains(&"number")) {
-        return Err(format!(
-            "{at}: {value} is a {kind}, the schema wants {types:?}"
-        ));
-    }
-    match value {
-        Value::Object(map) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            for (k, v) in map {
-                match props.and_then(|p| p.get(k)) {
-                    Some(sub) => fits(sub, v, &format!("{at}.{k}"))?,
-                    None if props.is_some() => return Err(format!("{at}: unknown field {k}")),
-                    None => {}
-                }
-            }
-            for req in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let req = req.as_str().unwrap_or_default();
-                if !map.contains_key(req) {
-                    return Err(format!("{at}: required field {req} missing"));
-                }
-            }
-            Ok(())
-        }
-        Value::Array(items) => match schema.get("items") {
-            Some(sub) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| fits(sub, v, &format!("{at}[{i}]"))),
-            None => Ok(()),
-        },
-        _ => Ok(()),
-    }
 }
 
 /// A value of the wrong kind for `schema`: a number where text is wanted, text where a number,

@@ -314,8 +314,13 @@ fn lists_values(desc: &str) -> bool {
                 values += 1;
             }
         } else if i > 0 && i + 1 < parts.len() {
+            // A separator between two values: "`a`, `b`", "`a` or `b`", "`a` (when …) or `b`".
             let sep = part.trim();
-            if [",", "or", "and/or", "/", ", or", "and"].contains(&sep) {
+            if [",", "or", "and/or", "/", "and"].contains(&sep)
+                || [",", " or", " and/or", "/"]
+                    .iter()
+                    .any(|end| sep.ends_with(end))
+            {
                 joined = true;
             }
         }
@@ -354,6 +359,12 @@ mod tests {
     fn value_lists_are_recognised() {
         assert!(lists_values("`pending`, `paid` or `failed`."));
         assert!(lists_values("`instant` / `manual`."));
+        assert!(lists_values(
+            "`instant` (confirmed once paid) or `manual` (the host approves first)."
+        ));
+        assert!(lists_values(
+            "`session` for access tokens, `apiKey` for API keys."
+        ));
         assert!(lists_values(
             "`host`, `guest` and/or `listing` (case-insensitive)."
         ));

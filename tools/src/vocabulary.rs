@@ -58,6 +58,23 @@ choices!(
     Visibilities = ["public", "hidden"]
 );
 choices!(
+    /// What a reservation-timeline entry records (`kind`).
+    ActivityKinds = [
+        "reservation_requested",
+        "request_approved",
+        "status_changed",
+        "details_changed",
+        "reservation_deleted",
+        "payment_recorded",
+        "payment_status_changed",
+        "payment_failed",
+        "refund_issued",
+        "dispute_opened",
+        "dispute_status_changed",
+        "dispute_resolution",
+    ]
+);
+choices!(
     /// How a caller authenticated.
     Credentials = ["session", "apiKey"]
 );

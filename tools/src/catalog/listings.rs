@@ -902,7 +902,7 @@ async fn list_listings(ctx: Ctx, input: ListingFilters) -> Result<ListingList, T
                 .into_iter()
                 .map(|v| {
                     Uuid::parse_str(v)
-                        .map_err(|_| ToolError::field("amenityIds", format!("`{v}` is not a UUID")))
+                        .map_err(|_| ToolError::field("amenityIds", format!("must be ids (UUIDs such as 3f2b8c4e-9d1a-4c55-8e0f-2a6b7c8d9e01); got \"{v}\"")))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })

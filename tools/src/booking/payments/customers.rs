@@ -235,7 +235,7 @@ async fn list_methods(ctx: Ctx, input: MethodFilters) -> Result<MethodList, Tool
         .into_iter()
         .map(|u| {
             Uuid::parse_str(u)
-                .map_err(|_| ToolError::field("userId", format!("`{u}` is not a UUID")))
+                .map_err(|_| ToolError::field("userId", format!("must be ids (UUIDs such as 3f2b8c4e-9d1a-4c55-8e0f-2a6b7c8d9e01); got \"{u}\"")))
         })
         .collect::<Result<Vec<Uuid>, _>>()?;
     if !ctx.is_admin() && users.iter().any(|u| ctx.user_id() != Some(*u)) {
