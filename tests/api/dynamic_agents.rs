@@ -288,7 +288,7 @@ async fn bad_definitions_are_refused_naming_the_field_and_nothing_is_written() {
         (
             with("temperature", json!(3)),
             "agent.temperature",
-            "between 0 and 2",
+            "a number from 0 to 2",
         ),
     ];
     for (body, field, why) in cases {
