@@ -464,7 +464,8 @@ pub fn fits(schema: &Value, value: &Value, at: &str, strict: bool) -> Result<(),
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     };
-    if !types.contains(&kind) && !(kind == "integer" && types.contains(&"number")) {
+    let admitted = types.contains(&kind) || (kind == "integer" && types.contains(&"number"));
+    if !admitted {
         return Err(format!(
             "{at}: {value} is a {kind}, the schema wants {types:?}"
         ));

@@ -149,7 +149,8 @@ pub fn violations(op: &Operation) -> Vec<String> {
             "{name}: it acts on a payment, so it reaches the payment provider: set open-world (or list it in RECORD_KEEPING with the reason)"
         ));
     }
-    if verb == "start" && name.ends_with("Payment") && !(a.destructive && !a.idempotent) {
+    let warns_before_charging = a.destructive && !a.idempotent;
+    if verb == "start" && name.ends_with("Payment") && !warns_before_charging {
         out.push(format!(
             "{name}: it charges a card: destructive and not idempotent, so clients ask first"
         ));
