@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod auth;
 pub mod envelope;
+pub mod events;
 pub mod guard;
 pub mod health;
 pub mod legacy_sse;
@@ -29,7 +30,8 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     Router::new()
         .merge(rest::routes(&state))
         .merge(mcp::routes(&state, shutdown.clone()))
-        .merge(legacy_sse::routes(&state, shutdown))
+        .merge(legacy_sse::routes(&state, shutdown.clone()))
+        .merge(events::routes(&state, shutdown))
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())
