@@ -727,7 +727,7 @@ mod tests {
             (
                 json!({"price": -5}),
                 "price",
-                "`price` must not be negative",
+                "`price` must be a number from 0 to 1000000000 (got -5)",
             ),
         ];
         for (args, field, words) in cases {
