@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use haven_tools::{Principal, ToolError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -145,18 +145,36 @@ pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<
         .layer(Extension(feed))
 }
 
-/// The query of `GET /events`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// The query of `GET /events`: `lastEventId` (resume after this id, as the `Last-Event-ID` header
+/// does), `kinds` (comma-separated operation names) and `access_token` (read by the auth layer,
+/// for `EventSource`, which cannot send headers).
+#[derive(Debug, Default)]
 pub struct EventsQuery {
-    /// Resume after this event id (as the `Last-Event-ID` header does).
     last_event_id: Option<i64>,
-    /// Only these kinds (comma-separated operation names).
     kinds: Option<String>,
-    /// A credential in the query (read by the auth layer, for `EventSource`, which cannot send
-    /// headers).
-    #[allow(dead_code)]
-    access_token: Option<String>,
+}
+
+impl EventsQuery {
+    /// Reads the query string; an unknown parameter or a bad id is an error naming it.
+    fn parse(query: Option<&str>) -> Result<Self, ToolError> {
+        let mut out = EventsQuery::default();
+        for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "lastEventId" => {
+                    out.last_event_id = Some(value.trim().parse().map_err(|_| {
+                        ToolError::field("lastEventId", "must be a whole number (an event id)")
+                    })?)
+                }
+                "kinds" => out.kinds = Some(value.into_owned()),
+                "access_token" => {}
+                other => return Err(ToolError::field(
+                    other,
+                    "is not a parameter of /events; it takes lastEventId, kinds and access_token",
+                )),
+            }
+        }
+        Ok(out)
+    }
 }
 
 async fn replay(
@@ -189,16 +207,16 @@ async fn stream(
     Extension(caller): Extension<Caller>,
     Extension(feed): Extension<Feed>,
     headers: HeaderMap,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    uri: axum::http::Uri,
 ) -> Response {
     let Some(who) = caller.principal else {
         return error_response(&ToolError::unauthenticated(
             "watching events needs a login: send an access token or API key (EventSource: ?access_token=)",
         ));
     };
-    let Query(query) = match query {
+    let query = match EventsQuery::parse(uri.query()) {
         Ok(q) => q,
-        Err(e) => return error_response(&ToolError::bad_input(e.body_text())),
+        Err(e) => return error_response(&e),
     };
     let kinds: Option<Vec<String>> = query.kinds.as_deref().map(|k| {
         k.split(',')

@@ -8,6 +8,7 @@ pub mod events;
 pub mod guard;
 pub mod health;
 pub mod legacy_sse;
+pub mod live;
 pub mod mcp;
 pub mod openapi;
 pub mod rest;
@@ -32,6 +33,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .merge(mcp::routes(&state, shutdown.clone()))
         .merge(legacy_sse::routes(&state, shutdown.clone()))
         .merge(events::routes(&state, shutdown))
+        .merge(live::routes(&state))
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())

@@ -142,14 +142,7 @@ async fn guests_and_hosts_watch_their_own_changes_live_and_resume_after_a_drop()
     assert_eq!(missed[0].2["payload"]["bookingStatus"], "cancelled");
 
     // A change made through another replica (its own router on the same database) arrives too.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let replica = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(haven::http::serve(
-        listener,
-        haven::http::router(app.state.clone(), stop.clone()),
-        stop.clone(),
-    ));
+    let (replica, stop) = app.spawn_replica().await;
     let resp = app
         .http
         .patch(format!(
@@ -175,4 +168,36 @@ async fn guests_and_hosts_watch_their_own_changes_live_and_resume_after_a_drop()
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("kinds"));
+}
+
+#[tokio::test]
+async fn the_live_page_is_served_by_haven_itself_with_the_registry_s_event_types() {
+    let app = TestApp::spawn().await;
+    let page = app
+        .http
+        .get(format!("{}/live", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/live.js") && !html.contains("https://"),
+        "no CDN: {html}"
+    );
+    let script = app
+        .http
+        .get(format!("{}/live.js", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("\"createReservation\"") && !script.contains("\"listListings\""));
+    assert!(script.contains("EventSource(\"/events"));
 }
