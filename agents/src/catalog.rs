@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One tool (spec object `Sys_toolCatalog`).
+/// One tool.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolCatalogEntry {
@@ -130,8 +130,10 @@ pub struct CatalogFilters {
     /// Partial, case-insensitive tool name match (e.g. `reservation`).
     pub tool_name: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

@@ -35,3 +35,4 @@ mod reservations;
 mod reviews;
 mod scripted_llm;
 mod tokens;
+mod words;

@@ -89,6 +89,15 @@ impl ToolError {
             field: Some(field),
         }
     }
+    /// A 400 about one input field whose `sentence` already names it ("`checkIn` must be a date
+    /// like 2027-03-10").
+    pub fn field_said(field: impl Into<String>, sentence: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::BadInput,
+            message: sentence.into(),
+            field: Some(field.into()),
+        }
+    }
     /// A 400 without a single field to blame.
     pub fn bad_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadInput, message)

@@ -14,9 +14,12 @@ pub mod platformadmin;
 pub mod principal;
 pub mod registry;
 pub mod reviews;
+pub mod rules;
 pub mod sql;
 pub mod stay;
 pub mod types;
+pub mod vocabulary;
+pub mod words;
 
 pub use context::{Ctx, Services, Settings};
 pub use error::{ErrorKind, ToolError};

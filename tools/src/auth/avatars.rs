@@ -133,8 +133,10 @@ pub struct AvatarFilters {
     /// Exact user id(s).
     pub user_id: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -162,6 +164,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(upload),
         Operation::build("getUserAvatarsFile", Service::Auth)
             .title("Get an avatar file")
+            .who("the uploader and admins; anyone else with the file's `accessKey`")
             .describe(
                 "Returns an avatar file with its base64 content. The uploader and admins may read it; anyone else \
                  must pass the file's `accessKey`.",
@@ -171,6 +174,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_file),
         Operation::build("listUserAvatarsFiles", Service::Auth)
             .title("List avatar files")
+            .who("any logged-in user, for their own files; admins for all")
             .describe(
                 "Lists avatar files' metadata (no content): the caller's own, or any for admins, filtered by MIME \
                  type, ownerId or userId. Paginated.",
@@ -180,6 +184,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_files),
         Operation::build("deleteUserAvatarsFile", Service::Auth)
             .title("Delete an avatar file")
+            .who("the file's uploader, or an admin")
             .describe("Soft-deletes an avatar file; only its uploader or an admin may. Returns its last state.")
             .rest(Method::Delete, "/auth-api/v1/useravatarsfiles/{userAvatarsFileId}")
             .deletes("userAvatarsFile")

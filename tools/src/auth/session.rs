@@ -13,12 +13,14 @@ use crate::principal::{Credential, Principal, Role};
 use crate::registry::{
     Access, Action, Annotations, CookieEffect, Envelope, Flow, Method, Operation, Registry, Service,
 };
+use crate::types::Choice;
+use crate::vocabulary::{Credentials, Roles};
 
 /// Input of `login`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginInput {
-    /// The account's email (the spec calls it `username`).
+    /// The account's email (the field is named `username`).
     pub username: Option<String>,
     /// Alternative to `username`; ignored when both are sent.
     pub email: Option<String>,
@@ -39,8 +41,10 @@ pub struct Session {
     /// The user's full name.
     pub fullname: String,
     /// The user's role.
+    #[schemars(with = "Choice<Roles>")]
     pub role_id: String,
     /// `session` for access tokens, `apiKey` for API keys.
+    #[schemars(with = "Choice<Credentials>")]
     pub credential: String,
     /// The access token to send as `Authorization: Bearer …` (only on login and relogin).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,7 +13,9 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::principal::{Principal, Role};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
+use crate::types::EnumFilter;
 use crate::types::{Email, Filter, LongText, Name, NewPassword, Page, Paging};
+use crate::vocabulary::Roles;
 
 const EMAIL_TAKEN: &[(&str, ErrorKind, &str)] = &[(
     "users_email_key",
@@ -106,10 +108,12 @@ pub struct UserFilters {
     /// Partial, case-insensitive name match.
     pub fullname: Option<Filter>,
     /// Role filter (`user`, `admin`, `superAdmin`).
-    pub role_id: Option<Filter>,
+    pub role_id: Option<EnumFilter<Roles>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -120,10 +124,12 @@ pub struct UserSearch {
     /// Matched against email and full name (partial, case-insensitive).
     pub keyword: Name,
     /// Role filter.
-    pub role_id: Option<Filter>,
+    pub role_id: Option<EnumFilter<Roles>>,
     /// Page number (1-based).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -160,6 +166,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_user),
         Operation::build("getUser", Service::Auth)
             .title("Get a user")
+            .who("the user themself, or an admin")
             .describe(
                 "Returns one user's full profile. Users may read only themselves; admins may read anyone. \
                  Anyone else's id answers not found.",
@@ -176,6 +183,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_brief_user),
         Operation::build("updateUser", Service::Auth)
             .title("Update a user (admin)")
+            .who("admins; only superAdmins may change a superAdmin")
             .describe(
                 "Changes a user's full name, avatar, preferred language or biography. Email, password and role \
                  have their own operations. Only superAdmins may change a superAdmin. Returns the updated user.",
@@ -187,6 +195,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("updateProfile", Service::Auth)
             .core(Flow::Account, 20)
             .title("Update my profile")
+            .who("the user themself (`userId` must be the caller)")
             .describe(
                 "Changes the caller's own full name, avatar, preferred language or biography; `userId` must be \
                  the caller. Returns the updated user.",
@@ -196,6 +205,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_profile),
         Operation::build("deleteUser", Service::Auth)
             .title("Delete a user (admin)")
+            .who("admins for plain users; only superAdmins for admins and superAdmins; nobody for themself")
             .describe(
                 "Soft-deletes a user (isActive=false): their tokens and API keys stop working at once. \
                  Only superAdmins may delete admins or superAdmins; nobody deletes themself here; the last \
@@ -207,6 +217,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_user),
         Operation::build("archiveProfile", Service::Auth)
             .title("Archive my profile")
+            .who("the user themself (`userId` must be the caller)")
             .describe(
                 "Archives the caller's own account (isActive=false) and logs them out everywhere; `userId` must \
                  be the caller. The last active superAdmin cannot archive themself (422). Returns the user's \
@@ -239,6 +250,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(search_users),
         Operation::build("updateUserRole", Service::Auth)
             .title("Change a user's role (admin)")
+            .who("admins between `user` and `admin`; only superAdmins grant or take away `superAdmin` or change an admin; nobody for their own role")
             .describe(
                 "Sets a user's role to `user`, `admin` or `superAdmin`. Admins may move users between `user` and \
                  `admin`; only superAdmins may grant or take away `superAdmin` or change an admin. Nobody changes \
@@ -251,6 +263,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_user_role),
         Operation::build("updateUserPassword", Service::Auth)
             .title("Change my password")
+            .who("the user themself (`userId` must be the caller)")
             .describe(
                 "Changes the caller's own password after checking `oldPassword`; `userId` must be the caller. \
                  Other sessions of the user are logged out. Returns the user.",
@@ -260,6 +273,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_user_password),
         Operation::build("updateUserPasswordByAdmin", Service::Auth)
             .title("Set a user's password (admin)")
+            .who("superAdmins for anyone; admins for plain users only")
             .describe(
                 "Replaces a user's password without the old one and logs them out everywhere. SuperAdmins may \
                  change anyone's password; admins only those of plain users. Returns the user.",
@@ -518,7 +532,7 @@ async fn list_users(ctx: Ctx, input: UserFilters) -> Result<UserList, ToolError>
     let mut qb = user_query();
     sql::text_filter(&mut qb, "email", input.email.as_ref());
     sql::text_filter(&mut qb, "fullname", input.fullname.as_ref());
-    sql::enum_filter(&mut qb, "role_id", input.role_id.as_ref());
+    sql::enum_filter(&mut qb, "role_id", input.role_id.as_deref());
     fetch_user_page(&ctx, qb, page).await
 }
 
@@ -531,7 +545,7 @@ async fn search_users(ctx: Ctx, input: UserSearch) -> Result<UserList, ToolError
     qb.push(" OR fullname ILIKE ");
     qb.push_bind(pattern);
     qb.push(")");
-    sql::enum_filter(&mut qb, "role_id", input.role_id.as_ref());
+    sql::enum_filter(&mut qb, "role_id", input.role_id.as_deref());
     fetch_user_page(&ctx, qb, page).await
 }
 

@@ -13,7 +13,7 @@ use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, Name, Paging, RecordMeta};
 
-/// An amenity of the master list (spec object `ListingAmenity`).
+/// An amenity of the master list.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingAmenity {
@@ -70,8 +70,10 @@ pub struct AmenityFilters {
     /// Partial, case-insensitive name match (several values are OR-ed).
     pub name: Option<Filter>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 

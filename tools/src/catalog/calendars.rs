@@ -22,7 +22,7 @@ use crate::types::{Filter, Name, Paging, RecordMeta};
 /// The longest range one calendar entry may cover.
 pub const MAX_ENTRY_NIGHTS: i64 = 366;
 
-/// A calendar entry covering the nights `[date, endDate)` (spec object `ListingCalendar`).
+/// A calendar entry covering the nights `[date, endDate)`.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingCalendar {
@@ -137,8 +137,10 @@ pub struct CalendarFilters {
     /// Only entries with a night before this date (exclusive).
     pub to: Option<NaiveDate>,
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -158,6 +160,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("createListingCalendar", Service::Catalog)
             .core(Flow::Host, 40)
             .title("Add a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Adds availability/pricing for a listing's nights [date, endDate) (endDate defaults to the next day). isAvailable=false blocks the nights for booking; priceOverride replaces the nightly price. Only the listing's host or an admin; dates must not be in the past. 409 if another entry covers some of the nights or a reservation holds a night being blocked. Returns the entry.")
             .rest(Method::Post, "/propertycatalog-api/v1/listingcalendars")
             .access(Access::Authenticated)
@@ -165,6 +168,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_entry),
         Operation::build("updateListingCalendar", Service::Catalog)
             .title("Update a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Changes an entry's availability, price override, minimum stay or iCal data (its dates are fixed). Only the listing's host or an admin. Blocking nights a reservation holds gives 409; a stale recordVersion gives 409. Returns the entry.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Authenticated)
@@ -172,6 +176,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_entry),
         Operation::build("deleteListingCalendar", Service::Catalog)
             .title("Delete a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Soft-deletes a calendar entry; nights it blocked become bookable again. Only the listing's host or an admin. Returns its last state (isActive false).")
             .rest(Method::Delete, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Authenticated)
@@ -179,6 +184,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_entry),
         Operation::build("getListingCalendar", Service::Catalog)
             .title("Get a calendar entry")
+            .who("anyone (no login needed) for published listings; drafts only their host and admins")
             .describe("Returns one calendar entry by id. Entries of published listings are public; those of drafts only for the host and admins (others get 404).")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Public)
@@ -187,6 +193,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listListingCalendars", Service::Catalog)
             .core(Flow::Host, 30)
             .title("List calendar entries")
+            .who("anyone (no login needed), for the listings they can see (drafts: their host and admins)")
             .describe("Lists calendar entries of listings you can see, by listing and date: filter by listingId, by date (exact night, $today, $week, $month, or ranges like $gte-2030-01-01) and/or a from/to window. Use it to show availability and price overrides. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars")
             .access(Access::Public)

@@ -88,8 +88,10 @@ pub struct ApiKeyPatch {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyFilters {
     /// Page number (1-based; 0 returns all rows up to 1000).
+    #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
     /// Rows per page (1–100, default 25).
+    #[schemars(range(min = 1, max = 100))]
     pub page_row_count: Option<u32>,
 }
 
@@ -118,6 +120,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_key),
         Operation::build("listApiKeys", Service::PlatformAdmin)
             .title("List API keys")
+            .who("any logged-in user, for their own keys; admins for every key")
             .describe(
                 "Lists API keys with their status and prefix, never the secret: the caller's own, or everyone's \
                  for admins. Newest first, paginated.",
@@ -127,6 +130,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_keys),
         Operation::build("updateApiKey", Service::PlatformAdmin)
             .title("Update or revoke an API key")
+            .who("the key's owner, or an admin")
             .describe(
                 "Changes a key's description or revokes it (`active: false` or `revokedAt`); a revoked key stops \
                  working at once and cannot be re-enabled. Owners manage their own keys; admins any key.",

@@ -26,7 +26,9 @@ use crate::context::{Ctx, Services};
 use crate::error::{ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Annotations, Envelope, Flow, Method, Operation, Service};
+use crate::types::Choice;
 use crate::types::Text;
+use crate::vocabulary::PaymentConfirmations;
 
 /// What the payer supplies to start a payment.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -66,7 +68,7 @@ pub struct PaymentCallback {
     pub reservation_id: Option<Uuid>,
 }
 
-/// The spec's `paymentResult`.
+/// The payment's state as the provider reports it (`paymentResult`).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentResult {
@@ -81,6 +83,7 @@ pub struct PaymentResult {
     /// What the client may need to finish the payment (client secret, last error).
     pub payment_intent_info: Value,
     /// Haven's status: `pending`, `processing`, `paid` or `canceled`.
+    #[schemars(with = "Choice<PaymentConfirmations>")]
     pub status_literal: String,
     /// Amount charged.
     pub amount: Money,
@@ -126,10 +129,20 @@ pub struct CallbackOutcome {
     pub payment_result: Option<PaymentResult>,
 }
 
+/// Re-reading a payment from the provider and applying it: reaches the provider, moves no money.
 const PAYMENT_ANNOTATIONS: Annotations = Annotations {
     read_only: false,
     destructive: false,
     idempotent: true,
+    open_world: true,
+};
+
+/// Charging the guest's card: irreversible money movement through the provider, so clients must
+/// ask before calling it, and a retry (e.g. with another card after a decline) may charge again.
+const CHARGE_ANNOTATIONS: Annotations = Annotations {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
     open_world: true,
 };
 
@@ -139,6 +152,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("startReservationPayment", Service::Booking)
             .core(Flow::Guest, 60)
             .title("Pay for a reservation")
+            .who("the reservation's guest")
             .describe(
                 "The guest pays a pending reservation (after the host's approval on manual listings) with \
                  paymentUserParams.paymentMethodId. With the default local provider use Stripe's test ids: \
@@ -149,12 +163,13 @@ pub fn operations() -> Vec<Operation> {
             .rest(Method::Patch, "/bookingmanagement-api/v1/startreservationpayment/{reservationId}")
             .access(Access::Authenticated)
             .updates("reservation")
-            .annotations(PAYMENT_ANNOTATIONS)
+            .annotations(CHARGE_ANNOTATIONS)
             .envelope(Envelope::Fields)
             .handler(start_payment),
         Operation::build("refreshReservationPayment", Service::Booking)
             .core(Flow::Guest, 70)
             .title("Refresh a reservation's payment")
+            .who("the reservation's guest or host, or an admin")
             .describe(
                 "Re-reads the reservation's payment from the provider and applies it (e.g. a `processing` payment \
                  that has since succeeded confirms the reservation). Guest, host or admin.",
@@ -167,6 +182,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(refresh_payment),
         Operation::build("callbackReservationPayment", Service::Booking)
             .title("Payment gateway callback")
+            .who("anyone (no login needed); the reservation and payment in the answer are shown only to its guest, its host and admins")
             .describe(
                 "Called by a payment gateway or redirect page with the reservation id: Haven re-reads the payment \
                  from the provider (it never trusts the caller's data) and applies it. Public; it answers \
