@@ -49,7 +49,12 @@ impl AppState {
                 (cluster.options("haven"), Some(cluster))
             }
         };
-        let pool = db::pool(options, config.db_max_connections).await?;
+        let pool = db::pool_with(
+            options,
+            config.db_max_connections,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await?;
         db::migrate(&pool).await?;
         Self::with_pool(config, pool, cluster).await
     }
@@ -95,6 +100,7 @@ impl AppState {
             settings: Arc::new(Settings::default()),
             payments,
             extension: Some(hub.clone()),
+            limits: Arc::new(haven_tools::limits::Limits::new(config.limit_settings())),
         };
         Ok(Arc::new(AppState {
             services,

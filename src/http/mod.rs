@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod connections;
 pub mod envelope;
 pub mod guard;
 pub mod health;
@@ -12,16 +13,21 @@ pub mod openapi;
 pub mod rest;
 pub mod webhooks;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Router;
+use haven_tools::ToolError;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use crate::app::AppState;
+pub use connections::ConnectionLimits;
 
 /// Builds the whole router. `shutdown` ends long-lived MCP streams when the server stops.
 pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
@@ -40,20 +46,51 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_limit,
+        ))
+        // A 5xx is logged where it arises (a 500 with its cause, a 503 once per burst), so the
+        // trace layer does not log a second line for each.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
+/// Answers 503 when a request (reading its body, authenticating, running its handler) takes longer
+/// than `HAVEN_REQUEST_TIMEOUT_SECS`; the dropped handler's transaction rolls back. Only the time
+/// until the answer starts counts, so SSE streams (`/mcp/sse`, agent run streams, any
+/// `text/event-stream` answer) run on with their keep-alive pings.
+async fn time_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(answer) => answer,
+        Err(_) => envelope::error_response(&ToolError::unavailable(
+            format!(
+                "the request took longer than {} s and was stopped; nothing was changed",
+                limit.as_secs()
+            ),
+            1,
+        )),
+    }
+}
+
+/// Serves `router` on `listener` with the default connection limits until `shutdown` is
+/// cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    serve_with(listener, router, ConnectionLimits::default(), shutdown).await
+}
+
+/// Serves `router` on `listener` under `limits` (timeouts, connection cap) until `shutdown` is
+/// cancelled.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    connections::serve(listener, router, limits, shutdown).await
 }

@@ -175,7 +175,14 @@ impl TestApp {
                 u.to_string()
             }
         };
-        let pool = db::pool(options, config.db_max_connections).await.unwrap();
+        let pool = db::pool_with(
+            options,
+            config.db_max_connections,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await
+        .unwrap();
+        let limits = haven::http::ConnectionLimits::from_config(&config);
         let state = AppState::with_pool(config, pool.clone(), None)
             .await
             .unwrap();
@@ -183,7 +190,12 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let router = haven::http::router(state.clone(), shutdown.clone());
-        tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
+        tokio::spawn(haven::http::serve_with(
+            listener,
+            router,
+            limits,
+            shutdown.clone(),
+        ));
         TestApp {
             state,
             base: format!("http://{addr}"),
