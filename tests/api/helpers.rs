@@ -161,6 +161,15 @@ impl TestApp {
 
     /// Spawns Haven with `config` on a fresh database cloned from the template.
     pub async fn spawn_with(config: Config) -> TestApp {
+        Self::spawn_via(config, |options| options).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the server's pool connecting through `route(options)`
+    /// (e.g. a proxy the test can cut to simulate a database outage); `db` is that same pool.
+    pub async fn spawn_via(
+        config: Config,
+        route: impl FnOnce(PgConnectOptions) -> PgConnectOptions,
+    ) -> TestApp {
         let server = server().await;
         let name = format!("t_{}", Uuid::new_v4().simple());
         db::create_database(server.admin.clone(), &name, Some(&server.template))
@@ -176,7 +185,7 @@ impl TestApp {
             }
         };
         let pool = db::pool_with(
-            options,
+            route(options.clone()),
             config.db_max_connections,
             Duration::from_millis(config.db_acquire_timeout_ms),
         )
