@@ -52,7 +52,7 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Connections being answered 503 at once, past the cap; beyond these, new ones are just closed.
+/// Connections being answered 503 at once, past the cap; beyond these, accepting pauses.
 const REFUSING_AT_ONCE: usize = 64;
 
 /// The answer to a connection over the cap.
@@ -143,7 +143,13 @@ pub async fn serve(
                 "connection cap reached; answering 503",
                 &format_args!("{} open", limits.max_connections),
             );
-            if let Ok(slot) = refusing.clone().try_acquire_owned() {
+            // With every refusal slot busy too, stop accepting until one frees up (each takes at
+            // most a second): the rest wait in the kernel's backlog, costing no descriptor.
+            let slot = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                slot = refusing.clone().acquire_owned() => slot,
+            };
+            if let Ok(slot) = slot {
                 tokio::spawn(async move {
                     refuse(stream).await;
                     drop(slot);
