@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
-use haven_tools::registry::{Access, Action, Method, Operation, Service};
+use haven_tools::registry::{Access, Action, Flow, Method, Operation, Service};
 use haven_tools::types::{Filter, Paging};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -380,6 +380,7 @@ pub struct ExecutionList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("listAgentExecutions", Service::AgentHub)
+            .core(Flow::Admin, 80)
             .title("List agent runs")
             .describe(
                 "Lists agent runs, newest first: agent, type, trigger source, user, input, output, tool call count, token \

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use haven_tools::context::Ctx;
 use haven_tools::error::{on_constraint, ErrorKind, ToolError};
-use haven_tools::registry::{Access, Action, Method, Operation, Service};
+use haven_tools::registry::{Access, Action, Flow, Method, Operation, Service};
 use haven_tools::types::{Paging, Text};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -338,6 +338,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::List, "sys_agentOverrides")
             .handler(list_overrides),
         Operation::build("listAgents", Service::AgentHub)
+            .core(Flow::Account, 40)
             .title("List agents")
             .describe(
                 "Lists the design-time agents with their effective configuration (design defaults with the admin override \

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
-use haven_tools::registry::{Access, Annotations, Method, Operation, OperationBuilder, Service};
+use haven_tools::registry::{
+    Access, Annotations, Flow, Method, Operation, OperationBuilder, Service,
+};
 use haven_tools::{Principal, Registry, Services};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -92,6 +94,7 @@ pub fn operations() -> Vec<Operation> {
         "/agenthub-api/v1/agents/{agentName}/runs",
         Access::Authenticated,
     )
+    .core(Flow::Account, 30)
     .title("Run an agent")
     .describe(
         "Runs an enabled agent (agentName from listAgents) on the input message as the caller: every tool the agent \

@@ -65,6 +65,57 @@ impl Service {
     }
 }
 
+/// The jobs a role's default MCP surface is built around. Clients forward only the first few dozen
+/// tools to their model (Cursor: 40), so a connection's default `tools/list` is the core set of the
+/// flows its role needs, plus discovery tools that reach everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flow {
+    /// Someone not logged in: sign up and log in.
+    Visitor,
+    /// A guest: search, availability, quote, book, pay, follow, cancel, review.
+    Guest,
+    /// A host: listings, calendar, answering requests.
+    Host,
+    /// One's own account and the agent hub.
+    Account,
+    /// An admin's moderation work: disputes, reviews, users.
+    Admin,
+}
+
+impl Flow {
+    /// The flows whose core tools make up the default surface of `principal`'s role, most useful
+    /// first (the order `tools/list` follows).
+    pub fn for_caller(principal: Option<&Principal>) -> &'static [Flow] {
+        match principal.map(|p| p.role) {
+            None => &[Flow::Guest, Flow::Visitor],
+            Some(Role::User) => &[Flow::Guest, Flow::Host, Flow::Account],
+            Some(_) => &[Flow::Admin, Flow::Guest, Flow::Host, Flow::Account],
+        }
+    }
+
+    /// The flow's name as shown (`guest`, `host`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Visitor => "visitor",
+            Flow::Guest => "guest",
+            Flow::Host => "host",
+            Flow::Account => "account",
+            Flow::Admin => "admin",
+        }
+    }
+}
+
+/// An operation's place in the default MCP surface: its flow and its rank within the flow (lower
+/// comes first). Operations without one are reached through `search_tools` / `call_tool` or a
+/// full list (`?tools=all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Core {
+    /// The job it belongs to.
+    pub flow: Flow,
+    /// Its position within the flow, lower first.
+    pub rank: u8,
+}
+
 /// Who may call an operation at all. Object-level rules (own record or admin) live in handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -252,6 +303,8 @@ pub struct Operation {
     pub access: Access,
     /// MCP annotations.
     pub annotations: Annotations,
+    /// Its place in the default MCP surface, if it is in a core set.
+    pub core: Option<Core>,
     /// The spec's action.
     pub action: Action,
     /// The envelope key for the payload, e.g. `user` or `users`.
@@ -360,6 +413,7 @@ impl Operation {
                 idempotent: true,
                 open_world: false,
             },
+            core: None,
             action: Action::Get,
             data_name: "",
             envelope: Envelope::Standard,
@@ -437,6 +491,7 @@ pub struct OperationBuilder {
     aliases: &'static [&'static str],
     access: Access,
     annotations: Annotations,
+    core: Option<Core>,
     action: Action,
     data_name: &'static str,
     envelope: Envelope,
@@ -468,6 +523,12 @@ impl OperationBuilder {
     /// Who may call it.
     pub fn access(mut self, access: Access) -> Self {
         self.access = access;
+        self
+    }
+    /// Puts the operation in `flow`'s core set at `rank` (lower first): it is then in the default
+    /// MCP `tools/list` of every role that has the flow and may call it.
+    pub fn core(mut self, flow: Flow, rank: u8) -> Self {
+        self.core = Some(Core { flow, rank });
         self
     }
     /// A read: read-only, idempotent.
@@ -570,6 +631,7 @@ impl OperationBuilder {
             aliases: self.aliases,
             access: self.access,
             annotations: self.annotations,
+            core: self.core,
             action: self.action,
             data_name: self.data_name,
             envelope: self.envelope,

@@ -11,7 +11,7 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::principal::{Credential, Principal, Role};
 use crate::registry::{
-    Access, Action, Annotations, CookieEffect, Envelope, Method, Operation, Registry, Service,
+    Access, Action, Annotations, CookieEffect, Envelope, Flow, Method, Operation, Registry, Service,
 };
 
 /// Input of `login`.
@@ -141,6 +141,7 @@ const SESSION_WRITE: Annotations = Annotations {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("login", Service::Auth)
+            .core(Flow::Visitor, 20)
             .title("Log in")
             .describe(
                 "Checks an email (`username`) and password and opens a session. Returns the session with an \
@@ -181,6 +182,7 @@ pub fn operations() -> Vec<Operation> {
             .cookie(CookieEffect::Set)
             .handler(relogin),
         Operation::build("getCurrentUser", Service::Auth)
+            .core(Flow::Account, 10)
             .title("Who am I")
             .describe("Returns the caller's session: user id, email, name, role and how they authenticated.")
             .rest(Method::Get, "/currentuser")

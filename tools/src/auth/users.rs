@@ -11,7 +11,7 @@ use super::password;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::principal::{Principal, Role};
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Email, Filter, LongText, Name, NewPassword, Page, Paging};
 
@@ -140,6 +140,7 @@ pub struct UserList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("registerUser", Service::Auth)
+            .core(Flow::Visitor, 10)
             .title("Register a new account")
             .describe(
                 "Creates a new user account with role `user` for the person calling (sign-up). \
@@ -184,6 +185,7 @@ pub fn operations() -> Vec<Operation> {
             .updates("user")
             .handler(update_user),
         Operation::build("updateProfile", Service::Auth)
+            .core(Flow::Account, 20)
             .title("Update my profile")
             .describe(
                 "Changes the caller's own full name, avatar, preferred language or biography; `userId` must be \
@@ -213,6 +215,7 @@ pub fn operations() -> Vec<Operation> {
             .deletes("user")
             .handler(archive_profile),
         Operation::build("listUsers", Service::Auth)
+            .core(Flow::Admin, 50)
             .title("List users (admin)")
             .describe(
                 "Lists active users, newest first, filtered by partial email, full name or role (each filter takes \
@@ -223,6 +226,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::List, "users")
             .handler(list_users),
         Operation::build("searchUsers", Service::Auth)
+            .core(Flow::Admin, 60)
             .title("Search users (admin)")
             .describe(
                 "Finds active users whose email or full name contains `keyword` (case-insensitive), optionally \

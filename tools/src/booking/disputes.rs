@@ -16,7 +16,7 @@ use super::payments::records::push_party_scope;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
 
@@ -181,6 +181,7 @@ pub struct DisputeList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createDispute", Service::Booking)
+            .core(Flow::Guest, 130)
             .title("Open a dispute on a reservation")
             .describe(
                 "Opens a dispute (damage, cleanliness, refund request, …) on a reservation you are \
@@ -195,6 +196,7 @@ pub fn operations() -> Vec<Operation> {
             .creates("dispute")
             .handler(create_dispute),
         Operation::build("updateDispute", Service::Booking)
+            .core(Flow::Admin, 30)
             .title("Update or resolve a dispute")
             .describe(
                 "Moves a dispute through its lifecycle or edits it. Admins: resolutionStatus \
@@ -213,6 +215,7 @@ pub fn operations() -> Vec<Operation> {
             .updates("dispute")
             .handler(update_dispute),
         Operation::build("getDispute", Service::Booking)
+            .core(Flow::Admin, 20)
             .title("Get a dispute")
             .describe(
                 "Returns one dispute by id, without joins. Visible to the reservation's guest and \
@@ -223,6 +226,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "dispute")
             .handler(get_dispute),
         Operation::build("listDisputes", Service::Booking)
+            .core(Flow::Admin, 10)
             .title("List disputes")
             .describe(
                 "Lists the disputes visible to you, newest first: admins see all, others those on \

@@ -24,7 +24,7 @@ use crate::catalog::policies::CancellationPolicy;
 use crate::context::{Ctx, Services};
 use crate::error::ToolError;
 use crate::money::Money;
-use crate::registry::{Access, Method, Operation, Service};
+use crate::registry::{Access, Flow, Method, Operation, Service};
 use crate::types::Text;
 
 /// Statuses whose nights stay held (the exclusion constraint covers them).
@@ -52,6 +52,7 @@ pub fn operations() -> Vec<Operation> {
     };
     vec![
         transition("approveReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/approve")
+            .core(Flow::Host, 50)
             .title("Approve a booking request")
             .describe(
                 "The host (or an admin) accepts a pending request on a manual-approval listing. The guest then has \
@@ -60,6 +61,7 @@ pub fn operations() -> Vec<Operation> {
             )
             .handler(approve),
         transition("declineReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/decline")
+            .core(Flow::Host, 60)
             .title("Decline a booking request")
             .describe(
                 "The host (or an admin) turns down a pending, unpaid request; the nights are released and the \
@@ -67,6 +69,7 @@ pub fn operations() -> Vec<Operation> {
             )
             .handler(decline),
         transition("cancelReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/cancel")
+            .core(Flow::Guest, 100)
             .title("Cancel a reservation")
             .describe(
                 "Cancels a pending or confirmed reservation and releases its nights. Guest or host before check-in, \
@@ -75,6 +78,7 @@ pub fn operations() -> Vec<Operation> {
             )
             .handler(cancel_op),
         transition("completeReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/complete")
+            .core(Flow::Host, 70)
             .title("Mark a stay complete")
             .describe(
                 "The host (or an admin) marks a confirmed stay `complete` on or after its check-out day. Reviews \

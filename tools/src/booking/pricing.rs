@@ -17,7 +17,7 @@ use crate::catalog::policies::{BookingPolicies, CancellationPolicy, Percent, Sea
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::money::Money;
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::stay::StayRange;
 
 /// What booking needs to know about a listing.
@@ -394,6 +394,7 @@ pub struct Availability {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("checkListingAvailability", Service::Booking)
+            .core(Flow::Guest, 30)
             .title("Check a listing's availability")
             .describe(
                 "Checks whether a listing can be booked for checkIn..checkOut (checkOut is the departure day) \
@@ -406,6 +407,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "availability")
             .handler(check_availability),
         Operation::build("quoteReservation", Service::Booking)
+            .core(Flow::Guest, 40)
             .title("Quote a stay")
             .describe(
                 "Prices a stay without booking it: each night (calendar override, season or base price), \

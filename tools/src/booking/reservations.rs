@@ -14,7 +14,7 @@ use super::model::{load_reservation, record_activity, Party, Reservation, RESERV
 use super::pricing::price_stay;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, LongText, Paging, Text};
 
@@ -204,6 +204,7 @@ fn view_select(with_payments: bool) -> String {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createReservation", Service::Booking)
+            .core(Flow::Guest, 50)
             .title("Book a stay")
             .describe(
                 "Books a listing for checkIn..checkOut (checkOut = departure day) for guestCount guests; the caller \
@@ -217,6 +218,7 @@ pub fn operations() -> Vec<Operation> {
             .creates("reservation")
             .handler(create_reservation),
         Operation::build("getReservation", Service::Booking)
+            .core(Flow::Guest, 90)
             .title("Get a reservation")
             .describe(
                 "Returns one reservation with its listing (listingJoins), host and guest details and payment \
@@ -227,6 +229,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "reservation")
             .handler(get_reservation),
         Operation::build("listReservations", Service::Booking)
+            .core(Flow::Guest, 80)
             .title("List reservations")
             .describe(
                 "Lists reservations the caller is guest or host of (admins: all), newest first, with listing and \

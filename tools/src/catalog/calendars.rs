@@ -15,7 +15,7 @@ use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ConstraintMap, ErrorKind, ToolError};
 use crate::money::Money;
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, Name, Paging, RecordMeta};
 
@@ -156,6 +156,7 @@ pub struct CalendarList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createListingCalendar", Service::Catalog)
+            .core(Flow::Host, 40)
             .title("Add a calendar entry")
             .describe("Adds availability/pricing for a listing's nights [date, endDate) (endDate defaults to the next day). isAvailable=false blocks the nights for booking; priceOverride replaces the nightly price. Only the listing's host or an admin; dates must not be in the past. 409 if another entry covers some of the nights or a reservation holds a night being blocked. Returns the entry.")
             .rest(Method::Post, "/propertycatalog-api/v1/listingcalendars")
@@ -184,6 +185,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "listingCalendar")
             .handler(get_entry),
         Operation::build("listListingCalendars", Service::Catalog)
+            .core(Flow::Host, 30)
             .title("List calendar entries")
             .describe("Lists calendar entries of listings you can see, by listing and date: filter by listingId, by date (exact night, $today, $week, $month, or ranges like $gte-2030-01-01) and/or a from/to window. Use it to show availability and price overrides. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars")

@@ -16,7 +16,7 @@ use crate::auth::model::{ImageUrl, LanguageTag};
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::money::{Currency, Money};
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::stay::StayRange;
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta, Text};
@@ -748,6 +748,7 @@ pub struct ListingList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createListing", Service::Catalog)
+            .core(Flow::Host, 10)
             .title("Create a listing")
             .describe("Creates a rental listing with you as its host: title, description, address, location {city, country?, latitude?, longitude?}, propertyType, pricePerNight and currency, approvalType (instant/manual), isPublished, plus optional amenityIds, photos, guest and stay limits, cleaning fee, seasonal pricing, booking and cancellation policies and city tax. Unpublished listings are drafts only you and admins see. Returns the listing.")
             .rest(Method::Post, "/propertycatalog-api/v1/listings")
@@ -755,6 +756,7 @@ pub fn operations() -> Vec<Operation> {
             .creates("listing")
             .handler(create_listing),
         Operation::build("updateListing", Service::Catalog)
+            .core(Flow::Host, 20)
             .title("Update a listing")
             .describe("Changes any fields of a listing (lists such as photos or amenityIds are replaced). Only its host or an admin (others get 403, or 404 for drafts they cannot see). Send recordVersion to get 409 instead of overwriting a concurrent edit. Returns the listing.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listings/{listingId}")
@@ -762,6 +764,7 @@ pub fn operations() -> Vec<Operation> {
             .updates("listing")
             .handler(update_listing),
         Operation::build("deleteListing", Service::Catalog)
+            .core(Flow::Admin, 70)
             .title("Delete a listing")
             .describe("Soft-deletes a listing: it disappears from search and reads; existing reservations keep their data. Only its host or an admin. Returns its last state (isActive false).")
             .rest(Method::Delete, "/propertycatalog-api/v1/listings/{listingId}")
@@ -769,6 +772,7 @@ pub fn operations() -> Vec<Operation> {
             .deletes("listing")
             .handler(delete_listing),
         Operation::build("getListing", Service::Catalog)
+            .core(Flow::Guest, 20)
             .title("Get a listing")
             .describe("Returns a listing with its amenities, all localeTexts, reviewAggregate and the latest 20 published reviews; title/description follow your Accept-Language when a translation matches (locale names it). Hosts and admins also get rezervations (reservations holding its nights). Drafts are visible only to their host and admins (404 for others).")
             .rest(Method::Get, "/propertycatalog-api/v1/listings/{listingId}")
@@ -776,6 +780,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "listing")
             .handler(get_listing),
         Operation::build("listListings", Service::Catalog)
+            .core(Flow::Guest, 10)
             .title("Search listings")
             .describe("Searches published listings (plus your own drafts) with amenities and reviewAggregate: filter by city, free text q, checkIn+checkOut (only listings free on every night and whose min/max stay fits), guestCount, minPrice/maxPrice, amenityIds (all required), and the spec's title, hostId, address, pricePerNight ($gte-100, $btw-50-120…), propertyType, currency, isPublished. sortBy newest (default), priceAsc, priceDesc or rating. Titles follow Accept-Language. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listings")

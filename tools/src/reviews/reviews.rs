@@ -32,7 +32,7 @@ use super::aggregates::{self, Reviewee};
 use crate::booking::model::{load_reservation, Party};
 use crate::context::Ctx;
 use crate::error::{self, ErrorKind, ToolError};
-use crate::registry::{Access, Action, Method, Operation, Service};
+use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, LongText, Paging, RecordMeta};
 
@@ -251,6 +251,7 @@ pub struct ReviewList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createReview", Service::Reviews)
+            .core(Flow::Guest, 110)
             .title("Review a completed stay")
             .describe(
                 "Writes a review of a completed reservation. The guest reviews the host \
@@ -267,6 +268,7 @@ pub fn operations() -> Vec<Operation> {
             .creates("review")
             .handler(create_review),
         Operation::build("updateReview", Service::Reviews)
+            .core(Flow::Admin, 40)
             .title("Edit or moderate a review")
             .describe(
                 "The reviewer may change reviewText while the review is still unpublished; \
@@ -300,6 +302,7 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "review")
             .handler(get_review),
         Operation::build("listReviews", Service::Reviews)
+            .core(Flow::Guest, 120)
             .title("List published reviews")
             .describe(
                 "Lists published, approved reviews, newest first, for a listing, host or guest \

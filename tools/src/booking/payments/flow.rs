@@ -25,7 +25,7 @@ use crate::booking::pricing::Quote;
 use crate::context::{Ctx, Services};
 use crate::error::{ErrorKind, ToolError};
 use crate::money::Money;
-use crate::registry::{Access, Annotations, Envelope, Method, Operation, Service};
+use crate::registry::{Access, Annotations, Envelope, Flow, Method, Operation, Service};
 use crate::types::Text;
 
 /// What the payer supplies to start a payment.
@@ -118,6 +118,7 @@ const PAYMENT_ANNOTATIONS: Annotations = Annotations {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("startReservationPayment", Service::Booking)
+            .core(Flow::Guest, 60)
             .title("Pay for a reservation")
             .describe(
                 "The guest pays a pending reservation (after the host's approval on manual listings) with \
@@ -133,6 +134,7 @@ pub fn operations() -> Vec<Operation> {
             .envelope(Envelope::Fields)
             .handler(start_payment),
         Operation::build("refreshReservationPayment", Service::Booking)
+            .core(Flow::Guest, 70)
             .title("Refresh a reservation's payment")
             .describe(
                 "Re-reads the reservation's payment from the provider and applies it (e.g. a `processing` payment \
