@@ -143,7 +143,8 @@ pub struct Config {
     )]
     pub idle_timeout_secs: u64,
     /// Seconds a request (reading its body and running its handler) may take before it is answered
-    /// 503; streamed answers (`text/event-stream`) are not cut once they have started.
+    /// 503 (never less than `HAVEN_AGENT_RUN_WAIT_MS` plus 5 s); streamed answers
+    /// (`text/event-stream`) are not cut once they have started, and agent run routes are exempt.
     #[arg(
         long,
         env = "HAVEN_REQUEST_TIMEOUT_SECS",

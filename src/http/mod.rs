@@ -57,11 +57,17 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
 }
 
 /// Answers 503 when a request (reading its body, authenticating, running its handler) takes longer
-/// than `HAVEN_REQUEST_TIMEOUT_SECS`; the dropped handler's transaction rolls back. Only the time
-/// until the answer starts counts, so SSE streams (`/mcp/sse`, agent run streams, any
-/// `text/event-stream` answer) run on with their keep-alive pings.
+/// than `HAVEN_REQUEST_TIMEOUT_SECS` (at least `HAVEN_AGENT_RUN_WAIT_MS` plus 5 s, so `runAgent`
+/// answers `running` first); the dropped handler's transaction rolls back. Only the time until the
+/// answer starts counts, so SSE streams (`/mcp/sse`, any `text/event-stream` answer) run on with
+/// their keep-alive pings. The agent run routes are exempt: a run has its own deadline guardrail
+/// and must close its execution row itself.
 async fn time_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let limit = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    if runs_an_agent(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let limit = Duration::from_secs(state.config.request_timeout_secs.max(1))
+        .max(Duration::from_millis(state.config.agent_run_wait_ms) + Duration::from_secs(5));
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(answer) => answer,
         Err(_) => envelope::error_response(&ToolError::unavailable(
@@ -72,6 +78,13 @@ async fn time_limit(State(state): State<Arc<AppState>>, req: Request, next: Next
             1,
         )),
     }
+}
+
+/// The agent hub's run and stream routes (`…/agents/{name}/run`, `…/dynamic-agents/stream`, …).
+fn runs_an_agent(path: &str) -> bool {
+    path.starts_with("/agenthub-api/v1/")
+        && (path.contains("/agents/") || path.contains("/dynamic-agents/"))
+        && (path.ends_with("/run") || path.ends_with("/stream"))
 }
 
 /// Serves `router` on `listener` with the default connection limits until `shutdown` is
@@ -93,4 +106,19 @@ pub async fn serve_with(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     connections::serve(listener, router, limits, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_an_agent;
+
+    #[test]
+    fn only_agent_runs_skip_the_request_timeout() {
+        assert!(runs_an_agent(
+            "/agenthub-api/v1/agents/guest-booking-assistant/run"
+        ));
+        assert!(runs_an_agent("/agenthub-api/v1/dynamic-agents/stream"));
+        assert!(!runs_an_agent("/agenthub-api/v1/agents"));
+        assert!(!runs_an_agent("/propertycatalog-api/v1/listings"));
+    }
 }

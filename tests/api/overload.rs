@@ -123,6 +123,8 @@ async fn connections_past_the_cap_get_503_and_others_are_served_after() {
 async fn a_stalled_request_times_out_but_sse_streams_stay_open() {
     let mut config = test_config();
     config.request_timeout_secs = 1;
+    // The request timeout is never shorter than runAgent's wait plus 5 s.
+    config.agent_run_wait_ms = 0;
     let app = TestApp::spawn_with(config).await;
     let mut stalled = TcpStream::connect(addr(&app)).await.unwrap();
     stalled
@@ -313,6 +315,7 @@ async fn a_database_outage_answers_503_and_recovers() {
     let app = TestApp::spawn_via(config, |options| proxy.route(options)).await;
     let (status, _) = app.rest(Method::GET, LISTINGS, None, None).await;
     assert_eq!(status, StatusCode::OK);
+    let user = app.user("during@outage.test").await;
     proxy.down();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut statuses = Vec::new();
@@ -345,6 +348,11 @@ async fn a_database_outage_answers_503_and_recovers() {
             None,
             Some(json!({ "username": "nobody@outage.test", "password": "password123" })),
         )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // A token cannot be checked either: 503 (retry later), not 401 (log in again) or 500.
+    let (status, body) = app
+        .rest(Method::GET, "/currentuser", Some(&user.token), None)
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     proxy.up();
