@@ -216,7 +216,7 @@ async fn refuse(mut stream: TcpStream) {
         let _ = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await;
         let _ = stream.write_all(REFUSAL).await;
         let _ = stream.shutdown().await;
-        let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+        let _ = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await;
     })
     .await;
 }
