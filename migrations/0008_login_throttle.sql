@@ -4,6 +4,7 @@ CREATE TABLE auth.login_throttle (
     scope             text        NOT NULL CHECK (scope IN ('account', 'ip')),
     key               text        NOT NULL,
     failures          integer     NOT NULL DEFAULT 0,
+    pending           integer     NOT NULL DEFAULT 0, -- attempts whose password is being checked
     window_started_at timestamptz NOT NULL DEFAULT now(),
     locked_until      timestamptz,
     lockouts          integer     NOT NULL DEFAULT 0,

@@ -198,3 +198,34 @@ async fn registrations_per_address_are_limited() {
     assert_eq!(body["errorKind"], "RateLimited");
     assert_eq!(app.count("auth.users").await, 2);
 }
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_slip_past_the_lockout() {
+    let mut config = test_config();
+    config.login_max_failures = 3;
+    config.login_lockout_secs = 60;
+    let app = TestApp::spawn_with(config).await;
+    app.user("target@race.test").await;
+    let guesses = futures::future::join_all((0..20).map(|i| {
+        let app = &app;
+        async move {
+            login(app, "target@race.test", &format!("guess-{i}"))
+                .await
+                .0
+        }
+    }))
+    .await;
+    let checked = guesses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    println!("20 concurrent guesses: {guesses:?}");
+    assert!(checked <= 3, "{checked} guesses were checked: {guesses:?}");
+    assert!(guesses
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(
+        login(&app, "target@race.test", "password123").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

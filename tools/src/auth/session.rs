@@ -282,18 +282,17 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
             "must not contain NUL characters",
         ));
     }
-    throttle::check(&ctx, &email).await?;
-    let row: Option<(Uuid, String, String, String)> =
-        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
-            .bind(&email)
-            .fetch_optional(&ctx.services.db)
-            .await?;
-    let ok = password::verify(&ctx, &input.password, row.as_ref().map(|r| r.1.as_str())).await?;
-    let Some((user_id, _, role, fullname)) = row.filter(|_| ok) else {
-        throttle::record_failure(&ctx, &email).await?;
+    throttle::begin(&ctx, &email).await?;
+    let checked = check_password(&ctx, &email, &input.password).await;
+    let outcome = match &checked {
+        Ok(Some(_)) => throttle::Outcome::Succeeded,
+        Ok(None) => throttle::Outcome::Failed,
+        Err(_) => throttle::Outcome::Abandoned,
+    };
+    throttle::settle(&ctx, &email, outcome).await?;
+    let Some((user_id, role, fullname)) = checked? else {
         return Err(ToolError::unauthenticated("invalid username or password"));
     };
-    throttle::clear(&ctx, &email).await?;
     start_session(
         &ctx,
         user_id,
@@ -302,6 +301,24 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
         fullname,
     )
     .await
+}
+
+/// The active user with `email` and this password (id, role, name), or `None`; always spends one
+/// hash, known email or not.
+async fn check_password(
+    ctx: &Ctx,
+    email: &str,
+    password: &str,
+) -> Result<Option<(Uuid, String, String)>, ToolError> {
+    let row: Option<(Uuid, String, String, String)> =
+        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
+            .bind(email)
+            .fetch_optional(&ctx.services.db)
+            .await?;
+    let ok = password::verify(ctx, password, row.as_ref().map(|r| r.1.as_str())).await?;
+    Ok(row
+        .filter(|_| ok)
+        .map(|(id, _, role, fullname)| (id, role, fullname)))
 }
 
 async fn logout(ctx: Ctx, _: NoInput) -> Result<LogoutResult, ToolError> {
