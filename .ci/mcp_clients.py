@@ -12,6 +12,12 @@ What is exercised:
   * the same endpoint with `Authorization: Bearer <accessToken>`: a larger tool list without
     admin-only tools, getUser on itself and on an unknown id, argument validation errors;
   * legacy SSE (`GET /mcp/sse` + `POST /mcp/message`) with the Bearer header;
+  * the default surface (no query): at most 40 tools and 60 KB with the booking flow in it, and
+    search_tools / call_tool reaching the rest; `?readonly=true` refusing writes by name over
+    Streamable HTTP and legacy SSE (also through call_tool), nothing written;
+  * with HAVEN_CI_LLM_URL: progress notifications from runAgent, and a runAgent call cancelled by
+    the client (both protocol eras) ending its run `cancelled`;
+  * prompts and resource templates: listed, a prompt filled, a listing read as a resource;
   * with HAVEN_ADMIN_API_KEY in the environment: the superAdmin sees admin-only tools and may
     read another user;
   * the agent hub, with HAVEN_CI_LLM_URL set (the server's HAVEN_LLM_BASE_URL points at
@@ -142,6 +148,14 @@ async def streamable(url: str, token: str | None, mode: str) -> AsyncIterator[Cl
 
 
 @asynccontextmanager
+async def streamable_headers(url: str, token: str, extra: dict[str, str]) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}", **extra}
+    async with httpx2.AsyncClient(headers=headers, timeout=STEP_TIMEOUT) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            yield client
+
+
+@asynccontextmanager
 async def legacy_sse(url: str, token: str | None) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {token}"} if token else None
     async with Client(sse_client(url, headers=headers, timeout=STEP_TIMEOUT), mode="legacy") as client:
@@ -164,8 +178,10 @@ async def all_tools(client: Client) -> list[str]:
 
 
 async def main(base: str) -> int:
-    mcp_url = f"{base}/mcp"
-    sse_url = f"{base}/mcp/sse"
+    # The long-standing checks read the full list (every tool the role may call); the default
+    # (core) surface and the connection filters have checks of their own below.
+    mcp_url = f"{base}/mcp?tools=all"
+    sse_url = f"{base}/mcp/sse?tools=all"
     r = Runner()
     state: dict[str, Any] = {}
     email = f"ci-{uuid.uuid4().hex[:12]}@example.com"
@@ -302,6 +318,7 @@ async def main(base: str) -> int:
             })
             check(not res.is_error, f"createListing failed: {_short(res)}")
             listing_id = res.structured_content["id"]
+            state["listing_id"] = listing_id
         async with streamable(mcp_url, None, "auto") as anon:
             await all_tools(anon)
             res = await anon.call_tool("listListings", {
@@ -389,6 +406,108 @@ async def main(base: str) -> int:
             check("runAgent" not in tools, "the tool catalog offers 'runAgent' to agents")
 
     await r.run("streamable-http[auto] listToolCatalog lists agents, not the run operations", tool_catalog)
+
+    # ---- the default surface: the role's core set plus the discovery tools ------------------
+    async def default_surface() -> None:
+        async with streamable(f"{base}/mcp", token, "auto") as c:
+            page = await c.list_tools(cache_mode="bypass")
+            names = [t.name for t in page.tools]
+            size = len(json.dumps([t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in page.tools]))
+            print(f"      [surface] default tools/list: {len(names)} tools, {size} bytes", flush=True)
+            check(len(names) <= 40, f"the default list has {len(names)} tools (more than 40)")
+            check(size <= 60 * 1024, f"the default list is {size} bytes (more than 60 KB)")
+            for t in ("listListings", "quoteReservation", "createReservation", "startReservationPayment",
+                      "getReservation", "search_tools", "call_tool"):
+                check(t in names, f"the default list lacks {t!r}: {names}")
+            res = await c.call_tool("search_tools", {"query": "read a user by id"})
+            check(not res.is_error, f"search_tools failed: {_short(res)}")
+            found = [t["name"] for t in (res.structured_content or {}).get("tools", [])]
+            check("getUser" in found, f"search_tools did not find getUser: {found}")
+            res = await c.call_tool("call_tool", {"name": "getUser", "arguments": {"userId": user_id}})
+            check(not res.is_error, f"call_tool getUser failed: {_short(res)}")
+            check((res.structured_content or {}).get("email") == email, f"call_tool getUser answered {_short(res)}")
+
+    await r.run("streamable-http[auto] default surface fits (<= 40 tools, <= 60 KB); search_tools + call_tool reach the rest", default_surface)
+
+    async def read_only() -> None:
+        before = None
+        async with streamable(mcp_url, token, "auto") as c:
+            res = await c.call_tool("listApiKeys", {})
+            before = len((res.structured_content or {}).get("apiKeys", []))
+        for label, opener in (
+            ("http", lambda: streamable(f"{base}/mcp?readonly=true", token, "legacy")),
+            ("http-header", lambda: streamable_headers(f"{base}/mcp", token, {"X-MCP-Readonly": "true"})),
+            ("sse", lambda: legacy_sse(f"{base}/mcp/sse?readonly=true", token)),
+        ):
+            async with opener() as c:
+                await all_tools(c)
+                res = await c.call_tool("createApiKey", {"description": "must not exist"})
+                check(res.is_error and "read-only" in _text_of(res), f"[{label}] createApiKey was not refused: {_short(res)}")
+                res = await c.call_tool("call_tool", {"name": "createApiKey", "arguments": {}})
+                check(res.is_error and "read-only" in _text_of(res), f"[{label}] call_tool createApiKey was not refused: {_short(res)}")
+                print(f"      [{label}] {_text_of(res)[:140]!r}", flush=True)
+        async with streamable(mcp_url, token, "auto") as c:
+            res = await c.call_tool("listApiKeys", {})
+            after = len((res.structured_content or {}).get("apiKeys", []))
+            check(after == before, f"a read-only connection created API keys ({before} -> {after})")
+
+    await r.run("read-only connections refuse writes by name (HTTP query, header, legacy SSE)", read_only)
+
+    async def prompts_and_resources() -> None:
+        async with streamable(f"{base}/mcp", token, "legacy") as c:
+            prompts = await c.list_prompts()
+            names = [p.name for p in prompts.prompts]
+            check("plan-and-book-a-stay" in names, f"prompts/list lacks plan-and-book-a-stay: {names}")
+            got = await c.get_prompt("plan-and-book-a-stay", {
+                "destination": "Lisbon", "checkIn": "2027-03-10", "checkOut": "2027-03-14", "guests": "2"})
+            text = got.messages[0].content.text
+            check("Lisbon" in text and "2027-03-10" in text, f"the prompt was not filled: {text[:300]!r}")
+            templates = await c.list_resource_templates()
+            uris = [t.uri_template for t in templates.resource_templates]
+            check("haven://listings/{listingId}" in uris, f"resource templates: {uris}")
+            if state.get("listing_id"):
+                read = await c.read_resource(f"haven://listings/{state['listing_id']}")
+                body = json.loads(read.contents[0].text)
+                check(body.get("id") == state["listing_id"], f"the listing resource is {str(body)[:200]}")
+
+    await r.run("prompts (listed, filled) and resource templates (a listing read)", prompts_and_resources)
+
+    async def progress_and_cancel() -> None:
+        seen: list[tuple[float, str | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((progress, message))
+
+        async with streamable(mcp_url, token, "legacy") as c:
+            await all_tools(c)
+            res = await c.call_tool(
+                "runAgent", {"agentName": "guest-booking-assistant", "input": "Find me a home"},
+                progress_callback=on_progress,
+            )
+            check(not res.is_error, f"runAgent failed: {_short(res)}")
+            print(f"      [progress] {seen}", flush=True)
+            check(len(seen) >= 1 and "tool call" in (seen[0][1] or ""), f"no progress notification: {seen}")
+        for mode in ("legacy", "auto"):
+            async with streamable(mcp_url, token, mode) as c:
+                await all_tools(c)
+                with anyio.move_on_after(3):
+                    await c.call_tool("runAgent", {"agentName": "guest-booking-assistant", "input": f"slow: {mode}"})
+                    raise CheckFailed(f"[{mode}] the slow run answered within 3 s")
+            async with streamable(mcp_url, token, "legacy") as c:
+                status = None
+                for _ in range(40):
+                    res = await c.call_tool("listAgentExecutions", {"pageRowCount": 10})
+                    runs = [x for x in (res.structured_content or {}).get("sys_agentExecutions", [])
+                            if json.dumps(x.get("input")).find(f"slow: {mode}") >= 0]
+                    status = runs[0].get("status") if runs else None
+                    if status not in (None, "running"):
+                        break
+                    await anyio.sleep(0.25)
+                print(f"      [{mode}] cancelled run ended {status!r}", flush=True)
+                check(status == "cancelled", f"[{mode}] the cancelled runAgent call's run ended {status!r}, not 'cancelled'")
+
+    if os.environ.get("HAVEN_CI_LLM_URL", "").strip():
+        await r.run("runAgent sends progress; a cancelled call ends its run cancelled (both eras)", progress_and_cancel)
 
     # ---- legacy SSE transport ---------------------------------------------------------------
     async def sse_session() -> None:

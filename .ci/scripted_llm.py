@@ -9,7 +9,8 @@ deterministic: for `POST /v1/chat/completions` with `"stream": true`
     arguments `{"pageRowCount": 3}` (the arguments text split across chunks, as real providers do);
   * otherwise it streams the text `Found N homes.`, N being the length of the `listings` array in
     the last tool message's JSON (0 when that does not parse).
-Every stream is the real wire format: `data: <chunk json>\\n\\n` events, a final usage chunk with
+A conversation whose first user message starts with `slow:` waits 30 s before its first answer (the
+MCP cancellation checks cancel such a run mid-flight). Every stream is the real wire format: `data: <chunk json>\\n\\n` events, a final usage chunk with
 empty `choices`, then `data: [DONE]`. A request without `"stream": true` gets a 400 with an
 OpenAI-style error body; any other path a 404.
 """
@@ -84,6 +85,15 @@ def listings_in(content: Any) -> int:
         return 0
 
 
+SLOW_SECONDS = 30
+
+
+def is_slow(messages: list[Any]) -> bool:
+    """Whether the conversation asked to be slow (its first user message starts with `slow:`)."""
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return bool(users) and str(users[0].get("content", "")).startswith("slow:")
+
+
 def reply_for(messages: list[Any]) -> list[dict[str, Any]]:
     """The scripted turn for a conversation: call the tool first, then report what it found."""
     tool_messages = [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
@@ -108,6 +118,8 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(req, dict) or req.get("stream") is not True:
             return self.error(400, "this scripted server only answers streaming requests", "invalid_request_error")
         messages = req.get("messages")
+        if is_slow(messages if isinstance(messages, list) else []):
+            time.sleep(SLOW_SECONDS)
         chunks = reply_for(messages if isinstance(messages, list) else [])
         body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
         self.send(200, "text/event-stream", body.encode())

@@ -38,6 +38,17 @@ enum Command {
         /// The API key to act as.
         #[arg(long, env = "HAVEN_API_KEY", hide_env_values = true)]
         api_key: String,
+        /// Only these toolsets (comma-separated: auth, platformadmin, propertycatalog,
+        /// bookingmanagement, reviewsystem, agenthub, or all); enforced on every call.
+        #[arg(long, env = "HAVEN_MCP_TOOLSETS")]
+        toolsets: Option<String>,
+        /// Only read-only tools may be listed and called.
+        #[arg(long, env = "HAVEN_MCP_READONLY", num_args = 0..=1, default_missing_value = "true")]
+        readonly: Option<String>,
+        /// What tools/list shows: `core` (the role's core set plus search_tools / call_tool) or
+        /// `all`.
+        #[arg(long, env = "HAVEN_MCP_TOOLS")]
+        tools: Option<String>,
     },
     /// Create an API key for an existing user and print it once.
     Keys {
@@ -97,9 +108,16 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Stdio { api_key } => {
+        Command::Stdio {
+            api_key,
+            toolsets,
+            readonly,
+            tools,
+        } => {
+            let selection =
+                stdio::selection(toolsets.as_deref(), readonly.as_deref(), tools.as_deref())?;
             with_state(cli.config, |state| async move {
-                stdio::serve(state, &api_key).await
+                stdio::serve(state, &api_key, selection).await
             })
             .await
         }

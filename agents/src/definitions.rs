@@ -32,6 +32,10 @@ pub const FILES: &[(&str, &str)] = &[
         "trust-safety-desk.toml",
         include_str!("../definitions/trust-safety-desk.toml"),
     ),
+    (
+        "host-request-assistant.toml",
+        include_str!("../definitions/host-request-assistant.toml"),
+    ),
 ];
 
 /// An OpenAI-compatible provider, configured by name (base URL and key come from the environment).
@@ -201,6 +205,112 @@ pub struct AgentDefinition {
     pub guardrails: Guardrails,
     /// Whether the agent may be run.
     pub enabled: bool,
+    /// The MCP prompt built from this agent, if it offers one (Claude Desktop shows prompts as
+    /// slash commands, run by the client's own model over Haven's tools, without the hub's LLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<PromptSpec>,
+}
+
+/// An MCP prompt offered from a design-time agent: the agent's system prompt plus a request
+/// filled from typed arguments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromptSpec {
+    /// The prompt's name (kebab-case), e.g. `plan-and-book-a-stay`.
+    pub name: String,
+    /// Its display name.
+    pub title: String,
+    /// What it helps with.
+    pub description: String,
+    /// Who is offered it: `anyone` (anonymous callers too), `user` (anyone logged in, the default)
+    /// or `admin`.
+    #[serde(default = "PromptSpec::default_audience")]
+    pub audience: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: Vec<PromptArgumentSpec>,
+    /// The user's request, with `{argument}` placeholders; a line naming an optional argument the
+    /// caller did not give is left out.
+    pub request: String,
+}
+
+impl PromptSpec {
+    fn default_audience() -> String {
+        "user".into()
+    }
+}
+
+/// One argument of a [`PromptSpec`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromptArgumentSpec {
+    /// camelCase name, used as `{name}` in the request.
+    pub name: String,
+    /// What to give, with an example.
+    pub description: String,
+    /// Whether the prompt needs it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Checks a prompt: a kebab-case name, a known audience, unique camelCase arguments, and a request
+/// whose placeholders are all declared and that uses every required argument.
+fn validate_prompt(prompt: &PromptSpec) -> Result<(), Fault> {
+    let kebab = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if !kebab(&prompt.name) {
+        return Err(Fault::new(
+            "prompt.name",
+            "must be kebab-case, at most 64 characters",
+        ));
+    }
+    if !["anyone", "user", "admin"].contains(&prompt.audience.as_str()) {
+        return Err(Fault::new(
+            "prompt.audience",
+            "must be `anyone`, `user` or `admin`",
+        ));
+    }
+    for (i, arg) in prompt.arguments.iter().enumerate() {
+        let field = format!("prompt.arguments[{i}].name");
+        if arg.name.is_empty() || !arg.name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Fault::new(field, "must be a camelCase word"));
+        }
+        if prompt.arguments[..i].iter().any(|a| a.name == arg.name) {
+            return Err(Fault::new(
+                field,
+                format!("`{}` is declared twice", arg.name),
+            ));
+        }
+        if arg.required && !prompt.request.contains(&format!("{{{}}}", arg.name)) {
+            return Err(Fault::new(
+                "prompt.request",
+                format!("does not use the required argument `{{{}}}`", arg.name),
+            ));
+        }
+    }
+    for placeholder in placeholders(&prompt.request) {
+        if !prompt.arguments.iter().any(|a| a.name == placeholder) {
+            return Err(Fault::new(
+                "prompt.request",
+                format!("names `{{{placeholder}}}`, which is not a declared argument"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `{name}` placeholders of a request template.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()))
+        .collect()
 }
 
 /// A definition file that does not load: names the file, the field, and what is wrong.
@@ -305,6 +415,9 @@ pub fn validate(def: &AgentDefinition, registry: &Registry, agents: &[&str]) -> 
             return Err(Fault::new(field, format!("`{tool}` is listed twice")));
         }
     }
+    if let Some(prompt) = &def.prompt {
+        validate_prompt(prompt)?;
+    }
     Ok(())
 }
 
@@ -408,6 +521,41 @@ mod tests {
     }
 
     #[test]
+    fn prompts_are_checked() {
+        let text = shipped();
+        let base = &text[..text.find("[prompt]").unwrap_or(text.len())];
+        let with = |prompt: &str| format!("{base}\n[prompt]\n{prompt}\n");
+        let ok = r#"name = "p"
+title = "P"
+description = "d"
+arguments = [{ name = "city", description = "c", required = true }]
+request = "Stay in {city}""#;
+        assert!(load_one("a.toml", &with(ok), &registry()).is_ok());
+        for (bad, field, needle) in [
+            (
+                ok.replace("name = \"p\"", "name = \"Bad Name\""),
+                "prompt.name",
+                "kebab",
+            ),
+            (ok.replace("{city}", "{town}"), "prompt.request", "city"),
+            (
+                ok.replace("Stay in {city}", "Stay in {city} {x}"),
+                "prompt.request",
+                "x",
+            ),
+            (
+                format!("{ok}\naudience = \"everyone\""),
+                "prompt.audience",
+                "anyone",
+            ),
+        ] {
+            let err = load_one("a.toml", &with(&bad), &registry()).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.message.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
     fn every_shipped_definition_loads() {
         let defs = load(&registry()).unwrap();
         let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
@@ -418,7 +566,8 @@ mod tests {
                 "host-listing-copywriter",
                 "dispute-triage",
                 "review-moderation-assistant",
-                "trust-safety-desk"
+                "trust-safety-desk",
+                "host-request-assistant"
             ]
         );
         for def in &defs {

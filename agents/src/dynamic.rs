@@ -92,6 +92,7 @@ impl DynamicAgent {
             tools: self.tools,
             guardrails: self.guardrails,
             enabled: true,
+            prompt: None,
         }
     }
 
@@ -167,7 +168,7 @@ async fn run_dynamic_agent(ctx: Ctx, input: DynamicRunInput) -> Result<RunResult
     let deps = hub_deps(&ctx)?;
     let agent = input.agent.config(deps.registry)?;
     let spec = dynamic_run(agent, Some(caller), input.input, Source::of(ctx.transport));
-    run_and_wait(deps, ctx.services.clone(), spec).await
+    run_and_wait(&ctx, deps, spec).await
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use haven_tools::context::Ctx;
+use haven_tools::context::{Ctx, Progress};
 use haven_tools::error::ToolError;
 use haven_tools::registry::{
     Access, Annotations, Flow, Method, Operation, OperationBuilder, Service,
@@ -19,6 +19,7 @@ use haven_tools::{Principal, Registry, Services};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::control::Runs;
 use crate::executions::{AgentType, Source, TokenUsage};
@@ -128,7 +129,7 @@ async fn run_agent(ctx: Ctx, input: RunAgentInput) -> Result<RunResult, ToolErro
     let deps = hub_deps(&ctx)?;
     let agent = enabled_agent(&ctx.services.db, &input.agent_name).await?;
     let spec = design_run(agent, Some(caller), input.input, Source::of(ctx.transport));
-    run_and_wait(deps, ctx.services.clone(), spec).await
+    run_and_wait(&ctx, deps, spec).await
 }
 
 /// The hub's dependencies, stored by the server in `Services::extension`.
@@ -144,33 +145,93 @@ pub fn hub_deps(ctx: &Ctx) -> Result<Arc<HubDeps>, ToolError> {
 /// task (it never touches the call's transaction: the execution log is written on the pool) and
 /// waits for it at most `deps.mcp_wait`; a run still going then is answered `running` with its
 /// execution id and goes on in the background.
+///
+/// While it waits, every finished tool call is reported to the caller's progress sink (MCP
+/// `notifications/progress`: tool calls made and tokens used). If the caller gives up on the call
+/// (MCP cancellation) before the answer, the run is cancelled too and closes its row `cancelled`:
+/// dropping this future cancels it.
 pub async fn run_and_wait(
+    ctx: &Ctx,
     deps: Arc<HubDeps>,
-    services: Services,
     spec: RunSpec,
 ) -> Result<RunResult, ToolError> {
     let wait = deps.mcp_wait;
+    let services = ctx.services.clone();
+    let runs = deps.runs.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
     let mut task =
         tokio::spawn(async move { runner::run(deps.hub(&services), spec, Some(tx)).await });
-    if let Ok(joined) = tokio::time::timeout(wait, &mut task).await {
-        return Ok(joined.map_err(ToolError::internal)??);
-    }
-    // Still going: its id came with the first event (unless the log has not started yet).
-    while let Some(event) = rx.recv().await {
-        if let RunEvent::RunStarted { execution_id } = event {
-            return Ok(RunResult {
-                execution_id,
-                status: "running",
-                output: None,
-                tool_calls: 0,
-                token_usage: TokenUsage::default(),
-                duration_ms: started.elapsed().as_millis() as i64,
-                error: None,
-            });
+    let mut abandon = CancelOnDrop { runs, id: None };
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    let mut events_open = true;
+    let mut timed_out = false;
+    loop {
+        tokio::select! {
+            joined = &mut task => {
+                abandon.id = None;
+                return joined.map_err(ToolError::internal)?.map_err(Into::into);
+            }
+            event = rx.recv(), if events_open => match event {
+                Some(RunEvent::RunStarted { execution_id }) => {
+                    abandon.id = Some(execution_id);
+                    if timed_out {
+                        return Ok(still_running(&mut abandon, execution_id, started));
+                    }
+                }
+                Some(RunEvent::ToolCallFinished { name, is_error, tool_calls, total_tokens, .. }) => {
+                    ctx.report_progress(Progress {
+                        progress: f64::from(tool_calls),
+                        total: None,
+                        message: format!(
+                            "{tool_calls} tool call{} made ({name}{}), {total_tokens} tokens used",
+                            if tool_calls == 1 { "" } else { "s" },
+                            if is_error { " failed" } else { "" },
+                        ),
+                    });
+                }
+                Some(_) => {}
+                None => events_open = false,
+            },
+            _ = &mut deadline, if !timed_out => {
+                timed_out = true;
+                if let Some(id) = abandon.id {
+                    return Ok(still_running(&mut abandon, id, started));
+                }
+                // No id yet: the log has not started; keep waiting for the start or the end.
+            }
         }
     }
-    // The channel closed without a start: the run ended (the log failed to start); report it.
-    Ok(task.await.map_err(ToolError::internal)??)
+}
+
+/// The `running` answer for a run that goes on in the background (it is no longer cancelled
+/// with the call).
+fn still_running(abandon: &mut CancelOnDrop, execution_id: Uuid, started: Instant) -> RunResult {
+    abandon.id = None;
+    RunResult {
+        execution_id,
+        status: "running",
+        output: None,
+        tool_calls: 0,
+        token_usage: TokenUsage::default(),
+        duration_ms: started.elapsed().as_millis() as i64,
+        error: None,
+    }
+}
+
+/// Cancels the run `id` (if set) when dropped: a call abandoned by its client takes its run
+/// with it, and the run closes its own row as `cancelled`.
+struct CancelOnDrop {
+    runs: Arc<Runs>,
+    id: Option<Uuid>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            tracing::info!(execution_id = %id, "the caller cancelled the call; cancelling its run");
+            self.runs.cancel(id);
+        }
+    }
 }

@@ -79,6 +79,12 @@ pub enum RunEvent {
         /// How long it took.
         #[serde(rename = "durationMs")]
         duration_ms: i64,
+        /// Tool calls the run has made so far (with those of the agents it called).
+        #[serde(rename = "toolCalls")]
+        tool_calls: i32,
+        /// Tokens the run has used so far (with those of the agents it called).
+        #[serde(rename = "totalTokens")]
+        total_tokens: i64,
     },
     /// The run ended.
     RunFinished(RunResult),
@@ -481,6 +487,8 @@ async fn execute_tool(
         name: call.name.clone(),
         is_error,
         duration_ms,
+        tool_calls: control.tool_calls(),
+        total_tokens: control.usage().total,
     });
     Ok(result.to_string())
 }

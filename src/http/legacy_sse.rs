@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,13 +24,14 @@ use tokio_util::sync::{CancellationToken, PollSender};
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::guard::host_and_origin_allowed;
-use super::mcp::HavenMcp;
+use super::mcp::{self, HavenMcp, Selection};
 use crate::app::AppState;
 
 struct Session {
     to_server: mpsc::Sender<ClientJsonRpcMessage>,
     owner: Option<Uuid>,
+    /// The toolsets / read-only / listing chosen at `GET /mcp/sse`, for every message of the session.
+    selection: Selection,
 }
 
 type Sessions = Arc<RwLock<HashMap<String, Session>>>;
@@ -53,27 +53,12 @@ pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<
     Router::new()
         .route("/mcp/sse", get(open_stream))
         .route("/mcp/message", post(post_message))
+        .layer(axum::middleware::from_fn(mcp::bind_selection))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            check_host,
+            mcp::check_host_and_origin,
         ))
         .layer(Extension(legacy))
-}
-
-/// The DNS-rebinding guard rmcp applies to `/mcp`, applied here too.
-async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if !host_and_origin_allowed(
-        req.headers(),
-        &state.config.allowed_hosts,
-        &state.config.allowed_origins,
-    ) {
-        return (
-            StatusCode::FORBIDDEN,
-            "Forbidden: Host or Origin is not allowed",
-        )
-            .into_response();
-    }
-    next.run(req).await
 }
 
 /// Removes the session when the client's stream is dropped, which ends the server loop.
@@ -94,16 +79,20 @@ impl Drop for SessionGuard {
 async fn open_stream(
     Extension(legacy): Extension<Legacy>,
     Extension(caller): Extension<Caller>,
+    Extension(selection): Extension<Selection>,
 ) -> Response {
     let id = Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(64);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
     let owner = caller.principal.as_ref().map(|p| p.user_id);
-    legacy
-        .sessions
-        .write()
-        .await
-        .insert(id.clone(), Session { to_server, owner });
+    legacy.sessions.write().await.insert(
+        id.clone(),
+        Session {
+            to_server,
+            owner,
+            selection,
+        },
+    );
 
     let sink = PollSender::new(to_client).sink_map_err(std::io::Error::other);
     let server = legacy.server.clone();
@@ -161,13 +150,13 @@ async fn post_message(
     Query(query): Query<SessionQuery>,
     req: Request,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let Some((to_server, owner)) = legacy
+    let (mut parts, body) = req.into_parts();
+    let Some((to_server, owner, selection)) = legacy
         .sessions
         .read()
         .await
         .get(&query.session_id)
-        .map(|s| (s.to_server.clone(), s.owner))
+        .map(|s| (s.to_server.clone(), s.owner, s.selection.clone()))
     else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
@@ -192,6 +181,9 @@ async fn post_message(
                 .into_response()
         }
     };
+    // The session's selection, bound when it opened, governs every message (a POST's own query
+    // cannot widen it).
+    parts.extensions.insert(selection);
     message.insert_extension(parts);
     match to_server.send(message).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),

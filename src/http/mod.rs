@@ -5,9 +5,11 @@ pub mod agents;
 pub mod auth;
 pub mod connections;
 pub mod envelope;
+pub mod events;
 pub mod guard;
 pub mod health;
 pub mod legacy_sse;
+pub mod live;
 pub mod mcp;
 pub mod openapi;
 pub mod rest;
@@ -35,7 +37,9 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     Router::new()
         .merge(rest::routes(&state))
         .merge(mcp::routes(&state, shutdown.clone()))
-        .merge(legacy_sse::routes(&state, shutdown))
+        .merge(legacy_sse::routes(&state, shutdown.clone()))
+        .merge(events::routes(&state, shutdown))
+        .merge(live::routes(&state))
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())

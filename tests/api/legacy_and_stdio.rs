@@ -116,6 +116,18 @@ async fn open_sse(
     SseReader<impl Stream<Item = reqwest::Result<impl AsRef<[u8]>>>>,
     String,
 ) {
+    open_sse_at(app, token, "").await
+}
+
+/// Opens `GET /mcp/sse?{query}` as `token` (the query binds the session's selection).
+async fn open_sse_at(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+) -> (
+    SseReader<impl Stream<Item = reqwest::Result<impl AsRef<[u8]>>>>,
+    String,
+) {
     // The harness client has a 30 s whole-request timeout, which would cut a long stream; use a
     // client without one.
     let client = reqwest::Client::builder()
@@ -123,7 +135,7 @@ async fn open_sse(
         .build()
         .unwrap();
     let mut req = client
-        .get(format!("{}/mcp/sse", app.base))
+        .get(format!("{}/mcp/sse{}", app.base, query))
         .header("accept", "text/event-stream");
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -242,8 +254,8 @@ async fn legacy_sse_session_initialises_lists_and_calls_tools() {
     let list = sse.response_for(2).await;
     let names = tool_names_of(&list);
     assert!(
-        names.iter().any(|n| n == "getUser"),
-        "tools/list lacks getUser: {names:?}"
+        names.iter().any(|n| n == "search_tools"),
+        "tools/list lacks search_tools: {names:?}"
     );
     assert!(
         names.iter().any(|n| n == "getCurrentUser"),
@@ -569,7 +581,7 @@ async fn stdio_serves_mcp_as_the_api_key_owner() {
     let list = child.response_for(2).await;
     let names = tool_names_of(&list);
     assert!(names.iter().any(|n| n == "getCurrentUser"), "{names:?}");
-    assert!(names.iter().any(|n| n == "createApiKey"), "{names:?}");
+    assert!(names.iter().any(|n| n == "call_tool"), "{names:?}");
     for admin_tool in ["updateUserRole", "createUserGroup", "deleteUserGroupMember"] {
         assert!(
             !names.iter().any(|n| n == admin_tool),
@@ -696,4 +708,163 @@ async fn stdio_refuses_a_bogus_api_key() {
     .expect("haven stdio with a revoked key did not exit within 60 s")
     .unwrap();
     assert!(!status.success(), "a revoked key must fail");
+}
+
+#[tokio::test]
+async fn a_read_only_legacy_sse_session_refuses_writes_whatever_its_posts_say() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice.ro@example.com").await;
+    let (mut sse, url) = open_sse_at(&app, Some(&alice.token), "?readonly=true").await;
+    let (status, _) =
+        post_message(&app, &url, Some(&alice.token), initialize(1, "2024-11-05")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    sse.response_for(1).await;
+    post_message(&app, &url, Some(&alice.token), initialized()).await;
+    let keys = app.count("platformadmin.api_keys").await;
+    // The POST's own query cannot widen the session.
+    let widened = format!("{url}&readonly=false&toolsets=all");
+    for (id, name, args) in [
+        (2, "createApiKey", json!({ "description": "x" })),
+        (
+            3,
+            "call_tool",
+            json!({ "name": "createApiKey", "arguments": {} }),
+        ),
+    ] {
+        let (status, _) = post_message(
+            &app,
+            &widened,
+            Some(&alice.token),
+            json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": { "name": name, "arguments": args } }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let refused = sse.response_for(id).await;
+        assert_eq!(refused["result"]["isError"], json!(true), "{refused}");
+        assert!(
+            refused["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("read-only"),
+            "{refused}"
+        );
+    }
+    assert_eq!(app.count("platformadmin.api_keys").await, keys);
+    let (status, _) = post_message(
+        &app,
+        &url,
+        Some(&alice.token),
+        json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {} }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let list = sse.response_for(4).await;
+    for t in list["result"]["tools"].as_array().unwrap() {
+        assert_eq!(t["annotations"]["readOnlyHint"], true, "{}", t["name"]);
+    }
+}
+
+#[tokio::test]
+async fn stdio_narrows_with_flags_and_refuses_an_unknown_toolset_at_startup() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("owner.ro@example.com").await;
+    let (_, created) = app
+        .tool(Some(&owner.token), "createApiKey", json!({}))
+        .await;
+    let key = created["key"].as_str().unwrap().to_string();
+
+    // An unknown toolset stops startup with the valid names.
+    let out = timeout(
+        Duration::from_secs(60),
+        haven_stdio(&app, &key)
+            .args(["--toolsets", "nosuchset"])
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("haven stdio --toolsets nosuchset did not exit")
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nosuchset") && err.contains("propertycatalog"),
+        "{err}"
+    );
+
+    // --readonly (and HAVEN_MCP_TOOLSETS from the environment) restrict every call.
+    let mut cmd = haven_stdio(&app, &key);
+    cmd.arg("--readonly")
+        .env("HAVEN_MCP_TOOLSETS", "platformadmin,propertycatalog");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    stdin
+        .write_all(&send(initialize(1, "2025-06-18")))
+        .await
+        .unwrap();
+    answer(&mut stdout, 1).await;
+    stdin.write_all(&send(initialized())).await.unwrap();
+    let keys = app.count("platformadmin.api_keys").await;
+    stdin
+        .write_all(&send(
+            json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": { "name": "createApiKey", "arguments": {} } }),
+        ))
+        .await
+        .unwrap();
+    let refused = answer(&mut stdout, 2).await;
+    assert_eq!(refused["result"]["isError"], json!(true), "{refused}");
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    stdin
+        .write_all(&send(
+            json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": { "name": "getCurrentUser", "arguments": {} } }),
+        ))
+        .await
+        .unwrap();
+    let outside = answer(&mut stdout, 3).await;
+    assert!(outside.to_string().contains("toolsets"), "{outside}");
+    stdin
+        .write_all(&send(
+            json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call",
+            "params": { "name": "listApiKeys", "arguments": {} } }),
+        ))
+        .await
+        .unwrap();
+    let allowed = answer(&mut stdout, 4).await;
+    assert_ne!(allowed["result"]["isError"], json!(true), "{allowed}");
+    assert_eq!(app.count("platformadmin.api_keys").await, keys);
+    drop(stdin);
+    let _ = timeout(Duration::from_secs(20), child.wait()).await;
+}
+
+/// One JSON-RPC message as a stdio line.
+fn send(msg: Value) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&msg).unwrap();
+    line.push(b'\n');
+    line
+}
+
+/// Reads stdout lines until the answer to `id` (60 s at most).
+async fn answer(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    id: i64,
+) -> Value {
+    timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let msg: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if msg["id"] == json!(id) {
+                return msg;
+            }
+        }
+        panic!("stdout closed before id {id}");
+    })
+    .await
+    .expect("haven stdio did not answer")
 }

@@ -21,6 +21,8 @@ mod groups_and_files;
 mod guest_journey;
 mod legacy_and_stdio;
 mod limits;
+mod live_events;
+mod mcp_surface;
 mod overload;
 mod payments;
 mod rate_limits;

@@ -10,12 +10,18 @@ use crate::helpers::*;
 async fn every_operation_has_all_faces() {
     let app = TestApp::spawn().await;
     let root = app.user_with_role("root@haven.test", "superAdmin").await;
-    let listed = app.mcp(Some(&root.token), "tools/list", json!({})).await;
+    let listed = app
+        .mcp_at("/mcp?tools=all", Some(&root.token), "tools/list", json!({}))
+        .await;
     let tools = listed["result"]["tools"].as_array().unwrap();
     let (status, openapi) = app.rest(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let registry = haven::registry();
-    assert_eq!(tools.len(), registry.len(), "a superAdmin sees every tool");
+    assert_eq!(
+        tools.len(),
+        registry.len() + 3,
+        "a superAdmin's full list is every tool plus search_tools, describe_tool, call_tool"
+    );
     for op in registry.all() {
         let tool = tools
             .iter()
@@ -76,12 +82,21 @@ async fn every_operation_has_all_faces() {
 #[tokio::test]
 async fn anonymous_callers_see_only_public_tools() {
     let app = TestApp::spawn().await;
-    let names = app.tool_names(None).await;
-    let public: Vec<&str> = haven::registry()
+    let listed = app
+        .mcp_at("/mcp?tools=all", None, "tools/list", json!({}))
+        .await;
+    let names: Vec<String> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut public: Vec<&str> = haven::registry()
         .all()
         .filter(|op| op.access == haven_tools::registry::Access::Public)
         .map(|op| op.name)
         .collect();
+    public.extend(["search_tools", "describe_tool", "call_tool"]);
     assert_eq!(names, public);
     assert!(names.contains(&"registerUser".to_string()) && names.contains(&"login".to_string()));
     assert!(!names.contains(&"getUser".to_string()));
@@ -108,10 +123,20 @@ async fn toolsets_and_readonly_narrow_the_list() {
         )
         .await,
     );
-    assert_eq!(pa, vec!["createApiKey", "listApiKeys", "updateApiKey"]);
+    assert_eq!(
+        pa,
+        vec![
+            "createApiKey",
+            "listApiKeys",
+            "updateApiKey",
+            "search_tools",
+            "describe_tool",
+            "call_tool"
+        ]
+    );
     let ro = list(
         app.mcp_at(
-            "/mcp?readonly=true",
+            "/mcp?readonly=true&tools=all",
             Some(&user.token),
             "tools/list",
             json!({}),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::tokens::TokenService;
@@ -81,6 +82,20 @@ pub enum Transport {
     Internal,
 }
 
+/// How far a long call has got, for clients that asked to be told (MCP `notifications/progress`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Work done so far; grows with every report.
+    pub progress: f64,
+    /// The total, when known.
+    pub total: Option<f64>,
+    /// What is happening, in words.
+    pub message: String,
+}
+
+/// Where a call's progress reports go (the transport that can carry them).
+pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
+
 /// Per-call context handed to a handler.
 #[derive(Clone)]
 pub struct Ctx {
@@ -96,6 +111,11 @@ pub struct Ctx {
     pub languages: Vec<String>,
     /// The face the call arrived through.
     pub transport: Transport,
+    /// Cancelled when the client gives up on the call (MCP `notifications/cancelled`, a closed
+    /// response stream); [`crate::Operation::invoke`] then stops the handler and rolls back.
+    cancel: CancellationToken,
+    /// Where progress reports go, when the client asked for them.
+    progress: Option<ProgressSink>,
     tx: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
     db_slot: Arc<std::sync::OnceLock<tokio::sync::OwnedSemaphorePermit>>,
 }
@@ -124,6 +144,8 @@ impl Ctx {
             ip,
             languages: Vec::new(),
             transport: Transport::Internal,
+            cancel: CancellationToken::new(),
+            progress: None,
             tx: Arc::new(Mutex::new(None)),
             db_slot: Arc::default(),
         }
@@ -139,6 +161,35 @@ impl Ctx {
     pub fn via(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
+    }
+
+    /// The same context, cancelled when `token` is (the client gave up on the call).
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The same context, reporting progress to `sink`.
+    pub fn with_progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// The token that says the client gave up on this call.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Tells the client how far the call has got, when it asked to be told; otherwise nothing.
+    pub fn report_progress(&self, progress: Progress) {
+        if let Some(sink) = &self.progress {
+            sink(progress);
+        }
+    }
+
+    /// Whether the client asked for progress reports.
+    pub fn wants_progress(&self) -> bool {
+        self.progress.is_some()
     }
 
     /// Whether the caller is an admin or superAdmin.

@@ -41,6 +41,21 @@ pub enum Service {
 }
 
 impl Service {
+    /// Every service, in the order toolsets are listed.
+    pub const ALL: [Service; 6] = [
+        Service::Auth,
+        Service::PlatformAdmin,
+        Service::Catalog,
+        Service::Booking,
+        Service::Reviews,
+        Service::AgentHub,
+    ];
+
+    /// The service whose toolset name ([`Service::segment`]) is `name`.
+    pub fn from_segment(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.segment() == name)
+    }
+
     /// The URL segment and toolset name, e.g. `auth`.
     pub fn segment(self) -> &'static str {
         match self {
@@ -89,7 +104,8 @@ impl Flow {
         match principal.map(|p| p.role) {
             None => &[Flow::Guest, Flow::Visitor],
             Some(Role::User) => &[Flow::Guest, Flow::Host, Flow::Account],
-            Some(_) => &[Flow::Admin, Flow::Guest, Flow::Host, Flow::Account],
+            // Admins moderate first; hosting tools stay one search_tools away.
+            Some(_) => &[Flow::Admin, Flow::Guest, Flow::Account],
         }
     }
 
@@ -450,10 +466,20 @@ impl Operation {
                 )))
             }
         };
-        let output = (self.handler)(ctx.clone(), args).await?;
+        // A cancelled call drops the handler where it stands; its transaction (still in `ctx`) is
+        // dropped below without a commit, so nothing it wrote survives.
+        let cancel = ctx.cancellation().clone();
+        let output = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(cancelled()),
+            output = (self.handler)(ctx.clone(), args) => output?,
+        };
         if !self.annotations.read_only {
             let mut db = ctx.db().await?;
             audit::record(&mut db, &ctx, self, &output).await?;
+        }
+        if cancel.is_cancelled() {
+            return Err(cancelled());
         }
         if let Some(tx) = ctx.take_tx().await {
             tx.commit().await?;
@@ -642,6 +668,14 @@ impl OperationBuilder {
             handler,
         }
     }
+}
+
+/// The answer to a call the client cancelled (it is usually not delivered: the client has gone).
+fn cancelled() -> ToolError {
+    ToolError::new(
+        crate::error::ErrorKind::Unavailable,
+        "the call was cancelled by the client before it finished; nothing was changed",
+    )
 }
 
 /// Parses raw arguments into `I`, turning serde's complaint into an error naming the field.

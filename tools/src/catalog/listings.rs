@@ -756,7 +756,6 @@ pub fn operations() -> Vec<Operation> {
             .creates("listing")
             .handler(create_listing),
         Operation::build("updateListing", Service::Catalog)
-            .core(Flow::Host, 20)
             .title("Update a listing")
             .describe("Changes any fields of a listing (lists such as photos or amenityIds are replaced). Only its host or an admin (others get 403, or 404 for drafts they cannot see). Send recordVersion to get 409 instead of overwriting a concurrent edit. Returns the listing.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listings/{listingId}")

@@ -13,7 +13,7 @@ use super::common::{
 use crate::auth::model::LanguageTag;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
-use crate::registry::{Access, Action, Flow, Method, Operation, Service};
+use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
 
@@ -104,7 +104,6 @@ pub struct LocaleTextList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createListingLocaleText", Service::Catalog)
-            .core(Flow::Host, 90)
             .title("Add a listing translation")
             .describe("Adds a listing's title and description in one language (languageCode such as `de` or `pt-BR`). Only the listing's host or an admin; one text per listing and language (409 on a duplicate). Guests whose Accept-Language matches see it in getListing/listListings. Returns the text.")
             .rest(Method::Post, "/propertycatalog-api/v1/listinglocaletexts")
