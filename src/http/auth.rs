@@ -121,12 +121,16 @@ pub fn accepted_languages(header: &str) -> Vec<String> {
     tags.into_iter().take(8).map(|(_, _, t)| t).collect()
 }
 
+/// The refusal of a request whose token did not check out: a 401 with `WWW-Authenticate`, or the
+/// 503 of a database that could not be asked.
 fn unauthorized(err: ToolError) -> Response {
     let mut resp = error_response(&err).into_response();
-    resp.headers_mut().insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"haven\""),
-    );
+    if err.kind == haven_tools::ErrorKind::Unauthenticated {
+        resp.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"haven\""),
+        );
+    }
     resp
 }
 

@@ -168,6 +168,15 @@ impl TestApp {
 
     /// Spawns Haven with `config` on a fresh database cloned from the template.
     pub async fn spawn_with(config: Config) -> TestApp {
+        Self::spawn_via(config, |options| options).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the server's pool connecting through `route(options)`
+    /// (e.g. a proxy the test can cut to simulate a database outage); `db` is that same pool.
+    pub async fn spawn_via(
+        config: Config,
+        route: impl FnOnce(PgConnectOptions) -> PgConnectOptions,
+    ) -> TestApp {
         let server = server().await;
         let name = format!("t_{}", Uuid::new_v4().simple());
         db::create_database(server.admin.clone(), &name, Some(&server.template))
@@ -182,7 +191,14 @@ impl TestApp {
                 u.to_string()
             }
         };
-        let pool = db::pool(options, config.db_max_connections).await.unwrap();
+        let pool = db::pool_with(
+            route(options.clone()),
+            config.db_max_connections,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await
+        .unwrap();
+        let limits = haven::http::ConnectionLimits::from_config(&config);
         let state = AppState::with_pool(config, pool.clone(), None)
             .await
             .unwrap();
@@ -190,7 +206,12 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let router = haven::http::router(state.clone(), shutdown.clone());
-        tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
+        tokio::spawn(haven::http::serve_with(
+            listener,
+            router,
+            limits,
+            shutdown.clone(),
+        ));
         TestApp {
             state,
             base: format!("http://{addr}"),

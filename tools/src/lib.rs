@@ -9,6 +9,7 @@ pub mod booking;
 pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod limits;
 pub mod money;
 pub mod platformadmin;
 pub mod principal;

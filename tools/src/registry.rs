@@ -452,9 +452,11 @@ impl Operation {
         path_params(self.path)
     }
 
-    /// Runs the operation for `ctx.principal` on raw JSON arguments: access rule, parsing, the
-    /// handler in one transaction, then the audit row; commits only when everything succeeded.
+    /// Runs the operation for `ctx.principal` on raw JSON arguments: the caller's request rate
+    /// (REST and MCP), access rule, parsing, the handler in one transaction, then the audit row;
+    /// commits only when everything succeeded.
     pub async fn invoke(&self, ctx: Ctx, args: Value) -> Result<Value, ToolError> {
+        ctx.services.limits.admit(&ctx)?;
         self.access.check(ctx.principal.as_ref())?;
         let args = match args {
             Value::Null => Value::Object(Map::new()),

@@ -6,6 +6,7 @@ pub mod members;
 pub mod model;
 pub mod password;
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

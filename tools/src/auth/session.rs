@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::password;
 use super::tokens::open_session;
+use super::{password, throttle};
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::principal::{Credential, Principal, Role};
@@ -150,7 +150,9 @@ pub fn operations() -> Vec<Operation> {
             .describe(
                 "Checks an email (`username`) and password and opens a session. Returns the session with an \
                  `accessToken` to send as `Authorization: Bearer <token>` on later calls (REST also sets the \
-                 `haven-access-token` cookie). Wrong credentials answer 401.",
+                 `haven-access-token` cookie). Wrong credentials answer 401; after repeated failures the account \
+                 and the caller's address are locked for a while (429 with Retry-After, even for the right \
+                 password).",
             )
             .rest(Method::Post, "/auth-api/login")
             .access(Access::Public)
@@ -268,6 +270,9 @@ async fn start_session(
     })
 }
 
+/// Checks the password without holding a pooled connection or the call's transaction while Argon2
+/// runs (the reads and the failure count use the pool directly), under the lockout of
+/// [`throttle`]; only a successful login opens the transaction, to write the session.
 async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
     let email = input
         .username
@@ -275,15 +280,21 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
         .ok_or_else(|| ToolError::field("username", "send the account's email as `username`"))?
         .trim()
         .to_lowercase();
-    let row: Option<(Uuid, String, String, String)> = {
-        let mut db = ctx.db().await?;
-        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
-            .bind(&email)
-            .fetch_optional(&mut *db)
-            .await?
+    if email.contains('\0') {
+        return Err(ToolError::field(
+            "username",
+            "must not contain NUL characters",
+        ));
+    }
+    throttle::begin(&ctx, &email).await?;
+    let checked = check_password(&ctx, &email, &input.password).await;
+    let outcome = match &checked {
+        Ok(Some(_)) => throttle::Outcome::Succeeded,
+        Ok(None) => throttle::Outcome::Failed,
+        Err(_) => throttle::Outcome::Abandoned,
     };
-    let ok = password::verify(&input.password, row.as_ref().map(|r| r.1.as_str())).await?;
-    let Some((user_id, _, role, fullname)) = row.filter(|_| ok) else {
+    throttle::settle(&ctx, &email, outcome).await?;
+    let Some((user_id, role, fullname)) = checked? else {
         return Err(ToolError::unauthenticated("invalid username or password"));
     };
     start_session(
@@ -294,6 +305,24 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
         fullname,
     )
     .await
+}
+
+/// The active user with `email` and this password (id, role, name), or `None`; always spends one
+/// hash, known email or not.
+async fn check_password(
+    ctx: &Ctx,
+    email: &str,
+    password: &str,
+) -> Result<Option<(Uuid, String, String)>, ToolError> {
+    let row: Option<(Uuid, String, String, String)> =
+        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
+            .bind(email)
+            .fetch_optional(&ctx.services.db)
+            .await?;
+    let ok = password::verify(ctx, password, row.as_ref().map(|r| r.1.as_str())).await?;
+    Ok(row
+        .filter(|_| ok)
+        .map(|(id, _, role, fullname)| (id, role, fullname)))
 }
 
 async fn logout(ctx: Ctx, _: NoInput) -> Result<LogoutResult, ToolError> {

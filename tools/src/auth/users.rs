@@ -286,7 +286,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<User, ToolError> {
-    let hash = password::hash(input.password.expose()).await?;
+    let hash = password::hash(ctx, input.password.expose()).await?;
     let id = Uuid::new_v4();
     let avatar = input.avatar.map(String::from).unwrap_or_else(|| {
         format!(
@@ -314,6 +314,7 @@ async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<U
 }
 
 async fn register_user(ctx: Ctx, input: NewUser) -> Result<User, ToolError> {
+    ctx.services.limits.admit_registration(&ctx)?;
     insert_user(&ctx, input, None).await
 }
 
@@ -581,39 +582,48 @@ async fn update_user_role(ctx: Ctx, input: RoleChange) -> Result<User, ToolError
     set_role(&ctx, input.user_id, input.role_id).await
 }
 
-async fn set_password(ctx: &Ctx, user_id: Uuid, hash: String) -> Result<User, ToolError> {
+/// Stores `hash` as the user's password; with `expected`, only if the stored hash is still that
+/// one (the old password was checked outside the transaction, so a concurrent change wins).
+async fn set_password(
+    ctx: &Ctx,
+    user_id: Uuid,
+    hash: String,
+    expected: Option<&str>,
+) -> Result<User, ToolError> {
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE auth.users SET password_hash = $2, record_version = record_version + 1, updated_at = now()
-         WHERE id = $1 AND is_active RETURNING {USER_COLUMNS}"
+         WHERE id = $1 AND is_active AND ($3::text IS NULL OR password_hash = $3) RETURNING {USER_COLUMNS}"
     );
-    Ok(sqlx::query_as::<_, User>(&sql)
+    sqlx::query_as::<_, User>(&sql)
         .bind(user_id)
         .bind(hash)
-        .fetch_one(&mut *db)
-        .await?)
-}
-
-async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, ToolError> {
-    let caller = only_self(&ctx, input.user_id)?.clone();
-    let stored: String = {
-        let mut db = ctx.db().await?;
-        sqlx::query_scalar(
-            "SELECT password_hash FROM auth.users WHERE id = $1 AND is_active FOR UPDATE",
-        )
-        .bind(input.user_id)
+        .bind(expected)
         .fetch_optional(&mut *db)
         .await?
-        .ok_or_else(|| ToolError::not_found("user"))?
-    };
-    if !password::verify(&input.old_password, Some(&stored)).await? {
+        .ok_or_else(|| {
+            ToolError::conflict("the password was changed meanwhile; read it again and retry")
+        })
+}
+
+/// Checks the old password and hashes the new one before the transaction opens, so no pooled
+/// connection waits on Argon2.
+async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, ToolError> {
+    let caller = only_self(&ctx, input.user_id)?.clone();
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM auth.users WHERE id = $1 AND is_active")
+            .bind(input.user_id)
+            .fetch_optional(&ctx.services.db)
+            .await?
+            .ok_or_else(|| ToolError::not_found("user"))?;
+    if !password::verify(&ctx, &input.old_password, Some(&stored)).await? {
         return Err(ToolError::field(
             "oldPassword",
             "does not match the current password",
         ));
     }
-    let hash = password::hash(input.new_password.expose()).await?;
-    let user = set_password(&ctx, input.user_id, hash).await?;
+    let hash = password::hash(&ctx, input.new_password.expose()).await?;
+    let user = set_password(&ctx, input.user_id, hash, Some(&stored)).await?;
     let mut db = ctx.db().await?;
     revoke_sessions(&mut db, input.user_id, caller.session_id()).await?;
     Ok(user)
@@ -621,12 +631,13 @@ async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, T
 
 async fn update_user_password_by_admin(ctx: Ctx, input: PasswordReset) -> Result<User, ToolError> {
     let caller = ctx.caller()?.clone();
+    // Hash first: the row lock below must not be held while Argon2 runs.
+    let hash = password::hash(&ctx, input.password.expose()).await?;
     let target = lock_for_update(&ctx, input.user_id, None).await?;
     if caller.user_id != target.id {
         may_manage(&caller, &target)?;
     }
-    let hash = password::hash(input.password.expose()).await?;
-    let user = set_password(&ctx, input.user_id, hash).await?;
+    let user = set_password(&ctx, input.user_id, hash, None).await?;
     let mut db = ctx.db().await?;
     revoke_sessions(
         &mut db,
