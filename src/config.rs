@@ -5,6 +5,16 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+/// Whether `/mcp` serves requests that carry no credential (see [`Config::mcp_anonymous`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnonymousMcp {
+    /// Only requests that ask for it (`?anonymous=true`, `X-MCP-Anonymous: true`); the rest get
+    /// 401 with `WWW-Authenticate: Bearer resource_metadata=…`.
+    Explicit,
+    /// Every request without a credential is served anonymously.
+    Allow,
+}
+
 /// Server configuration (flags override environment variables).
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -72,6 +82,27 @@ pub struct Config {
         global = true
     )]
     pub mcp_require_auth: bool,
+    /// Anonymous MCP on `/mcp` and `/mcp/sse`: `explicit` (the default) answers a request without
+    /// a credential 401 with the OAuth challenge, so remote connectors sign in, unless it asks for
+    /// anonymous access with `?anonymous=true` or `X-MCP-Anonymous: true`; `allow` serves every
+    /// request without a credential anonymously (public tools only). `HAVEN_MCP_REQUIRE_AUTH`
+    /// refuses anonymous MCP whatever this says.
+    #[arg(
+        long,
+        env = "HAVEN_MCP_ANONYMOUS",
+        value_enum,
+        default_value = "explicit",
+        global = true
+    )]
+    pub mcp_anonymous: AnonymousMcp,
+    /// Lifetime of OAuth access tokens in minutes (refresh tokens last 30 days, rotated on use).
+    #[arg(
+        long,
+        env = "HAVEN_OAUTH_TOKEN_TTL_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
+    pub oauth_token_ttl_minutes: u64,
     /// Database pool size.
     #[arg(
         long,
@@ -142,6 +173,8 @@ impl Config {
             token_ttl_minutes: 60,
             max_body_bytes: 64 * 1024,
             mcp_require_auth: false,
+            mcp_anonymous: AnonymousMcp::Allow,
+            oauth_token_ttl_minutes: 60,
             db_max_connections,
             admin_email: "admin@haven.local".into(),
             payment_provider: None,
@@ -166,6 +199,16 @@ impl Config {
                 anyhow::bail!("HAVEN_PAYMENT_PROVIDER must be local or stripe, not {other}")
             }
         }
+    }
+
+    /// The public URL without a trailing slash: the OAuth issuer.
+    pub fn issuer(&self) -> String {
+        self.public_url().trim_end_matches('/').to_string()
+    }
+
+    /// The MCP endpoint's URL: the OAuth protected resource (RFC 9728) tokens are minted for.
+    pub fn mcp_resource(&self) -> String {
+        format!("{}/mcp", self.issuer())
     }
 
     /// The base URL to show users.

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod health;
 pub mod legacy_sse;
 pub mod mcp;
+pub mod oauth;
 pub mod openapi;
 pub mod rest;
 pub mod webhooks;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .merge(health::routes())
         .merge(webhooks::routes())
         .merge(agents::routes())
+        .merge(oauth::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

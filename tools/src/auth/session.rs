@@ -271,25 +271,33 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
         .ok_or_else(|| ToolError::field("username", "send the account's email as `username`"))?
         .trim()
         .to_lowercase();
-    let row: Option<(Uuid, String, String, String)> = {
+    let (user_id, role, fullname) = {
         let mut db = ctx.db().await?;
-        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
-            .bind(&email)
-            .fetch_optional(&mut *db)
+        verify_credentials(&mut db, &email, &input.password)
             .await?
+            .ok_or_else(|| ToolError::unauthenticated("invalid username or password"))?
     };
-    let ok = password::verify(&input.password, row.as_ref().map(|r| r.1.as_str())).await?;
-    let Some((user_id, _, role, fullname)) = row.filter(|_| ok) else {
-        return Err(ToolError::unauthenticated("invalid username or password"));
-    };
-    start_session(
-        &ctx,
-        user_id,
-        Role::parse(&role).unwrap_or(Role::User),
-        email,
-        fullname,
+    start_session(&ctx, user_id, role, email, fullname).await
+}
+
+/// Checks an email (already trimmed and lower-cased) and password against the active users:
+/// the user's id, role and full name when they match. Shared by `login` and the OAuth sign-in
+/// page, so both spend the same Argon2 effort on unknown emails.
+pub async fn verify_credentials(
+    db: &mut sqlx::PgConnection,
+    email: &str,
+    plain: &str,
+) -> Result<Option<(Uuid, Role, String)>, ToolError> {
+    let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active",
     )
-    .await
+    .bind(email)
+    .fetch_optional(&mut *db)
+    .await?;
+    let ok = password::verify(plain, row.as_ref().map(|r| r.1.as_str())).await?;
+    Ok(row
+        .filter(|_| ok)
+        .map(|(id, _, role, fullname)| (id, Role::parse(&role).unwrap_or(Role::User), fullname)))
 }
 
 async fn logout(ctx: Ctx, _: NoInput) -> Result<LogoutResult, ToolError> {
