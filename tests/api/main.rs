@@ -22,6 +22,7 @@ mod guest_journey;
 mod legacy_and_stdio;
 mod limits;
 mod mcp_surface;
+mod oauth;
 mod payments;
 mod registry_faces;
 mod reservations;
