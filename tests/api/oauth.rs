@@ -155,11 +155,19 @@ async fn consent(app: &TestApp, page: &str, cookie: &str, decision: &str) -> req
 }
 
 /// The whole browser part: sign in as `user`, allow; returns the code.
-async fn code_for(app: &TestApp, client_id: &str, user: &TestUser, extra: &[(&str, &str)]) -> String {
+async fn code_for(
+    app: &TestApp,
+    client_id: &str,
+    user: &TestUser,
+    extra: &[(&str, &str)],
+) -> String {
     let params = auth_params(client_id, extra);
     let (s, page, cookie) = sign_in(app, &params, &user.email, "password123").await;
     assert_eq!(s, StatusCode::OK, "{page}");
-    assert!(page.contains("Test Connector") && page.contains("127.0.0.1"), "{page}");
+    assert!(
+        page.contains("Test Connector") && page.contains("127.0.0.1"),
+        "{page}"
+    );
     let resp = consent(app, &page, &cookie, "allow").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let loc = location(&resp).unwrap();
@@ -183,7 +191,12 @@ async fn token(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     (status, resp.json().await.unwrap())
 }
 
-async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
+async fn exchange(
+    app: &TestApp,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> (StatusCode, Value) {
     token(
         app,
         &[
@@ -231,7 +244,12 @@ async fn mcp_status(app: &TestApp, path: &str, token: Option<&str>) -> (StatusCo
 }
 
 /// Signs in through the whole flow; returns the token answer.
-async fn tokens_for(app: &TestApp, client_id: &str, user: &TestUser, extra: &[(&str, &str)]) -> Value {
+async fn tokens_for(
+    app: &TestApp,
+    client_id: &str,
+    user: &TestUser,
+    extra: &[(&str, &str)],
+) -> Value {
     let code = code_for(app, client_id, user, extra).await;
     let (s, body) = exchange(app, client_id, &code, VERIFIER).await;
     assert_eq!(s, StatusCode::OK, "{body}");
@@ -259,9 +277,15 @@ async fn discovery_documents_name_the_resource_and_the_authorization_server() {
         let (s, md) = app.rest(Method::GET, path, None, None).await;
         assert_eq!(s, StatusCode::OK, "{path}");
         assert_eq!(md["issuer"], PUBLIC);
-        assert_eq!(md["authorization_endpoint"], format!("{PUBLIC}/oauth/authorize"));
+        assert_eq!(
+            md["authorization_endpoint"],
+            format!("{PUBLIC}/oauth/authorize")
+        );
         assert_eq!(md["token_endpoint"], format!("{PUBLIC}/oauth/token"));
-        assert_eq!(md["registration_endpoint"], format!("{PUBLIC}/oauth/register"));
+        assert_eq!(
+            md["registration_endpoint"],
+            format!("{PUBLIC}/oauth/register")
+        );
         assert_eq!(md["revocation_endpoint"], format!("{PUBLIC}/oauth/revoke"));
         assert_eq!(md["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(
@@ -301,7 +325,9 @@ async fn mcp_without_a_credential_is_challenged_unless_it_asks_for_anonymous_acc
     // A bad token says so in the challenge.
     let (s, challenge) = mcp_status(&app, "/mcp", Some("not-a-token")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains("resource_metadata="));
+    assert!(
+        challenge.contains("error=\"invalid_token\"") && challenge.contains("resource_metadata=")
+    );
     // Explicitly anonymous: the public tools, as before.
     let (s, _) = mcp_status(&app, "/mcp?anonymous=true", None).await;
     assert_eq!(s, StatusCode::OK);
@@ -335,13 +361,34 @@ async fn registration_refuses_unsafe_redirect_uris_and_oversized_or_repeated_reg
     for (body, needle) in [
         (json!({ "client_name": "x" }), "redirect_uris is required"),
         (json!({ "redirect_uris": [] }), "redirect_uris is required"),
-        (json!({ "redirect_uris": ["http://evil.example/cb"] }), "redirect_uris[0]"),
-        (json!({ "redirect_uris": ["javascript:alert(1)"] }), "javascript"),
-        (json!({ "redirect_uris": ["https://a.example/cb#x"] }), "fragment"),
-        (json!({ "redirect_uris": ["https://ok.example/cb", "not a url"] }), "redirect_uris[1]"),
-        (json!({ "redirect_uris": [REDIRECT], "scope": "admin" }), "`admin`"),
-        (json!({ "redirect_uris": [REDIRECT], "grant_types": ["password"] }), "grant_types"),
-        (json!({ "redirect_uris": [REDIRECT], "client_name": "n".repeat(201) }), "client_name"),
+        (
+            json!({ "redirect_uris": ["http://evil.example/cb"] }),
+            "redirect_uris[0]",
+        ),
+        (
+            json!({ "redirect_uris": ["javascript:alert(1)"] }),
+            "javascript",
+        ),
+        (
+            json!({ "redirect_uris": ["https://a.example/cb#x"] }),
+            "fragment",
+        ),
+        (
+            json!({ "redirect_uris": ["https://ok.example/cb", "not a url"] }),
+            "redirect_uris[1]",
+        ),
+        (
+            json!({ "redirect_uris": [REDIRECT], "scope": "admin" }),
+            "`admin`",
+        ),
+        (
+            json!({ "redirect_uris": [REDIRECT], "grant_types": ["password"] }),
+            "grant_types",
+        ),
+        (
+            json!({ "redirect_uris": [REDIRECT], "client_name": "n".repeat(201) }),
+            "client_name",
+        ),
         (json!({ "redirect_uris": vec![REDIRECT; 11] }), "at most 10"),
     ] {
         let (s, err) = register(&app, body).await;
@@ -350,10 +397,17 @@ async fn registration_refuses_unsafe_redirect_uris_and_oversized_or_repeated_reg
             err["error"] == "invalid_redirect_uri" || err["error"] == "invalid_client_metadata",
             "{err}"
         );
-        assert!(err["error_description"].as_str().unwrap().contains(needle), "{needle}: {err}");
+        assert!(
+            err["error_description"].as_str().unwrap().contains(needle),
+            "{needle}: {err}"
+        );
     }
     assert_eq!(app.count("oauth.clients").await, 0, "nothing stored");
-    let (s, _) = register(&app, json!({ "redirect_uris": [REDIRECT], "logo": "x".repeat(9000) })).await;
+    let (s, _) = register(
+        &app,
+        json!({ "redirect_uris": [REDIRECT], "logo": "x".repeat(9000) }),
+    )
+    .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     for _ in 0..20 {
         client(&app).await;
@@ -384,7 +438,11 @@ async fn a_connector_signs_in_calls_tools_as_the_user_refreshes_and_is_revoked()
     assert_eq!(me["email"], "guest@haven.test");
     // Full scope acts as the user, never more: admin tools stay refused.
     let (err, text) = app
-        .tool(Some(&access), "updateUserRole", json!({ "userId": user.id, "roleId": "admin" }))
+        .tool(
+            Some(&access),
+            "updateUserRole",
+            json!({ "userId": user.id, "roleId": "admin" }),
+        )
         .await;
     assert!(err, "{text}");
     // A token for the MCP resource is refused by the REST API (another audience).
@@ -399,17 +457,26 @@ async fn a_connector_signs_in_calls_tools_as_the_user_refreshes_and_is_revoked()
     let access2 = r1["access_token"].as_str().unwrap().to_string();
     let refresh2 = r1["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(refresh2, refresh_token);
-    assert_eq!(mcp_status(&app, "/mcp", Some(&access2)).await.0, StatusCode::OK);
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(&access2)).await.0,
+        StatusCode::OK
+    );
     // Another client cannot use this client's refresh token.
     let other = client(&app).await;
     let (s, e) = refresh(&app, &other, &refresh2).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 
     // Revocation (RFC 7009): the grant ends, calls get 401 with the challenge.
     let resp = app
         .http
         .post(format!("{}/oauth/revoke", app.base))
-        .form(&[("token", refresh2.as_str()), ("client_id", client_id.as_str())])
+        .form(&[
+            ("token", refresh2.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -418,7 +485,10 @@ async fn a_connector_signs_in_calls_tools_as_the_user_refreshes_and_is_revoked()
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("invalid_token"));
     let (s, e) = refresh(&app, &client_id, &refresh2).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     // Unknown tokens are answered 200 too.
     let resp = app
         .http
@@ -443,9 +513,15 @@ async fn a_reused_refresh_token_revokes_the_grant() {
     let (s, e) = refresh(&app, &client_id, first).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"], "invalid_grant");
-    assert!(e["error_description"].as_str().unwrap().contains("already used"));
+    assert!(e["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
     // Everything the grant issued is dead, including the newest tokens.
-    assert_eq!(mcp_status(&app, "/mcp", Some(newest_access)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(newest_access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (s, _) = refresh(&app, &client_id, r1["refresh_token"].as_str().unwrap()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
@@ -459,17 +535,31 @@ async fn codes_are_single_use_short_lived_bound_to_client_redirect_and_verifier(
     // Wrong or missing verifier.
     let code = code_for(&app, &client_id, &user, &[]).await;
     let (s, e) = exchange(&app, &client_id, &code, &"b".repeat(50)).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{e}");
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{e}"
+    );
     let (s, e) = token(
         &app,
-        &[("grant_type", "authorization_code"), ("client_id", &client_id), ("code", &code)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client_id),
+            ("code", &code),
+        ],
     )
     .await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     // Another client, another redirect URI, another resource.
     let other = client(&app).await;
     let (s, e) = exchange(&app, &other, &code, VERIFIER).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (s, e) = token(
         &app,
         &[
@@ -481,7 +571,10 @@ async fn codes_are_single_use_short_lived_bound_to_client_redirect_and_verifier(
         ],
     )
     .await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (s, e) = token(
         &app,
         &[
@@ -493,29 +586,49 @@ async fn codes_are_single_use_short_lived_bound_to_client_redirect_and_verifier(
         ],
     )
     .await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target"))
+    );
     let (s, e) = exchange(&app, "haven-unknown", &code, VERIFIER).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
 
     // The right exchange works once; a replay fails and revokes what the code issued.
     let (s, t) = exchange(&app, &client_id, &code, VERIFIER).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let access = t["access_token"].as_str().unwrap();
-    assert_eq!(mcp_status(&app, "/mcp", Some(access)).await.0, StatusCode::OK);
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(access)).await.0,
+        StatusCode::OK
+    );
     let (s, e) = exchange(&app, &client_id, &code, VERIFIER).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    assert_eq!(mcp_status(&app, "/mcp", Some(access)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (s, _) = refresh(&app, &client_id, t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // An expired code.
     let code = code_for(&app, &client_id, &user, &[]).await;
-    sqlx::query("UPDATE oauth.codes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE oauth.codes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     let (s, e) = exchange(&app, &client_id, &code, VERIFIER).await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     assert!(e["error_description"].as_str().unwrap().contains("expired"));
 }
 
@@ -526,10 +639,28 @@ async fn the_authorize_endpoint_never_redirects_to_an_unknown_client_or_unregist
     let cases: Vec<Vec<(String, String)>> = vec![
         auth_params("haven-nobody", &[]),
         auth_params(&client_id, &[("client_id", "")]),
-        auth_params(&client_id, &[("redirect_uri", "https://evil.example/callback")]),
-        auth_params(&client_id, &[("redirect_uri", "http://127.0.0.1:7777/callback/../evil")]),
-        auth_params(&client_id, &[("redirect_uri", "http://127.0.0.1.evil.example:7777/callback")]),
-        auth_params(&client_id, &[("redirect_uri", "https://evil.example@127.0.0.1:7777/callback")]),
+        auth_params(
+            &client_id,
+            &[("redirect_uri", "https://evil.example/callback")],
+        ),
+        auth_params(
+            &client_id,
+            &[("redirect_uri", "http://127.0.0.1:7777/callback/../evil")],
+        ),
+        auth_params(
+            &client_id,
+            &[(
+                "redirect_uri",
+                "http://127.0.0.1.evil.example:7777/callback",
+            )],
+        ),
+        auth_params(
+            &client_id,
+            &[(
+                "redirect_uri",
+                "https://evil.example@127.0.0.1:7777/callback",
+            )],
+        ),
     ];
     for params in cases {
         let resp = authorize(&app, &params).await;
@@ -539,7 +670,14 @@ async fn the_authorize_endpoint_never_redirects_to_an_unknown_client_or_unregist
         assert!(html.contains("Cannot sign in"), "{html}");
     }
     // A loopback redirect may use any port (RFC 8252 §7.3).
-    let resp = authorize(&app, &auth_params(&client_id, &[("redirect_uri", "http://127.0.0.1:9999/callback")])).await;
+    let resp = authorize(
+        &app,
+        &auth_params(
+            &client_id,
+            &[("redirect_uri", "http://127.0.0.1:9999/callback")],
+        ),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
@@ -552,9 +690,15 @@ async fn pkce_s256_is_required_and_bad_requests_are_redirected_with_the_state() 
         (vec![("code_challenge_method", "plain")], "invalid_request"),
         (vec![("code_challenge_method", "")], "invalid_request"),
         (vec![("code_challenge", "short")], "invalid_request"),
-        (vec![("response_type", "token")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
         (vec![("scope", "haven:everything")], "invalid_scope"),
-        (vec![("resource", "https://other.example/mcp")], "invalid_target"),
+        (
+            vec![("resource", "https://other.example/mcp")],
+            "invalid_target",
+        ),
     ] {
         let resp = authorize(&app, &auth_params(&client_id, &extra)).await;
         assert_eq!(resp.status(), StatusCode::FOUND, "{extra:?}");
@@ -601,7 +745,11 @@ async fn the_forms_need_their_csrf_token_a_password_and_deny_returns_access_deni
     let resp = browser()
         .post(format!("{}/oauth/authorize", app.base))
         .header("cookie", &cookie)
-        .form(&[("step", "consent"), ("ticket", &ticket), ("decision", "allow")])
+        .form(&[
+            ("step", "consent"),
+            ("ticket", &ticket),
+            ("decision", "allow"),
+        ])
         .send()
         .await
         .unwrap();
@@ -620,7 +768,11 @@ async fn the_forms_need_their_csrf_token_a_password_and_deny_returns_access_deni
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a ticket is bound to its browser");
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "a ticket is bound to its browser"
+    );
     assert_eq!(app.count("oauth.codes").await, 0);
 
     // Deny: back to the client with access_denied and the state; no code.
@@ -647,7 +799,10 @@ async fn the_read_scope_makes_the_connection_read_only() {
     let (err, text) = app
         .tool(Some(access), "createApiKey", json!({ "description": "x" }))
         .await;
-    assert!(err && text.as_str().unwrap().contains("read-only"), "{text}");
+    assert!(
+        err && text.as_str().unwrap().contains("read-only"),
+        "{text}"
+    );
     let (err, me) = app.tool(Some(access), "getCurrentUser", json!({})).await;
     assert!(!err, "{me}");
     // The query cannot lift it.
@@ -671,7 +826,10 @@ async fn the_read_scope_makes_the_connection_read_only() {
         ],
     )
     .await;
-    assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
 }
 
 #[tokio::test]
@@ -709,5 +867,106 @@ async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("invalid_token"));
     // The same token for this resource is accepted: only the audience differs.
-    assert_eq!(mcp_status(&app, "/mcp", Some(&sign(RESOURCE))).await.0, StatusCode::OK);
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(&sign(RESOURCE))).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn users_list_and_revoke_their_apps_and_admins_disable_clients() {
+    let app = spawn().await;
+    let user = app.user("owner@haven.test").await;
+    let stranger = app.user("stranger@haven.test").await;
+    let client_id = client(&app).await;
+    let t = tokens_for(&app, &client_id, &user, &[]).await;
+    let access = t["access_token"].as_str().unwrap();
+
+    let (s, mine) = app
+        .rest(
+            Method::GET,
+            "/auth-api/v1/oauth/authorizedapps",
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    let apps = mine.to_string();
+    assert!(
+        apps.contains(&client_id) && apps.contains("Test Connector"),
+        "{mine}"
+    );
+    // Someone else cannot revoke it, and sees nothing of it.
+    let (_, theirs) = app
+        .rest(
+            Method::GET,
+            "/auth-api/v1/oauth/authorizedapps",
+            Some(&stranger.token),
+            None,
+        )
+        .await;
+    assert!(!theirs.to_string().contains(&client_id), "{theirs}");
+    let path = format!("/auth-api/v1/oauth/authorizedapps/{client_id}/revoke");
+    let (s, _) = app
+        .rest(Method::POST, &path, Some(&stranger.token), Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(access)).await.0,
+        StatusCode::OK
+    );
+    // The owner revokes: the token dies at once.
+    let (s, body) = app
+        .rest(Method::POST, &path, Some(&user.token), Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Admins: plain users may not list clients; an admin disables one, ending its grants.
+    let (s, _) = app
+        .rest(
+            Method::GET,
+            "/platformadmin-api/v1/oauth/clients",
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let t = tokens_for(&app, &client_id, &user, &[]).await;
+    let access = t["access_token"].as_str().unwrap();
+    let admin = app.user_with_role("staff@haven.test", "admin").await;
+    let (s, all) = app
+        .rest(
+            Method::GET,
+            "/platformadmin-api/v1/oauth/clients",
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    assert!(all.to_string().contains(REDIRECT), "{all}");
+    let (s, body) = app
+        .rest(
+            Method::POST,
+            &format!("/platformadmin-api/v1/oauth/clients/{client_id}/disable"),
+            Some(&admin.token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        mcp_status(&app, "/mcp", Some(access)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, e) = refresh(&app, &client_id, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let resp = authorize(&app, &auth_params(&client_id, &[])).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(location(&resp).is_none());
 }

@@ -74,19 +74,21 @@ fn redirect_registered(registered: &[String], requested: &str) -> bool {
     if req.scheme() != "http" || !is_loopback(&req) {
         return false;
     }
-    registered.iter().filter_map(|r| Url::parse(r).ok()).any(|r| {
-        r.scheme() == "http"
-            && r.host_str() == req.host_str()
-            && r.path() == req.path()
-            && r.query() == req.query()
-    })
+    registered
+        .iter()
+        .filter_map(|r| Url::parse(r).ok())
+        .any(|r| {
+            r.scheme() == "http"
+                && r.host_str() == req.host_str()
+                && r.path() == req.path()
+                && r.query() == req.query()
+        })
 }
 
 /// Whether a PKCE value (challenge or verifier) has the RFC 7636 form: 43–128 unreserved chars.
 pub fn pkce_shaped(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -114,23 +116,22 @@ async fn check(state: &AppState, p: &HashMap<String, String>) -> Result<Request,
             "The app is not registered with Haven (unknown or disabled client_id).".into(),
         ));
     };
-    let redirect_uri = match get("redirect_uri") {
-        Some(uri) if redirect_registered(&redirect_uris, uri) => uri.to_string(),
-        Some(_) => {
-            return Err(Refusal::Page(
+    let redirect_uri =
+        match get("redirect_uri") {
+            Some(uri) if redirect_registered(&redirect_uris, uri) => uri.to_string(),
+            Some(_) => return Err(Refusal::Page(
                 StatusCode::BAD_REQUEST,
                 "The redirect_uri is not one the app registered, so Haven will not send you there."
                     .into(),
-            ))
-        }
-        None if redirect_uris.len() == 1 => redirect_uris[0].clone(),
-        None => {
-            return Err(Refusal::Page(
-                StatusCode::BAD_REQUEST,
-                "The request has no redirect_uri and the app registered several.".into(),
-            ))
-        }
-    };
+            )),
+            None if redirect_uris.len() == 1 => redirect_uris[0].clone(),
+            None => {
+                return Err(Refusal::Page(
+                    StatusCode::BAD_REQUEST,
+                    "The request has no redirect_uri and the app registered several.".into(),
+                ))
+            }
+        };
     let st = get("state").map(str::to_string);
     let refuse = |error: &'static str, why: &str| {
         Refusal::Redirect(redirect_uri.clone(), error, why.to_string(), st.clone())
@@ -141,8 +142,12 @@ async fn check(state: &AppState, p: &HashMap<String, String>) -> Result<Request,
             "response_type must be code",
         ));
     }
-    let challenge = get("code_challenge")
-        .ok_or_else(|| refuse("invalid_request", "code_challenge is required (PKCE with S256)"))?;
+    let challenge = get("code_challenge").ok_or_else(|| {
+        refuse(
+            "invalid_request",
+            "code_challenge is required (PKCE with S256)",
+        )
+    })?;
     if get("code_challenge_method") != Some("S256") {
         return Err(refuse(
             "invalid_request",
@@ -238,7 +243,9 @@ fn set_csrf_cookie(state: &AppState, resp: &mut Response, csrf: &str) {
     } else {
         ""
     };
-    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/oauth; HttpOnly; SameSite=Strict; Max-Age=1800{secure}");
+    let cookie = format!(
+        "{CSRF_COOKIE}={csrf}; Path=/oauth; HttpOnly; SameSite=Strict; Max-Age=1800{secure}"
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(SET_COOKIE, v);
     }
@@ -273,7 +280,11 @@ pub async fn show(
 }
 
 /// `POST /oauth/authorize`: the sign-in form (`step=login`) or the consent form (`step=consent`).
-pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let p = match parse_form(&body) {
         Ok(p) => p,
         Err(why) => return error_page(StatusCode::BAD_REQUEST, &why),
@@ -293,7 +304,10 @@ pub async fn submit(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     match p.get("step").map(String::as_str) {
         Some("login") => login(&state, &p, &csrf).await,
         Some("consent") => consent(&state, &p, &csrf).await,
-        _ => error_page(StatusCode::BAD_REQUEST, "The form has no step (login or consent)."),
+        _ => error_page(
+            StatusCode::BAD_REQUEST,
+            "The form has no step (login or consent).",
+        ),
     }
 }
 
@@ -325,7 +339,10 @@ async fn login(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> Res
         }
         Err(e) => {
             tracing::error!(%e, "oauth sign-in");
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Haven failed; try again.");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Haven failed; try again.",
+            );
         }
     };
     let ticket = random_token();
@@ -347,7 +364,10 @@ async fn login(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> Res
     .await;
     if let Err(e) = stored {
         tracing::error!(%e, "storing a consent ticket");
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Haven failed; try again.");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Haven failed; try again.",
+        );
     }
     let host = Url::parse(&req.redirect_uri)
         .ok()
@@ -371,19 +391,21 @@ async fn consent(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> R
     .bind(hash(csrf))
     .fetch_optional(&state.services.db)
     .await;
-    let (user_id, client_id, redirect_uri, scope, st, challenge, resource) = match row {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return error_page(
+    let (user_id, client_id, redirect_uri, scope, st, challenge, resource) =
+        match row {
+            Ok(Some(t)) => t,
+            Ok(None) => return error_page(
                 StatusCode::FORBIDDEN,
                 "This consent form has expired or was already answered; start again from your app.",
-            )
-        }
-        Err(e) => {
-            tracing::error!(%e, "reading a consent ticket");
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Haven failed; try again.");
-        }
-    };
+            ),
+            Err(e) => {
+                tracing::error!(%e, "reading a consent ticket");
+                return error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Haven failed; try again.",
+                );
+            }
+        };
     let issuer = state.config.issuer();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     if p.get("decision").map(String::as_str) != Some("allow") {
@@ -392,7 +414,10 @@ async fn consent(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> R
         if let Some(s) = &st {
             pairs.push(("state", s));
         }
-        return redirect(StatusCode::SEE_OTHER, &back_to(&issuer, &redirect_uri, &pairs));
+        return redirect(
+            StatusCode::SEE_OTHER,
+            &back_to(&issuer, &redirect_uri, &pairs),
+        );
     }
     let code = random_token();
     let stored = sqlx::query(
@@ -411,13 +436,19 @@ async fn consent(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> R
     .await;
     if let Err(e) = stored {
         tracing::error!(%e, "storing an authorization code");
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Haven failed; try again.");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Haven failed; try again.",
+        );
     }
     pairs.push(("code", &code));
     if let Some(s) = &st {
         pairs.push(("state", s));
     }
-    redirect(StatusCode::SEE_OTHER, &back_to(&issuer, &redirect_uri, &pairs))
+    redirect(
+        StatusCode::SEE_OTHER,
+        &back_to(&issuer, &redirect_uri, &pairs),
+    )
 }
 
 #[cfg(test)]
@@ -430,12 +461,24 @@ mod tests {
             "https://claude.ai/api/mcp/auth_callback".to_string(),
             "http://127.0.0.1:3000/cb".to_string(),
         ];
-        assert!(redirect_registered(&reg, "https://claude.ai/api/mcp/auth_callback"));
+        assert!(redirect_registered(
+            &reg,
+            "https://claude.ai/api/mcp/auth_callback"
+        ));
         assert!(redirect_registered(&reg, "http://127.0.0.1:49152/cb"));
         assert!(!redirect_registered(&reg, "http://127.0.0.1:49152/other"));
-        assert!(!redirect_registered(&reg, "https://claude.ai/api/mcp/auth_callback/"));
-        assert!(!redirect_registered(&reg, "https://claude.ai.evil.example/api/mcp/auth_callback"));
-        assert!(!redirect_registered(&reg, "https://claude.ai/api/mcp/auth_callback?x=1"));
+        assert!(!redirect_registered(
+            &reg,
+            "https://claude.ai/api/mcp/auth_callback/"
+        ));
+        assert!(!redirect_registered(
+            &reg,
+            "https://claude.ai.evil.example/api/mcp/auth_callback"
+        ));
+        assert!(!redirect_registered(
+            &reg,
+            "https://claude.ai/api/mcp/auth_callback?x=1"
+        ));
     }
 
     #[test]

@@ -15,7 +15,10 @@ use crate::config::Config;
 /// Where the MCP endpoint's protected resource metadata is (RFC 9728 §3.1: the well-known
 /// prefix inserted before the resource's path).
 pub fn resource_metadata_url(config: &Config) -> String {
-    format!("{}/.well-known/oauth-protected-resource/mcp", config.issuer())
+    format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        config.issuer()
+    )
 }
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`.

@@ -80,7 +80,8 @@ pub async fn register(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Response {
-    let invalid = |desc: String| oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", &desc);
+    let invalid =
+        |desc: String| oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", &desc);
     if body.len() > MAX_METADATA_BYTES {
         return oauth_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -133,7 +134,9 @@ pub async fn register(
         Ok(name) => name.filter(|n| !n.is_empty()),
         Err(e) => return invalid(e),
     };
-    let scope = match text("scope", 200).map_err(|e| e).and_then(|s| grant_scope(s.as_deref()))
+    let scope = match text("scope", 200)
+        .map_err(|e| e)
+        .and_then(|s| grant_scope(s.as_deref()))
     {
         Ok(s) => s,
         Err(e) => return invalid(format!("scope: {e}")),

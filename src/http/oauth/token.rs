@@ -135,7 +135,11 @@ async fn issue(
 }
 
 /// `POST /oauth/token`.
-pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let p = match params(&headers, &body) {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -209,7 +213,11 @@ async fn by_code(
 ) -> Result<Response, Response> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let code = get("code").ok_or_else(|| {
-        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required")
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "code is required",
+        )
     })?;
     let verifier = get("code_verifier").ok_or_else(|| {
         oauth_error(
@@ -245,10 +253,14 @@ async fn by_code(
         ));
     }
     if expired {
-        return Err(invalid_grant("the authorization code has expired; sign in again"));
+        return Err(invalid_grant(
+            "the authorization code has expired; sign in again",
+        ));
     }
     if owner != client_id {
-        return Err(invalid_grant("the authorization code was issued to another client"));
+        return Err(invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if let Some(uri) = get("redirect_uri") {
         if uri != redirect_uri {
@@ -299,7 +311,10 @@ async fn by_code(
         .execute(&mut *tx)
         .await
         .map_err(server_error)?;
-    let resp = issue(state, &mut tx, session_id, user_id, client_id, &scope, &resource).await?;
+    let resp = issue(
+        state, &mut tx, session_id, user_id, client_id, &scope, &resource,
+    )
+    .await?;
     tx.commit().await.map_err(server_error)?;
     Ok(resp)
 }
@@ -336,7 +351,9 @@ async fn by_refresh(
         return Err(invalid_grant("the refresh token is unknown"));
     };
     if owner != client_id {
-        return Err(invalid_grant("the refresh token was issued to another client"));
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if used && !revoked {
         // A rotated-out token came back: someone holds a copy. End the whole grant.
@@ -373,20 +390,31 @@ async fn by_refresh(
         .execute(&mut *tx)
         .await
         .map_err(server_error)?;
-    let resp = issue(state, &mut tx, session_id, user_id, client_id, &scope, &resource).await?;
+    let resp = issue(
+        state, &mut tx, session_id, user_id, client_id, &scope, &resource,
+    )
+    .await?;
     tx.commit().await.map_err(server_error)?;
     Ok(resp)
 }
 
 /// `POST /oauth/revoke`: revokes the grant a refresh token or access token belongs to. Answers
 /// 200 for unknown tokens too (RFC 7009 §2.2); a token of another client is left alone.
-pub async fn revoke(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let p = match params(&headers, &body) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
     let Some(token) = p.get("token").filter(|t| !t.is_empty()) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+        );
     };
     let client_id = p.get("client_id").cloned().unwrap_or_default();
     let by_refresh: Result<Option<Uuid>, sqlx::Error> = sqlx::query_scalar(
