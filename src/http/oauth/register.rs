@@ -134,10 +134,7 @@ pub async fn register(
         Ok(name) => name.filter(|n| !n.is_empty()),
         Err(e) => return invalid(e),
     };
-    let scope = match text("scope", 200)
-        .map_err(|e| e)
-        .and_then(|s| grant_scope(s.as_deref()))
-    {
+    let scope = match text("scope", 200).and_then(|s| grant_scope(s.as_deref())) {
         Ok(s) => s,
         Err(e) => return invalid(format!("scope: {e}")),
     };

@@ -29,9 +29,8 @@ use super::{hash, oauth_error, parse_form, random_token, resource_matches, REFRE
 use crate::app::AppState;
 
 /// The request's parameters, with a client id from HTTP Basic added when the body has none.
-fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Response> {
-    let mut p = parse_form(body)
-        .map_err(|why| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why))?;
+fn params(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, String> {
+    let mut p = parse_form(body)?;
     let basic = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -142,7 +141,7 @@ pub async fn token(
 ) -> Response {
     let p = match params(&headers, &body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why),
     };
     let get = |k: &str| p.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let Some(client_id) = get("client_id") else {
@@ -407,7 +406,7 @@ pub async fn revoke(
 ) -> Response {
     let p = match params(&headers, &body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &why),
     };
     let Some(token) = p.get("token").filter(|t| !t.is_empty()) else {
         return oauth_error(

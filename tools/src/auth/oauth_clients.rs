@@ -180,7 +180,7 @@ async fn list_mine(ctx: Ctx, _: NoInput) -> Result<AuthorizedApps, ToolError> {
 async fn revoke_mine(ctx: Ctx, input: ClientRef) -> Result<Revoked, ToolError> {
     let user_id = ctx.caller()?.user_id;
     let mut db = ctx.db().await?;
-    let revoked = revoke_grants(&mut *db, input.client_id.as_str(), Some(user_id)).await?;
+    let revoked = revoke_grants(&mut db, input.client_id.as_str(), Some(user_id)).await?;
     if revoked == 0 {
         return Err(ToolError::not_found("authorized app"));
     }
@@ -212,6 +212,6 @@ async fn disable(ctx: Ctx, input: ClientRef) -> Result<Revoked, ToolError> {
     .fetch_optional(&mut *db)
     .await?;
     let client_id = found.ok_or_else(|| ToolError::not_found("OAuth client"))?;
-    let revoked = revoke_grants(&mut *db, &client_id, None).await?;
+    let revoked = revoke_grants(&mut db, &client_id, None).await?;
     Ok(Revoked { client_id, revoked })
 }
