@@ -7,7 +7,6 @@
 //! under `target/bench-pg`. Numbers are printed with ratios against the baseline measured in the
 //! same run; nothing here asserts a timing.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,7 +122,13 @@ async fn run(database: &Database) -> anyhow::Result<()> {
     let options = database.options();
     let config = Config::loopback(20);
     let server = Server::start(&config, options.clone(), CLIENTS).await?;
-    let outcome = bench(&server, &options, &config, database.cluster.as_ref()).await;
+    let outcome = bench(
+        &server,
+        &options,
+        &config,
+        database.cluster.as_ref().map(|a| a.cluster()),
+    )
+    .await;
     server.stop().await;
     outcome
 }
@@ -593,7 +598,7 @@ async fn explain_search(
     email: &str,
     args: Value,
 ) -> anyhow::Result<()> {
-    let Some(log) = cluster.map(log_file) else {
+    let Some(log) = cluster.map(PrivateCluster::log_file) else {
         println!("  (DATABASE_URL is set: the server log is not ours to read; plan not shown)");
         return Ok(());
     };
@@ -682,13 +687,6 @@ async fn explain_search(
         ),
     }
     Ok(())
-}
-
-/// The pg_ctl log file of the private cluster (`<socket dir>/postgres.log`).
-fn log_file(cluster: &PrivateCluster) -> PathBuf {
-    let url = cluster.url("postgres");
-    let dir = url.split("host=").nth(1).unwrap_or_default();
-    PathBuf::from(dir).join("postgres.log")
 }
 
 /// One line of the result table.

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::db::{self, PrivateCluster};
+use crate::db::{self, Attachment, Durability, PrivateCluster};
 
 /// Everything the HTTP, MCP and stdio faces share.
 pub struct AppState {
@@ -29,12 +29,24 @@ pub struct AppState {
     pub hub: Arc<HubDeps>,
     /// The configuration.
     pub config: Config,
-    cluster: Option<PrivateCluster>,
+    cluster: Option<Attachment>,
 }
 
 impl AppState {
-    /// Connects to `DATABASE_URL` or starts the private cluster, migrates and loads keys.
+    /// Connects to `DATABASE_URL` or joins the private cluster (creating it when missing),
+    /// migrates and loads keys.
     pub async fn start(config: Config) -> anyhow::Result<Arc<AppState>> {
+        Self::start_as(config, "serve", true).await
+    }
+
+    /// Like [`AppState::start`], for a process doing `purpose` (shown by `haven db status`).
+    /// Without `create` a data dir without a Haven database is refused with a message naming it,
+    /// and nothing is created (`haven stdio`, `haven keys`).
+    pub async fn start_as(
+        config: Config,
+        purpose: &'static str,
+        create: bool,
+    ) -> anyhow::Result<Arc<AppState>> {
         let (options, cluster) = match &config.database_url {
             Some(url) => (
                 url.parse::<PgConnectOptions>()
@@ -43,13 +55,32 @@ impl AppState {
             ),
             None => {
                 let dir = config.data_dir.clone();
-                let cluster =
-                    tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir)).await??;
-                db::create_database(cluster.options("postgres"), "haven", None).await?;
-                (cluster.options("haven"), Some(cluster))
+                let cluster = tokio::task::spawn_blocking(move || {
+                    PrivateCluster::locate(&dir, Durability::Durable, create)
+                })
+                .await??;
+                let attached = Attachment::join(cluster, purpose, create).await?;
+                let cluster = attached.cluster();
+                tracing::info!(
+                    "private Postgres cluster in {} (data dir {}, log {})",
+                    cluster.home().display(),
+                    cluster.data_dir().display(),
+                    cluster.log_file().display()
+                );
+                let admin = cluster.options("postgres");
+                if create {
+                    db::create_database(admin, "haven", None).await?;
+                } else if !db::database_exists(admin, "haven").await? {
+                    anyhow::bail!("{}", db::cluster::no_database(cluster.data_dir()));
+                }
+                (cluster.options("haven"), Some(attached))
             }
         };
+        // On an error below, dropping the attachment leaves the cluster.
         let pool = db::pool(options, config.db_max_connections).await?;
+        if cluster.is_some() {
+            db::warn_unless_durable(&pool).await;
+        }
         db::migrate(&pool).await?;
         Self::with_pool(config, pool, cluster).await
     }
@@ -58,7 +89,7 @@ impl AppState {
     pub async fn with_pool(
         config: Config,
         pool: PgPool,
-        cluster: Option<PrivateCluster>,
+        cluster: Option<Attachment>,
     ) -> anyhow::Result<Arc<AppState>> {
         let registry = crate::registry();
         // A bad agent definition stops startup here, naming its file and field.
@@ -156,45 +187,86 @@ impl AppState {
         Ok(created["key"].as_str().unwrap_or_default().to_string())
     }
 
-    /// On a database without a superAdmin, creates one and returns an API key for it (shown once).
+    /// On a database without an active superAdmin, makes `HAVEN_ADMIN_EMAIL` one (creating it, or
+    /// reactivating or promoting the existing account) and returns an API key for it (shown once).
     pub async fn bootstrap_superadmin(&self) -> anyhow::Result<Option<String>> {
+        let email = self.config.admin_email.clone();
+        match self.ensure_superadmin(&email).await? {
+            None => Ok(None),
+            Some(_) => Ok(Some(
+                self.create_api_key(&email, "bootstrap key printed on first start")
+                    .await?,
+            )),
+        }
+    }
+
+    /// `haven keys`: an API key acting as `email`'s user. When the instance has no active
+    /// superAdmin (all archived, deleted or demoted), `email` becomes one first, so an operator
+    /// with access to the database can always get back in; the second value then says how
+    /// (created, reactivated or promoted as superAdmin).
+    pub async fn recovery_key(
+        &self,
+        email: &str,
+        description: &str,
+    ) -> anyhow::Result<(String, Option<&'static str>)> {
+        let recovered = self.ensure_superadmin(email).await?;
+        let key = self.create_api_key(email, description).await?;
+        Ok((key, recovered))
+    }
+
+    /// When no active superAdmin exists, makes `email` an active superAdmin (creating the account
+    /// with a random password when there is none) and says what it did; otherwise does nothing.
+    /// Serialised across processes by an advisory lock, so two first starts create one admin.
+    async fn ensure_superadmin(&self, email: &str) -> anyhow::Result<Option<&'static str>> {
         let mut tx = self.services.db.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(7212)")
             .execute(&mut *tx)
             .await?;
         let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM auth.users WHERE role_id = 'superAdmin')",
+            "SELECT EXISTS (SELECT 1 FROM auth.users WHERE role_id = 'superAdmin' AND is_active)",
         )
         .fetch_one(&mut *tx)
         .await?;
         if exists {
             return Ok(None);
         }
-        let password: String = {
-            use rand::Rng;
-            rand::rngs::OsRng
-                .sample_iter(&rand::distributions::Alphanumeric)
-                .take(24)
-                .map(char::from)
-                .collect()
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT is_active FROM auth.users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let how = match active {
+            Some(false) => "reactivated as superAdmin",
+            Some(true) => "promoted to superAdmin",
+            None => {
+                let password: String = {
+                    use rand::Rng;
+                    rand::rngs::OsRng
+                        .sample_iter(&rand::distributions::Alphanumeric)
+                        .take(24)
+                        .map(char::from)
+                        .collect()
+                };
+                self.call(
+                    "registerUser",
+                    None,
+                    json!({ "email": email, "password": password, "fullname": "Haven superAdmin" }),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the superAdmin: {e}"))?;
+                "created as superAdmin"
+            }
         };
-        let email = self.config.admin_email.clone();
-        self.call(
-            "registerUser",
-            None,
-            json!({ "email": email, "password": password, "fullname": "Haven superAdmin" }),
+        sqlx::query(
+            "UPDATE auth.users SET role_id = 'superAdmin', email_verified = true, is_active = true,
+                 record_version = record_version + 1, updated_at = now()
+             WHERE lower(email) = lower($1)",
         )
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the superAdmin: {e}"))?;
-        sqlx::query("UPDATE auth.users SET role_id = 'superAdmin', email_verified = true WHERE lower(email) = lower($1)")
-            .bind(&email)
-            .execute(&mut *tx)
-            .await?;
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Some(
-            self.create_api_key(&email, "bootstrap key printed on first start")
-                .await?,
-        ))
+        Ok(Some(how))
     }
 
     /// Stops the agent runs still going in this process (each closes its row as interrupted),
@@ -209,10 +281,11 @@ impl AppState {
         }
     }
 
-    /// Stops the private cluster if this process started it.
+    /// Leaves the private cluster: the last Haven process using it stops it (unless
+    /// `haven db start` pinned it). Call it once the database is no longer needed.
     pub fn shutdown(&self) {
-        if let Some(cluster) = &self.cluster {
-            cluster.stop();
+        if let Some(attached) = &self.cluster {
+            attached.leave();
         }
     }
 }
@@ -240,5 +313,21 @@ pub async fn sweep_periodically(
             Ok(closed) => tracing::warn!(closed, "closed agent runs abandoned by a stopped server"),
             Err(err) => tracing::warn!(%err, "agent run sweep failed"),
         }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM: how a process is asked to end and leave cleanly.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
     }
 }

@@ -1,4 +1,4 @@
-//! The `haven` command: serve (default), migrate, stdio, keys, demo, openapi, tools.
+//! The `haven` command: serve (default), migrate, stdio, keys, demo, db, openapi, tools.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use haven::app::AppState;
 use haven::config::Config;
+use haven::db::{Durability, PrivateCluster};
 use haven::{app, demo, http, stdio};
 use tokio_util::sync::CancellationToken;
 
@@ -50,7 +51,8 @@ enum Command {
         #[arg(long, env = "HAVEN_MCP_TOOLS")]
         tools: Option<String>,
     },
-    /// Create an API key for an existing user and print it once.
+    /// Create an API key for an existing user and print it once. When the instance has no active
+    /// superAdmin left, that user becomes one first (reactivated, promoted, or created).
     Keys {
         /// The user's email.
         #[arg(long)]
@@ -61,10 +63,25 @@ enum Command {
     },
     /// Load demo accounts and exit.
     Demo,
+    /// The private Postgres cluster in HAVEN_DATA_DIR: status, start (and keep running), stop.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print every tool: name, access, REST route.
     Tools,
+}
+
+#[derive(Subcommand)]
+enum DbAction {
+    /// Where the cluster lives, whether it runs, and which Haven processes use it.
+    Status,
+    /// Start the cluster (creating it when missing) and keep it running until `haven db stop`.
+    Start,
+    /// Stop the cluster now; Haven processes still using it start it again when they need it.
+    Stop,
 }
 
 #[tokio::main]
@@ -96,13 +113,19 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Migrate => with_state(cli.config, |_| async { Ok(()) }).await,
+        Command::Migrate => with_state(cli.config, "migrate", true, |_| async { Ok(()) }).await,
         Command::Demo => {
-            with_state(cli.config, |state| async move { print_demo(&state).await }).await
+            with_state(cli.config, "demo", true, |state| async move {
+                print_demo(&state).await
+            })
+            .await
         }
         Command::Keys { email, description } => {
-            with_state(cli.config, |state| async move {
-                let key = state.create_api_key(&email, &description).await?;
+            with_state(cli.config, "keys", false, |state| async move {
+                let (key, recovered) = state.recovery_key(&email, &description).await?;
+                if let Some(how) = recovered {
+                    eprintln!("the instance had no active superAdmin: {email} {how}");
+                }
                 println!("{key}");
                 Ok(())
             })
@@ -116,22 +139,36 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let selection =
                 stdio::selection(toolsets.as_deref(), readonly.as_deref(), tools.as_deref())?;
-            with_state(cli.config, |state| async move {
+            let result = with_state(cli.config, "stdio", false, |state| async move {
                 stdio::serve(state, &api_key, selection).await
             })
-            .await
+            .await;
+            // The cluster is left by now. Exit at once: tokio's stdin reader is a blocking read
+            // that cannot be cancelled, so after a signal the runtime would wait for more input.
+            if let Err(e) = result {
+                eprintln!("Error: {e:?}");
+                std::process::exit(1);
+            }
+            std::process::exit(0);
         }
+        Command::Db { action } => db_command(&cli.config, action),
         Command::Serve { demo } => serve(cli.config, demo).await,
     }
 }
 
-/// Starts the state, runs `f`, and always stops a private cluster this process started.
-async fn with_state<F, Fut>(config: Config, f: F) -> anyhow::Result<()>
+/// Starts the state as `purpose` (creating the database only when `create`), runs `f`, and
+/// always leaves the private cluster (the last user leaving stops it).
+async fn with_state<F, Fut>(
+    config: Config,
+    purpose: &'static str,
+    create: bool,
+    f: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(Arc<AppState>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let state = AppState::start(config).await?;
+    let state = AppState::start_as(config, purpose, create).await?;
     let result = f(state.clone()).await;
     state.shutdown();
     result
@@ -172,15 +209,15 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let router = http::router(state.clone(), shutdown.clone());
     tokio::spawn(app::sweep_periodically(state.clone(), shutdown.clone()));
+    let bound = listener.local_addr().unwrap_or(state.config.bind);
     tracing::info!(
-        "haven listening on http://{} ({} tools; ready in {} ms)",
-        state.config.bind,
+        "haven listening on http://{bound} ({} tools; ready in {} ms)",
         state.registry.len(),
         started.elapsed().as_millis()
     );
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        app::termination_signal().await;
         tracing::info!("shutting down");
         signal.cancel();
     });
@@ -190,17 +227,61 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
     served.context("serving HTTP")
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
+/// `haven db status|start|stop` on the private cluster of `config.data_dir`.
+fn db_command(config: &Config, action: DbAction) -> anyhow::Result<()> {
+    if config.database_url.is_some() {
+        anyhow::bail!("DATABASE_URL is set: Haven does not manage that server (unset it to manage the private cluster in HAVEN_DATA_DIR)");
     }
+    let create = matches!(action, DbAction::Start);
+    let cluster = PrivateCluster::locate(&config.data_dir, Durability::Durable, create)?;
+    let home = cluster.home().display();
+    match action {
+        DbAction::Status => {
+            let status = cluster.status()?;
+            println!("data dir: {}", cluster.data_dir().display());
+            println!("cluster:  {home}");
+            println!("log:      {}", cluster.log_file().display());
+            match (status.exists, status.running) {
+                (false, _) => println!("state:    no cluster yet"),
+                (true, Some(pid)) => println!("state:    running (postmaster pid {pid})"),
+                (true, None) => println!("state:    stopped"),
+            }
+            if status.pinned {
+                println!("pinned:   yes (haven db start): keeps running until haven db stop");
+            }
+            println!("users:    {}", status.users.len());
+            for user in status.users {
+                println!("  pid {:<8} {}", user.pid, user.purpose);
+            }
+        }
+        DbAction::Start => {
+            let started = cluster.start_pinned()?;
+            let verb = if started {
+                "started"
+            } else {
+                "already running"
+            };
+            println!("private cluster in {home}: {verb}; it keeps running until `haven db stop`");
+        }
+        DbAction::Stop => {
+            let (was_running, users) = cluster.stop()?;
+            if was_running {
+                println!("private cluster in {home}: stopped");
+            } else {
+                println!("private cluster in {home}: was not running");
+            }
+            if !users.is_empty() {
+                println!(
+                    "{} Haven process(es) still use it and will start it again when they need it: {}",
+                    users.len(),
+                    users
+                        .iter()
+                        .map(|u| format!("{} (pid {})", u.purpose, u.pid))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -32,8 +32,9 @@ pub fn selection(
     Ok(choices.finish())
 }
 
-/// Serves MCP on stdio until the client disconnects, acting as the key's owner through
-/// `selection`.
+/// Serves MCP on stdio, acting as the key's owner through `selection`, until the client
+/// disconnects or the process is asked to end (SIGTERM, SIGINT), so the caller always leaves the
+/// private cluster cleanly.
 pub async fn serve(
     state: Arc<AppState>,
     api_key: &str,
@@ -50,6 +51,13 @@ pub async fn serve(
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the stdio MCP server")?;
+    let stop = running.cancellation_token();
+    let signalled = tokio::spawn(async move {
+        crate::app::termination_signal().await;
+        tracing::info!("signalled: ending the stdio session");
+        stop.cancel();
+    });
     running.waiting().await?;
+    signalled.abort();
     Ok(())
 }

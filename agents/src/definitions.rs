@@ -32,6 +32,10 @@ pub const FILES: &[(&str, &str)] = &[
         "trust-safety-desk.toml",
         include_str!("../definitions/trust-safety-desk.toml"),
     ),
+    (
+        "host-request-assistant.toml",
+        include_str!("../definitions/host-request-assistant.toml"),
+    ),
 ];
 
 /// An OpenAI-compatible provider, configured by name (base URL and key come from the environment).
@@ -517,6 +521,41 @@ mod tests {
     }
 
     #[test]
+    fn prompts_are_checked() {
+        let text = shipped();
+        let base = &text[..text.find("[prompt]").unwrap_or(text.len())];
+        let with = |prompt: &str| format!("{base}\n[prompt]\n{prompt}\n");
+        let ok = r#"name = "p"
+title = "P"
+description = "d"
+arguments = [{ name = "city", description = "c", required = true }]
+request = "Stay in {city}""#;
+        assert!(load_one("a.toml", &with(ok), &registry()).is_ok());
+        for (bad, field, needle) in [
+            (
+                ok.replace("name = \"p\"", "name = \"Bad Name\""),
+                "prompt.name",
+                "kebab",
+            ),
+            (ok.replace("{city}", "{town}"), "prompt.request", "city"),
+            (
+                ok.replace("Stay in {city}", "Stay in {city} {x}"),
+                "prompt.request",
+                "x",
+            ),
+            (
+                format!("{ok}\naudience = \"everyone\""),
+                "prompt.audience",
+                "anyone",
+            ),
+        ] {
+            let err = load_one("a.toml", &with(&bad), &registry()).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.message.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
     fn every_shipped_definition_loads() {
         let defs = load(&registry()).unwrap();
         let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
@@ -527,7 +566,8 @@ mod tests {
                 "host-listing-copywriter",
                 "dispute-triage",
                 "review-moderation-assistant",
-                "trust-safety-desk"
+                "trust-safety-desk",
+                "host-request-assistant"
             ]
         );
         for def in &defs {

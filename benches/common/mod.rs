@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use haven::app::AppState;
 use haven::config::Config;
-use haven::db::{self, PrivateCluster};
+use haven::db::{self, Attachment, Durability, PrivateCluster};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Executor, PgPool};
@@ -26,14 +26,15 @@ pub fn invoked_as_bench(name: &str) -> bool {
     bench
 }
 
-/// A fresh database for one benchmark run, dropped (and its private cluster stopped) at the end.
+/// A fresh database for one benchmark run, dropped at the end (and the private cluster left: the
+/// last user stops it).
 pub struct Database {
     /// Admin connection options of the server that holds it.
     pub admin: PgConnectOptions,
     /// The database's name.
     pub name: String,
-    /// The private cluster, unless `DATABASE_URL` named a server.
-    pub cluster: Option<PrivateCluster>,
+    /// This process's use of the private cluster, unless `DATABASE_URL` named a server.
+    pub cluster: Option<Attachment>,
 }
 
 impl Database {
@@ -47,9 +48,11 @@ impl Database {
             (options, None)
         } else {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-pg");
-            let cluster =
-                tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir)).await??;
-            (cluster.options("postgres"), Some(cluster))
+            // Benchmark databases are throwaway: the benchmarks alone trade durability for speed
+            // (fsync and full_page_writes off), like the test harness.
+            let cluster = PrivateCluster::locate(&dir, Durability::Relaxed, true)?;
+            let attached = Attachment::join(cluster, "bench", true).await?;
+            (attached.cluster().options("postgres"), Some(attached))
         };
         let name = format!("haven_bench_{}", Uuid::new_v4().simple());
         db::create_database(admin.clone(), &name, None).await?;
@@ -74,8 +77,8 @@ impl Database {
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         conn.execute(sql.as_str()).await?;
         println!("dropped {}", self.name);
-        if let Some(cluster) = &self.cluster {
-            cluster.stop();
+        if let Some(attached) = &self.cluster {
+            attached.leave();
         }
         Ok(())
     }

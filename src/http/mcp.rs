@@ -83,11 +83,12 @@ impl HavenMcp {
             .all()
             .map(|op| (op.name, tool_of(op)))
             .collect();
+        let inflight = InFlight::shared(state.services.db.clone());
         Self {
             state,
             tools: Arc::new(tools),
             fixed: None,
-            inflight: InFlight::default(),
+            inflight,
         }
     }
 
@@ -475,6 +476,7 @@ pub async fn bind_selection(mut req: Request, next: Next) -> Response {
 pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<AppState>> {
     let server = HavenMcp::new(state.clone());
     let inflight = server.inflight();
+    tokio::spawn(inflight.clone().listen(shutdown.clone()));
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(state.config.allowed_hosts.clone())
         .with_legacy_session_mode(false)
@@ -500,4 +502,67 @@ pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<
             state.clone(),
             check_host_and_origin,
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haven_tools::principal::Credential;
+    use haven_tools::Role;
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user_id: Uuid::nil(),
+            role,
+            email: "someone@example.com".into(),
+            fullname: "Someone".into(),
+            credential: Credential::ApiKey(Uuid::nil()),
+        }
+    }
+
+    /// The budget every role's default list must keep as operations are added: Cursor forwards
+    /// 40 tools; 60 KB keeps far inside Claude Desktop's limit.
+    #[test]
+    fn every_roles_core_list_stays_within_the_client_budget() {
+        let registry = crate::registry();
+        let selection = Selection::default();
+        for who in [
+            None,
+            Some(principal(Role::User)),
+            Some(principal(Role::Admin)),
+            Some(principal(Role::SuperAdmin)),
+        ] {
+            let mut tools: Vec<Tool> = selection
+                .listed(registry, who.as_ref())
+                .into_iter()
+                .map(|op| compact_tool_of(op))
+                .collect();
+            tools.extend(meta::tools(&selection));
+            let bytes = serde_json::to_string(&tools).unwrap().len();
+            let role = who.as_ref().map_or("anonymous", |p| p.role.as_str());
+            assert!(tools.len() <= 40, "{role}: {} tools", tools.len());
+            assert!(bytes <= 60 * 1024, "{role}: {bytes} bytes");
+        }
+    }
+
+    /// A core operation must be callable by some role whose flows include it, or it would never
+    /// be listed.
+    #[test]
+    fn every_core_operation_is_listed_for_some_role() {
+        let registry = crate::registry();
+        let roles = [
+            None,
+            Some(principal(Role::User)),
+            Some(principal(Role::Admin)),
+        ];
+        for op in registry.all().filter(|op| op.core.is_some()) {
+            let listed = roles.iter().any(|who| {
+                Selection::default()
+                    .listed(registry, who.as_ref())
+                    .iter()
+                    .any(|o| o.name == op.name)
+            });
+            assert!(listed, "{} is core but no role lists it", op.name);
+        }
+    }
 }

@@ -4,9 +4,11 @@
 pub mod agents;
 pub mod auth;
 pub mod envelope;
+pub mod events;
 pub mod guard;
 pub mod health;
 pub mod legacy_sse;
+pub mod live;
 pub mod mcp;
 pub mod oauth;
 pub mod openapi;
@@ -30,7 +32,9 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     Router::new()
         .merge(rest::routes(&state))
         .merge(mcp::routes(&state, shutdown.clone()))
-        .merge(legacy_sse::routes(&state, shutdown))
+        .merge(legacy_sse::routes(&state, shutdown.clone()))
+        .merge(events::routes(&state, shutdown))
+        .merge(live::routes(&state))
         .merge(openapi::routes())
         .merge(health::routes())
         .merge(webhooks::routes())

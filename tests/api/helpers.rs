@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use haven::app::AppState;
 use haven::config::Config;
-use haven::db::{self, PrivateCluster};
+use haven::db::{self, Durability, PrivateCluster};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
@@ -39,10 +39,17 @@ async fn server() -> &'static Server {
                 Err(_) => {
                     let dir =
                         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("haven-test-pg");
-                    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::ensure(&dir))
-                        .await
-                        .unwrap()
-                        .expect("starting the private test cluster");
+                    // Throwaway databases: the harness alone trades durability for speed
+                    // (fsync and full_page_writes off). It takes no lease, so the cluster is left
+                    // running between runs.
+                    let cluster = tokio::task::spawn_blocking(move || {
+                        let cluster = PrivateCluster::locate(&dir, Durability::Relaxed, true)?;
+                        cluster.ensure_running(true)?;
+                        anyhow::Ok(cluster)
+                    })
+                    .await
+                    .unwrap()
+                    .expect("starting the private test cluster");
                     (
                         cluster.options("postgres"),
                         UrlBase::Cluster(cluster.url("postgres")),
@@ -265,6 +272,17 @@ impl TestApp {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("MCP answered {status}: {text}"))
     }
 
+    /// Starts a second replica on this app's database (its own router and listeners); returns its
+    /// base URL and the token that stops it.
+    pub async fn spawn_replica(&self) -> (String, CancellationToken) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let router = haven::http::router(self.state.clone(), stop.clone());
+        tokio::spawn(haven::http::serve(listener, router, stop.clone()));
+        (base, stop)
+    }
+
     /// The names `tools/list` shows to `token`.
     pub async fn tool_names(&self, token: Option<&str>) -> Vec<String> {
         let r = self.mcp(token, "tools/list", json!({})).await;
@@ -278,8 +296,20 @@ impl TestApp {
 
     /// Calls a tool; returns (isError, structuredContent or the text).
     pub async fn tool(&self, token: Option<&str>, name: &str, args: Value) -> (bool, Value) {
+        self.tool_at("/mcp", token, name, args).await
+    }
+
+    /// [`TestApp::tool`] at another MCP path (e.g. with `?readonly=true`).
+    pub async fn tool_at(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        name: &str,
+        args: Value,
+    ) -> (bool, Value) {
         let r = self
-            .mcp(
+            .mcp_at(
+                path,
                 token,
                 "tools/call",
                 json!({ "name": name, "arguments": args }),

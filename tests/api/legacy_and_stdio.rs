@@ -8,10 +8,11 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 
 use crate::helpers::*;
+use crate::stdio_child::StdioChild;
 
 const STEP: Duration = Duration::from_secs(20);
 
@@ -465,14 +466,6 @@ async fn legacy_sse_session_ends_when_the_stream_closes() {
 // stdio
 // ---------------------------------------------------------------------------------------------
 
-/// A `haven stdio` child process speaking newline-delimited JSON-RPC.
-struct StdioChild {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
 fn haven_stdio(app: &TestApp, key: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_haven"));
     cmd.arg("stdio")
@@ -482,69 +475,6 @@ fn haven_stdio(app: &TestApp, key: &str) -> tokio::process::Command {
         .env("RUST_LOG", "warn")
         .kill_on_drop(true);
     cmd
-}
-
-impl StdioChild {
-    fn spawn(app: &TestApp, key: &str) -> StdioChild {
-        let mut child = haven_stdio(app, key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning haven stdio");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut err = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s).await;
-            s
-        });
-        StdioChild {
-            child,
-            stdin,
-            stdout,
-            stderr,
-        }
-    }
-
-    async fn send(&mut self, msg: Value) {
-        let mut line = serde_json::to_vec(&msg).unwrap();
-        line.push(b'\n');
-        self.stdin.write_all(&line).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// Reads stdout lines until the response with `id` (60 s at most).
-    async fn response_for(&mut self, id: i64) -> Value {
-        let lines = &mut self.stdout;
-        let found = timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let msg: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("stdout carried a non-JSON line {line:?}: {e}"));
-                if msg["id"] == json!(id) {
-                    return Some(msg);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(msg)) => msg,
-            Ok(None) => {
-                let _ = self.child.start_kill();
-                let err = (&mut self.stderr).await.unwrap_or_default();
-                panic!("haven stdio closed stdout before answering id {id}; stderr:\n{err}")
-            }
-            Err(_) => {
-                let _ = self.child.start_kill();
-                panic!("haven stdio did not answer id {id} within 60 s")
-            }
-        }
-    }
 }
 
 #[tokio::test]
@@ -565,7 +495,7 @@ async fn stdio_serves_mcp_as_the_api_key_owner() {
         .to_string();
     assert!(key.starts_with("sk_haven_"), "{key}");
 
-    let mut child = StdioChild::spawn(&app, &key);
+    let mut child = StdioChild::spawn(haven_stdio(&app, &key));
     child.send(initialize(1, "2025-06-18")).await;
     let init = child.response_for(1).await;
     assert!(init["error"].is_null(), "initialize failed: {init}");
@@ -615,27 +545,7 @@ async fn stdio_serves_mcp_as_the_api_key_owner() {
     assert_eq!(app.count("auth.user_groups").await, groups);
 
     // Closing stdin ends the server cleanly.
-    let StdioChild {
-        mut child,
-        stdin,
-        stderr,
-        ..
-    } = child;
-    drop(stdin);
-    match timeout(Duration::from_secs(20), child.wait()).await {
-        Ok(status) => {
-            let status = status.unwrap();
-            let err = stderr.await.unwrap_or_default();
-            assert!(
-                status.success(),
-                "haven stdio exited with {status} after stdin closed; stderr:\n{err}"
-            );
-        }
-        Err(_) => {
-            child.kill().await.unwrap();
-            panic!("haven stdio did not exit within 20 s of stdin closing");
-        }
-    }
+    child.close().await;
 }
 
 #[tokio::test]
@@ -796,75 +706,16 @@ async fn stdio_narrows_with_flags_and_refuses_an_unknown_toolset_at_startup() {
     let mut cmd = haven_stdio(&app, &key);
     cmd.arg("--readonly")
         .env("HAVEN_MCP_TOOLSETS", "platformadmin,propertycatalog");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    stdin
-        .write_all(&send(initialize(1, "2025-06-18")))
-        .await
-        .unwrap();
-    answer(&mut stdout, 1).await;
-    stdin.write_all(&send(initialized())).await.unwrap();
+    let mut child = StdioChild::spawn(cmd);
+    child.handshake(1).await;
     let keys = app.count("platformadmin.api_keys").await;
-    stdin
-        .write_all(&send(
-            json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": { "name": "createApiKey", "arguments": {} } }),
-        ))
-        .await
-        .unwrap();
-    let refused = answer(&mut stdout, 2).await;
-    assert_eq!(refused["result"]["isError"], json!(true), "{refused}");
+    let refused = child.call(2, "createApiKey", json!({})).await;
+    assert_eq!(refused["isError"], json!(true), "{refused}");
     assert!(refused.to_string().contains("read-only"), "{refused}");
-    stdin
-        .write_all(&send(
-            json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
-            "params": { "name": "getCurrentUser", "arguments": {} } }),
-        ))
-        .await
-        .unwrap();
-    let outside = answer(&mut stdout, 3).await;
+    let outside = child.call(3, "getCurrentUser", json!({})).await;
     assert!(outside.to_string().contains("toolsets"), "{outside}");
-    stdin
-        .write_all(&send(
-            json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call",
-            "params": { "name": "listApiKeys", "arguments": {} } }),
-        ))
-        .await
-        .unwrap();
-    let allowed = answer(&mut stdout, 4).await;
-    assert_ne!(allowed["result"]["isError"], json!(true), "{allowed}");
+    let allowed = child.call(4, "listApiKeys", json!({})).await;
+    assert_ne!(allowed["isError"], json!(true), "{allowed}");
     assert_eq!(app.count("platformadmin.api_keys").await, keys);
-    drop(stdin);
-    let _ = timeout(Duration::from_secs(20), child.wait()).await;
-}
-
-/// One JSON-RPC message as a stdio line.
-fn send(msg: Value) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&msg).unwrap();
-    line.push(b'\n');
-    line
-}
-
-/// Reads stdout lines until the answer to `id` (60 s at most).
-async fn answer(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    id: i64,
-) -> Value {
-    timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let msg: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if msg["id"] == json!(id) {
-                return msg;
-            }
-        }
-        panic!("stdout closed before id {id}");
-    })
-    .await
-    .expect("haven stdio did not answer")
+    child.close().await;
 }

@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod helpers;
+mod stdio_child;
 
 mod access;
 mod agent_delegation;
@@ -16,11 +17,14 @@ mod booking_admin;
 mod catalog;
 mod concurrency;
 mod dynamic_agents;
+mod embedded_db;
 mod fake_stripe;
 mod groups_and_files;
 mod guest_journey;
+mod last_superadmin;
 mod legacy_and_stdio;
 mod limits;
+mod live_events;
 mod mcp_surface;
 mod oauth;
 mod payments;

@@ -37,33 +37,6 @@ fn forwarded(tool: &Value) -> usize {
         .len()
 }
 
-/// A tools/call at `path` as `token`: (isError, structuredContent or error text).
-async fn call_at(
-    app: &TestApp,
-    path: &str,
-    token: Option<&str>,
-    name: &str,
-    args: Value,
-) -> (bool, Value) {
-    let r = app
-        .mcp_at(
-            path,
-            token,
-            "tools/call",
-            json!({ "name": name, "arguments": args }),
-        )
-        .await;
-    let result = &r["result"];
-    assert!(result.is_object(), "tools/call {name} at {path}: {r}");
-    let is_error = result["isError"].as_bool().unwrap_or(false);
-    let payload = if is_error {
-        result["content"][0]["text"].clone()
-    } else {
-        result["structuredContent"].clone()
-    };
-    (is_error, payload)
-}
-
 async fn api_key_count(app: &TestApp) -> i64 {
     app.count("platformadmin.api_keys").await
 }
@@ -183,7 +156,7 @@ async fn a_client_that_forwards_only_the_first_40_tools_can_search_quote_book_an
         );
         let app = &app;
         let token = guest.token.clone();
-        async move { call_at(app, "/mcp", Some(&token), name, args).await }
+        async move { app.tool_at("/mcp", Some(&token), name, args).await }
     };
     let (err, found) = call("listListings", json!({ "city": "lisbon" })).await;
     assert!(!err, "{found}");
@@ -217,14 +190,14 @@ async fn search_tools_finds_what_the_list_leaves_out_and_call_tool_calls_it() {
         !names(&listed).contains(&"createApiKey"),
         "createApiKey is not core"
     );
-    let (err, found) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "search_tools",
-        json!({ "query": "create an api key" }),
-    )
-    .await;
+    let (err, found) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "search_tools",
+            json!({ "query": "create an api key" }),
+        )
+        .await;
     assert!(!err, "{found}");
     let hits: Vec<&str> = found["tools"]
         .as_array()
@@ -235,51 +208,51 @@ async fn search_tools_finds_what_the_list_leaves_out_and_call_tool_calls_it() {
     assert!(hits[..3].contains(&"createApiKey"), "{hits:?}");
     assert!(found["tools"][0]["inputSchema"]["type"] == "object");
     // Admin tools never show up for a user.
-    let (_, admin_only) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "search_tools",
-        json!({ "query": "list users", "limit": 20 }),
-    )
-    .await;
+    let (_, admin_only) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "search_tools",
+            json!({ "query": "list users", "limit": 20 }),
+        )
+        .await;
     assert!(
         !admin_only.to_string().contains("\"listUsers\""),
         "{admin_only}"
     );
     // describe_tool gives the full definition, output schema included.
-    let (err, described) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "describe_tool",
-        json!({ "name": "createApiKey" }),
-    )
-    .await;
+    let (err, described) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "describe_tool",
+            json!({ "name": "createApiKey" }),
+        )
+        .await;
     assert!(!err, "{described}");
     assert!(described["tool"]["outputSchema"].is_object());
-    let (err, hidden) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "describe_tool",
-        json!({ "name": "listUsers" }),
-    )
-    .await;
+    let (err, hidden) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "describe_tool",
+            json!({ "name": "listUsers" }),
+        )
+        .await;
     assert!(
         err && hidden.as_str().unwrap().contains("NotFound"),
         "{hidden}"
     );
     // call_tool takes the same path as tools/call.
     let before = api_key_count(&app).await;
-    let (err, key) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "call_tool",
-        json!({ "name": "createApiKey", "arguments": { "description": "from call_tool" } }),
-    )
-    .await;
+    let (err, key) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "call_tool",
+            json!({ "name": "createApiKey", "arguments": { "description": "from call_tool" } }),
+        )
+        .await;
     assert!(!err, "{key}");
     assert!(
         key["key"]
@@ -290,35 +263,35 @@ async fn search_tools_finds_what_the_list_leaves_out_and_call_tool_calls_it() {
     );
     assert_eq!(api_key_count(&app).await, before + 1);
     // ... the same access rules and errors.
-    let (err, refused) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "call_tool",
-        json!({ "name": "listUsers", "arguments": {} }),
-    )
-    .await;
+    let (err, refused) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "call_tool",
+            json!({ "name": "listUsers", "arguments": {} }),
+        )
+        .await;
     assert!(
         err && refused.as_str().unwrap().starts_with("Forbidden"),
         "{refused}"
     );
-    let (err, bad) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "call_tool",
-        json!({ "name": "createApiKey", "arguments": { "id": "x" } }),
-    )
-    .await;
+    let (err, bad) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "call_tool",
+            json!({ "name": "createApiKey", "arguments": { "id": "x" } }),
+        )
+        .await;
     assert!(err && bad.as_str().unwrap().contains("id"), "{bad}");
-    let (err, none) = call_at(
-        &app,
-        "/mcp",
-        Some(&user.token),
-        "call_tool",
-        json!({ "name": "noSuchTool" }),
-    )
-    .await;
+    let (err, none) = app
+        .tool_at(
+            "/mcp",
+            Some(&user.token),
+            "call_tool",
+            json!({ "name": "noSuchTool" }),
+        )
+        .await;
     assert!(
         err && none.as_str().unwrap().contains("search_tools"),
         "{none}"
@@ -341,30 +314,32 @@ async fn a_read_only_connection_cannot_write_over_streamable_http_by_query_or_he
                 );
             }
         }
-        let (err, text) = call_at(
-            &app,
-            path,
-            Some(&user.token),
-            "createApiKey",
-            json!({ "description": "x" }),
-        )
-        .await;
+        let (err, text) = app
+            .tool_at(
+                path,
+                Some(&user.token),
+                "createApiKey",
+                json!({ "description": "x" }),
+            )
+            .await;
         assert!(err, "{path}: {text}");
         assert!(text.as_str().unwrap().contains("read-only"), "{text}");
-        let (err, text) = call_at(
-            &app,
-            path,
-            Some(&user.token),
-            "call_tool",
-            json!({ "name": "createApiKey", "arguments": { "description": "x" } }),
-        )
-        .await;
+        let (err, text) = app
+            .tool_at(
+                path,
+                Some(&user.token),
+                "call_tool",
+                json!({ "name": "createApiKey", "arguments": { "description": "x" } }),
+            )
+            .await;
         assert!(
             err && text.as_str().unwrap().contains("read-only"),
             "{text}"
         );
         // Reads still work.
-        let (err, _) = call_at(&app, path, Some(&user.token), "listListings", json!({})).await;
+        let (err, _) = app
+            .tool_at(path, Some(&user.token), "listListings", json!({}))
+            .await;
         assert!(!err);
     }
     // The header form, as the GitHub MCP server spells it.
@@ -397,23 +372,23 @@ async fn toolsets_restrict_calls_and_an_unknown_toolset_is_a_400_naming_the_vali
             "{t}"
         );
     }
-    let (err, text) = call_at(
-        &app,
-        "/mcp?toolsets=propertycatalog",
-        Some(&user.token),
-        "createApiKey",
-        json!({}),
-    )
-    .await;
+    let (err, text) = app
+        .tool_at(
+            "/mcp?toolsets=propertycatalog",
+            Some(&user.token),
+            "createApiKey",
+            json!({}),
+        )
+        .await;
     assert!(err && text.as_str().unwrap().contains("toolsets"), "{text}");
-    let (_, found) = call_at(
-        &app,
-        "/mcp?toolsets=propertycatalog",
-        Some(&user.token),
-        "search_tools",
-        json!({ "query": "api key" }),
-    )
-    .await;
+    let (_, found) = app
+        .tool_at(
+            "/mcp?toolsets=propertycatalog",
+            Some(&user.token),
+            "search_tools",
+            json!({ "query": "api key" }),
+        )
+        .await;
     assert!(!found.to_string().contains("createApiKey"), "{found}");
     // Header form.
     let resp = app
@@ -607,9 +582,13 @@ async fn run_agent_reports_progress_and_a_cancelled_call_ends_the_run_cancelled(
     assert_eq!(execution_status(&app, id).await, "running");
     // Another user's cancellation for the same request id reaches nothing.
     let other = app.user("other@haven.test").await;
-    let cancel = |token: String| {
+    // A second replica on the same database: a cancellation it receives reaches the call over
+    // Postgres NOTIFY.
+    let (replica, stop) = app.spawn_replica().await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // its listener subscribes
+    let cancel = |token: String, base: String| {
         app.http
-            .post(format!("{}/mcp", app.base))
+            .post(format!("{base}/mcp"))
             .bearer_auth(token)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2025-06-18")
@@ -620,13 +599,19 @@ async fn run_agent_reports_progress_and_a_cancelled_call_ends_the_run_cancelled(
             .send()
     };
     assert_eq!(
-        cancel(other.token.clone()).await.unwrap().status(),
+        cancel(other.token.clone(), app.base.clone())
+            .await
+            .unwrap()
+            .status(),
         StatusCode::ACCEPTED
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(execution_status(&app, id).await, "running");
     assert_eq!(
-        cancel(user.token.clone()).await.unwrap().status(),
+        cancel(user.token.clone(), replica.clone())
+            .await
+            .unwrap()
+            .status(),
         StatusCode::ACCEPTED
     );
     let mut status = String::new();
@@ -639,6 +624,7 @@ async fn run_agent_reports_progress_and_a_cancelled_call_ends_the_run_cancelled(
     }
     assert_eq!(status, "cancelled", "the run ends cancelled, not success");
     let _ = tokio::time::timeout(Duration::from_secs(5), call).await;
+    stop.cancel();
 }
 
 #[tokio::test]

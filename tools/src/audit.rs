@@ -44,12 +44,14 @@ pub async fn record(
     .execute(&mut *db)
     .await?;
     let event_id: i64 = sqlx::query_scalar(
-        "INSERT INTO events.domain_events (kind, object_id, actor_id, payload) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(op.name)
     .bind(object_id)
     .bind(actor)
-    .bind(json!({ "dataName": op.data_name, "action": op.action.as_str() }))
+    .bind(event_payload(op, output))
+    .bind(audience(actor, output))
     .fetch_one(&mut *db)
     .await?;
     sqlx::query("SELECT pg_notify('haven_events', $1)")
@@ -57,4 +59,71 @@ pub async fn record(
         .execute(&mut *db)
         .await?;
     Ok(())
+}
+
+/// The fields of an operation's output that name a party of the object (who watches its events).
+const PARTY_FIELDS: &[&str] = &[
+    "userId",
+    "ownerId",
+    "_owner",
+    "guestId",
+    "hostId",
+    "reviewerId",
+    "revieweeId",
+    "raisedBy",
+    "createdBy",
+];
+
+/// The users who may watch the event: the actor and every party the output names.
+pub fn audience(actor: Option<Uuid>, output: &Value) -> Vec<Uuid> {
+    let mut who: Vec<Uuid> = actor.into_iter().collect();
+    for field in PARTY_FIELDS {
+        if let Some(id) = output
+            .get(*field)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+        {
+            who.push(id);
+        }
+    }
+    who.sort();
+    who.dedup();
+    who
+}
+
+/// What a live viewer reads of an event: the object's kind and the action, plus the state fields
+/// people follow (a reservation's status and payment, a review's publication, a dispute's status).
+fn event_payload(op: &Operation, output: &Value) -> Value {
+    let mut payload = json!({ "dataName": op.data_name, "action": op.action.as_str() });
+    for field in [
+        "bookingStatus",
+        "paymentConfirmation",
+        "isPublished",
+        "moderationStatus",
+        "disputeStatus",
+        "resolutionStatus",
+        "listingId",
+        "reservationId",
+        "title",
+    ] {
+        if let Some(v) = output.get(field).filter(|v| !v.is_null()) {
+            payload[field] = v.clone();
+        }
+    }
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audience_is_the_actor_and_the_named_parties() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let output = json!({ "guestId": b, "hostId": c, "ownerId": c, "id": Uuid::new_v4() });
+        let mut expected = vec![a, b, c];
+        expected.sort();
+        assert_eq!(audience(Some(a), &output), expected);
+        assert_eq!(audience(None, &json!({ "title": "x" })), Vec::<Uuid>::new());
+    }
 }

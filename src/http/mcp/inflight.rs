@@ -2,6 +2,8 @@
 //! `notifications/cancelled` as a request of its own, which a stateless server would never route to
 //! the call it names. Calls in flight are registered here by (caller, request id), and a layer in
 //! front of `/mcp` cancels the named call when such a notification arrives from the same caller.
+//! Replicas share nothing but Postgres, so a cancellation that finds no such call here is passed
+//! on with `NOTIFY haven_mcp_cancel` and every replica's listener tries it locally.
 //! (Stateful transports — stdio, legacy SSE — get this from rmcp itself; 2026-07-28 clients cancel
 //! by closing the response stream, which rmcp turns into the same token.)
 
@@ -13,9 +15,12 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::auth::Caller;
+use crate::http::events::listener_pool;
 
 /// Who a call belongs to: the user, or an anonymous caller's address.
 pub fn caller_key(caller: &Caller) -> String {
@@ -25,10 +30,15 @@ pub fn caller_key(caller: &Caller) -> String {
     }
 }
 
-/// The calls in flight in this process, by (caller key, JSON-RPC request id).
+/// The channel replicas pass cancellations on.
+pub const CANCEL_CHANNEL: &str = "haven_mcp_cancel";
+
+/// The calls in flight in this process, by (caller key, JSON-RPC request id), and the pool that
+/// passes cancellations on to the other replicas.
 #[derive(Default, Clone)]
 pub struct InFlight {
     calls: Arc<Mutex<HashMap<(String, String), CancellationToken>>>,
+    pool: Option<PgPool>,
 }
 
 /// Removes its call from [`InFlight`] when the call ends.
@@ -44,6 +54,63 @@ impl Drop for Registration {
 }
 
 impl InFlight {
+    /// A registry that passes cancellations it cannot serve on to other replicas over `pool`.
+    pub fn shared(pool: PgPool) -> Self {
+        InFlight {
+            calls: Arc::default(),
+            pool: Some(pool),
+        }
+    }
+
+    /// Follows [`CANCEL_CHANNEL`] until `stop`, cancelling the calls it names that run here;
+    /// reconnects after a lost connection.
+    pub async fn listen(self, stop: CancellationToken) {
+        let Some(pool) = self.pool.clone() else {
+            return;
+        };
+        while !stop.is_cancelled() {
+            if let Ok(mut listener) = PgListener::connect_with(&listener_pool(&pool)).await {
+                if listener.listen(CANCEL_CHANNEL).await.is_ok() {
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            note = listener.recv() => match note {
+                                Ok(note) => {
+                                    if let Some((caller, id)) = note.payload().split_once('|') {
+                                        self.cancel(caller, id);
+                                    }
+                                }
+                                Err(_) => break,
+                            },
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Cancels the call here, or passes the cancellation on to the other replicas.
+    async fn cancel_anywhere(&self, caller: &str, request_id: &str) {
+        if self.cancel(caller, request_id) {
+            return;
+        }
+        if let Some(pool) = &self.pool {
+            let payload = format!("{caller}|{request_id}");
+            if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CANCEL_CHANNEL)
+                .bind(payload)
+                .execute(pool)
+                .await
+            {
+                tracing::debug!(%err, "could not pass an MCP cancellation on");
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), CancellationToken>> {
         // The map stays consistent even if a holder panicked.
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
@@ -116,9 +183,8 @@ pub async fn intercept_cancel(
                 for m in messages {
                     if m.get("method").and_then(Value::as_str) == Some("notifications/cancelled") {
                         if let Some(id) = m.pointer("/params/requestId") {
-                            if inflight.cancel(&key, &id_key(id)) {
-                                tracing::info!(request_id = %id, "MCP call cancelled by the client");
-                            }
+                            tracing::info!(request_id = %id, "MCP call cancelled by the client");
+                            inflight.cancel_anywhere(&key, &id_key(id)).await;
                         }
                     }
                 }

@@ -198,8 +198,8 @@ pub fn operations() -> Vec<Operation> {
             .title("Delete a user (admin)")
             .describe(
                 "Soft-deletes a user (isActive=false): their tokens and API keys stop working at once. \
-                 Only superAdmins may delete admins or superAdmins; nobody deletes themself here. \
-                 Returns the user's last state.",
+                 Only superAdmins may delete admins or superAdmins; nobody deletes themself here; the last \
+                 active superAdmin cannot be deleted (422). Returns the user's last state.",
             )
             .rest(Method::Delete, "/auth-api/v1/users/{userId}")
             .access(Access::Admin)
@@ -209,7 +209,8 @@ pub fn operations() -> Vec<Operation> {
             .title("Archive my profile")
             .describe(
                 "Archives the caller's own account (isActive=false) and logs them out everywhere; `userId` must \
-                 be the caller. Returns the user's last state.",
+                 be the caller. The last active superAdmin cannot archive themself (422). Returns the user's \
+                 last state.",
             )
             .rest(Method::Delete, "/auth-api/v1/archiveprofile/{userId}")
             .deletes("user")
@@ -241,7 +242,8 @@ pub fn operations() -> Vec<Operation> {
             .describe(
                 "Sets a user's role to `user`, `admin` or `superAdmin`. Admins may move users between `user` and \
                  `admin`; only superAdmins may grant or take away `superAdmin` or change an admin. Nobody changes \
-                 their own role. Takes effect on the user's next request.",
+                 their own role, and the last active superAdmin cannot be demoted (422). Takes effect on the \
+                 user's next request.",
             )
             .rest(Method::Patch, "/auth-api/v1/userrole/{userId}")
             .access(Access::Admin)
@@ -451,6 +453,31 @@ pub async fn revoke_sessions(
     Ok(())
 }
 
+/// Locks every active superAdmin's row (in id order, before any other user row of the call, so
+/// concurrent calls queue here instead of deadlocking) and returns their ids. Two superAdmins
+/// removing each other at once thus see each other's change, and [`keep_a_superadmin`] counts
+/// exactly.
+async fn lock_superadmins(ctx: &Ctx) -> Result<Vec<Uuid>, ToolError> {
+    let mut db = ctx.db().await?;
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM auth.users WHERE role_id = 'superAdmin' AND is_active ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(&mut *db)
+    .await?)
+}
+
+/// Refuses `doing` (archiving, deleting, demoting) `target` when it is the last active superAdmin
+/// among `superadmins` (from [`lock_superadmins`]): nobody could administer the instance after.
+fn keep_a_superadmin(superadmins: &[Uuid], target: Uuid, doing: &str) -> Result<(), ToolError> {
+    if superadmins == [target] {
+        return Err(ToolError::unprocessable(format!(
+            "{doing} the last active superAdmin is refused: the instance would have no superAdmin left. \
+             Make another user superAdmin first (updateUserRole)"
+        )));
+    }
+    Ok(())
+}
+
 async fn delete_user(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
     let caller = ctx.caller()?.clone();
     if caller.user_id == input.user_id {
@@ -458,13 +485,17 @@ async fn delete_user(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
             "you cannot delete yourself here; use archiveProfile",
         ));
     }
+    let superadmins = lock_superadmins(&ctx).await?;
     let target = lock_for_update(&ctx, input.user_id, None).await?;
     may_manage(&caller, &target)?;
+    keep_a_superadmin(&superadmins, input.user_id, "deleting")?;
     deactivate(&ctx, input.user_id).await
 }
 
 async fn archive_profile(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
     only_self(&ctx, input.user_id)?;
+    let superadmins = lock_superadmins(&ctx).await?;
+    keep_a_superadmin(&superadmins, input.user_id, "archiving")?;
     deactivate(&ctx, input.user_id).await
 }
 
@@ -522,12 +553,16 @@ async fn update_user_role(ctx: Ctx, input: RoleChange) -> Result<User, ToolError
     if caller.user_id == input.user_id {
         return Err(ToolError::forbidden("you cannot change your own role"));
     }
+    let superadmins = lock_superadmins(&ctx).await?;
     let target = lock_for_update(&ctx, input.user_id, None).await?;
     may_manage(&caller, &target)?;
     if input.role_id == Role::SuperAdmin && caller.role < Role::SuperAdmin {
         return Err(ToolError::forbidden(
             "only a superAdmin may grant the superAdmin role",
         ));
+    }
+    if input.role_id != Role::SuperAdmin {
+        keep_a_superadmin(&superadmins, input.user_id, "demoting")?;
     }
     set_role(&ctx, input.user_id, input.role_id).await
 }

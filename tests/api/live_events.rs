@@ -1,0 +1,203 @@
+//! `GET /events`: people watch the changes that concern them live over SSE, only those, across
+//! replicas (LISTEN/NOTIFY), and resume with `Last-Event-ID`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::fixtures::{booked, listing};
+use crate::helpers::*;
+
+/// An open `/events` stream.
+struct Events {
+    body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
+    buf: String,
+}
+
+impl Events {
+    async fn open(base: &str, token: &str, last_event_id: Option<&str>) -> Events {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .get(format!("{base}/events"))
+            .bearer_auth(token)
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Events {
+            body: Box::pin(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()))),
+            buf: String::new(),
+        }
+    }
+
+    /// The events (id, kind, data) that arrive within `wait`.
+    async fn within(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut kind, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if !kind.is_empty() {
+                    out.push((id, kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return out,
+            }
+        }
+    }
+}
+
+fn kinds(events: &[(String, String, Value)]) -> Vec<&str> {
+    events.iter().map(|(_, k, _)| k.as_str()).collect()
+}
+
+#[tokio::test]
+async fn guests_and_hosts_watch_their_own_changes_live_and_resume_after_a_drop() {
+    let app = TestApp::spawn().await;
+    let host = app.user("host@haven.test").await;
+    let guest = app.user("guest@haven.test").await;
+    let stranger = app.user("stranger@haven.test").await;
+    let admin = app.user_with_role("admin@haven.test", "admin").await;
+
+    // Anonymous viewers are refused.
+    let anon = app
+        .http
+        .get(format!("{}/events", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+
+    let mut host_events = Events::open(&app.base, &host.token, None).await;
+    let mut guest_events = Events::open(&app.base, &guest.token, None).await;
+    let mut stranger_events = Events::open(&app.base, &stranger.token, None).await;
+    let mut admin_events = Events::open(&app.base, &admin.token, None).await;
+
+    let listing_id = listing(&app, &host, json!({})).await;
+    let reservation = booked(&app, &guest, listing_id, 40, 2).await;
+
+    let seen_by_host = host_events.within(Duration::from_secs(3)).await;
+    assert_eq!(
+        kinds(&seen_by_host),
+        ["createListing", "createReservation"],
+        "{seen_by_host:?}"
+    );
+    let (_, _, booking) = &seen_by_host[1];
+    assert_eq!(booking["objectId"], reservation.to_string());
+    assert_eq!(booking["payload"]["bookingStatus"], "pending");
+    let seen_by_guest = guest_events.within(Duration::from_secs(1)).await;
+    assert_eq!(
+        kinds(&seen_by_guest),
+        ["createReservation"],
+        "the guest does not see the host's listing"
+    );
+    assert!(
+        stranger_events
+            .within(Duration::from_secs(1))
+            .await
+            .is_empty(),
+        "strangers see nothing"
+    );
+    assert_eq!(
+        kinds(&admin_events.within(Duration::from_secs(1)).await).len(),
+        2,
+        "admins see all"
+    );
+
+    // A dropped viewer resumes from its last id and gets exactly what it missed.
+    let last = seen_by_guest[0].0.clone();
+    drop(guest_events);
+    let (status, body) = app
+        .rest(
+            reqwest::Method::POST,
+            &format!("/bookingmanagement-api/v1/reservations/{reservation}/cancel"),
+            Some(&guest.token),
+            Some(json!({ "reason": "plans changed" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut resumed = Events::open(&app.base, &guest.token, Some(&last)).await;
+    let missed = resumed.within(Duration::from_secs(2)).await;
+    assert_eq!(kinds(&missed), ["cancelReservation"], "{missed:?}");
+    assert_eq!(missed[0].2["payload"]["bookingStatus"], "cancelled");
+
+    // A change made through another replica (its own router on the same database) arrives too.
+    let (replica, stop) = app.spawn_replica().await;
+    let resp = app
+        .http
+        .patch(format!(
+            "{replica}/propertycatalog-api/v1/listings/{listing_id}"
+        ))
+        .bearer_auth(&host.token)
+        .json(&json!({ "title": "Sea view loft, renovated" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let later = host_events.within(Duration::from_secs(3)).await;
+    assert!(kinds(&later).contains(&"updateListing"), "{later:?}");
+    stop.cancel();
+
+    // Unknown kinds in the filter are refused, naming the field.
+    let bad = app
+        .http
+        .get(format!("{}/events?kinds=noSuchOperation", app.base))
+        .bearer_auth(&host.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("kinds"));
+}
+
+#[tokio::test]
+async fn the_live_page_is_served_by_haven_itself_with_the_registry_s_event_types() {
+    let app = TestApp::spawn().await;
+    let page = app
+        .http
+        .get(format!("{}/live", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/live.js") && !html.contains("https://"),
+        "no CDN: {html}"
+    );
+    let script = app
+        .http
+        .get(format!("{}/live.js", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("\"createReservation\"") && !script.contains("\"listListings\""));
+    assert!(script.contains("EventSource(\"/events"));
+}
