@@ -218,3 +218,25 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.bind))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{AnonymousMcp, Config};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn haven_serve_challenges_credential_less_mcp_by_default() {
+        let cli = Cli::try_parse_from(["haven"]).unwrap();
+        assert_eq!(cli.config.mcp_anonymous, AnonymousMcp::Explicit);
+        assert!(!cli.config.mcp_require_auth);
+        let cli = Cli::try_parse_from(["haven", "--mcp-anonymous", "allow"]).unwrap();
+        assert_eq!(cli.config.mcp_anonymous, AnonymousMcp::Allow);
+        assert_eq!(Config::loopback(1).mcp_anonymous, AnonymousMcp::Allow);
+    }
+}
