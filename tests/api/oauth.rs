@@ -457,6 +457,10 @@ async fn a_connector_signs_in_calls_tools_as_the_user_refreshes_and_is_revoked()
     let access2 = r1["access_token"].as_str().unwrap().to_string();
     let refresh2 = r1["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(refresh2, refresh_token);
+    assert_ne!(
+        access2, access,
+        "a new access token, even within the same second (jti)"
+    );
     assert_eq!(
         mcp_status(&app, "/mcp", Some(&access2)).await.0,
         StatusCode::OK

@@ -59,6 +59,9 @@ pub struct Claims {
     /// The OAuth client the token was minted for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// A unique id, so two tokens minted in the same second differ (RFC 9068 §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// What an access token grants beyond its principal: the audience it was minted for and, for
@@ -182,6 +185,7 @@ impl TokenService {
             exp: exp.timestamp(),
             scope: grant.scope.clone(),
             client_id: grant.client_id.clone(),
+            jti: Some(Uuid::new_v4().simple().to_string()),
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
