@@ -5,6 +5,16 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+/// Whether `/mcp` serves requests that carry no credential (see [`Config::mcp_anonymous`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnonymousMcp {
+    /// Only requests that ask for it (`?anonymous=true`, `X-MCP-Anonymous: true`); the rest get
+    /// 401 with `WWW-Authenticate: Bearer resource_metadata=…`.
+    Explicit,
+    /// Every request without a credential is served anonymously.
+    Allow,
+}
+
 /// Server configuration (flags override environment variables).
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -72,6 +82,27 @@ pub struct Config {
         global = true
     )]
     pub mcp_require_auth: bool,
+    /// Anonymous MCP on `/mcp` and `/mcp/sse`: `explicit` (the default) answers a request without
+    /// a credential 401 with the OAuth challenge, so remote connectors sign in, unless it asks for
+    /// anonymous access with `?anonymous=true` or `X-MCP-Anonymous: true`; `allow` serves every
+    /// request without a credential anonymously (public tools only). `HAVEN_MCP_REQUIRE_AUTH`
+    /// refuses anonymous MCP whatever this says.
+    #[arg(
+        long,
+        env = "HAVEN_MCP_ANONYMOUS",
+        value_enum,
+        default_value = "explicit",
+        global = true
+    )]
+    pub mcp_anonymous: AnonymousMcp,
+    /// Lifetime of OAuth access tokens in minutes (refresh tokens last 30 days, rotated on use).
+    #[arg(
+        long,
+        env = "HAVEN_OAUTH_TOKEN_TTL_MINUTES",
+        default_value_t = 60,
+        global = true
+    )]
+    pub oauth_token_ttl_minutes: u64,
     /// Database pool size.
     #[arg(
         long,
@@ -263,6 +294,8 @@ impl Config {
             token_ttl_minutes: 60,
             max_body_bytes: 64 * 1024,
             mcp_require_auth: false,
+            mcp_anonymous: AnonymousMcp::Allow,
+            oauth_token_ttl_minutes: 60,
             db_max_connections,
             admin_email: "admin@haven.local".into(),
             payment_provider: None,
@@ -329,10 +362,42 @@ impl Config {
         }
     }
 
+    /// The public URL without a trailing slash: the OAuth issuer.
+    pub fn issuer(&self) -> String {
+        self.public_url().trim_end_matches('/').to_string()
+    }
+
+    /// The MCP endpoint's URL: the OAuth protected resource (RFC 9728) tokens are minted for.
+    pub fn mcp_resource(&self) -> String {
+        format!("{}/mcp", self.issuer())
+    }
+
     /// The base URL to show users.
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.bind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AnonymousMcp, Config};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn haven_serve_challenges_credential_less_mcp_by_default() {
+        let cli = Cli::try_parse_from(["haven"]).unwrap();
+        assert_eq!(cli.config.mcp_anonymous, AnonymousMcp::Explicit);
+        assert!(!cli.config.mcp_require_auth);
+        let cli = Cli::try_parse_from(["haven", "--mcp-anonymous", "allow"]).unwrap();
+        assert_eq!(cli.config.mcp_anonymous, AnonymousMcp::Allow);
+        assert_eq!(Config::loopback(1).mcp_anonymous, AnonymousMcp::Allow);
     }
 }

@@ -15,6 +15,7 @@ use haven_tools::{Principal, ToolError};
 use super::csrf;
 use super::envelope::error_response;
 use crate::app::AppState;
+use crate::config::AnonymousMcp;
 
 /// The token header and cookie name.
 pub const TOKEN_NAME: &str = "haven-access-token";
@@ -30,6 +31,9 @@ pub struct Caller {
     pub languages: Vec<String>,
     /// Where the credential came from (`None`: anonymous), for the CSRF rules of [`super::csrf`].
     pub credential: Option<TokenSource>,
+    /// The OAuth scopes of the access token (space-separated); `None` for login tokens and API
+    /// keys, which act with the user's full role.
+    pub scope: Option<String>,
 }
 
 /// Where a request's credential was found.
@@ -43,6 +47,16 @@ pub enum TokenSource {
     Header,
     /// The `haven-access-token` cookie: the one a browser sends by itself, so CSRF rules apply.
     Cookie,
+}
+
+impl Caller {
+    /// Whether the caller's OAuth token only grants reading (`haven:read` without `haven:full`):
+    /// its MCP connection is then read-only.
+    pub fn read_only_scope(&self) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|s| !crate::http::oauth::scope_has_full(s))
+    }
 }
 
 /// The middleware.
@@ -62,23 +76,33 @@ pub async fn authenticate(
             return error_response(&err).into_response();
         }
     }
-    let principal = match credential.map(|(token, _)| token) {
-        None => None,
+    let path = req.uri().path();
+    let on_mcp = path == "/mcp" || path.starts_with("/mcp/");
+    // OAuth tokens are minted for the MCP endpoint (RFC 8707): accepted there, nowhere else.
+    let resource = on_mcp.then(|| state.config.mcp_resource());
+    let (principal, scope) = match credential.map(|(token, _)| token) {
+        None => (None, None),
         Some(token) => match state
             .services
             .tokens
-            .authenticate(&state.services.db, &token)
+            .authenticate_for(&state.services.db, &token, resource.as_deref())
             .await
         {
-            Ok(p) => Some(p),
-            Err(err) => return unauthorized(err),
+            Ok((p, grant)) => (Some(p), grant.scope),
+            Err(err) => return unauthorized(&state, on_mcp, err, true),
         },
     };
-    let path = req.uri().path();
-    if principal.is_none() && state.config.mcp_require_auth && path.starts_with("/mcp") {
-        return unauthorized(ToolError::unauthenticated(
-            "this MCP server requires an access token or API key",
-        ));
+    if principal.is_none() && on_mcp && !anonymous_allowed(&state, &req) {
+        return unauthorized(
+            &state,
+            on_mcp,
+            ToolError::unauthenticated(
+                "this MCP server requires a credential: sign in with OAuth, or send an access \
+                 token or API key as `Authorization: Bearer …`; add `?anonymous=true` to use the \
+                 public tools without one",
+            ),
+            false,
+        );
     }
     let languages = req
         .headers()
@@ -91,6 +115,7 @@ pub async fn authenticate(
         ip,
         languages,
         credential: source,
+        scope,
     });
     next.run(req).await
 }
@@ -121,15 +146,54 @@ pub fn accepted_languages(header: &str) -> Vec<String> {
     tags.into_iter().take(8).map(|(_, _, t)| t).collect()
 }
 
-/// The refusal of a request whose token did not check out: a 401 with `WWW-Authenticate`, or the
-/// 503 of a database that could not be asked.
-fn unauthorized(err: ToolError) -> Response {
+/// Whether a request without a credential to an MCP path is served anonymously:
+/// `HAVEN_MCP_REQUIRE_AUTH` refuses it; otherwise `/mcp/message` (a legacy session already
+/// opened) always is, and `/mcp`, `/mcp/sse` are when `HAVEN_MCP_ANONYMOUS=allow` or the request
+/// asks with `?anonymous=true` or `X-MCP-Anonymous: true`.
+fn anonymous_allowed(state: &AppState, req: &Request) -> bool {
+    if state.config.mcp_require_auth {
+        return false;
+    }
+    if req.uri().path() == "/mcp/message" || state.config.mcp_anonymous == AnonymousMcp::Allow {
+        return true;
+    }
+    let yes = |v: &str| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes");
+    let by_query = req.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "anonymous" && yes(&v))
+    });
+    let by_header = req
+        .headers()
+        .get(ANONYMOUS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(yes);
+    by_query || by_header
+}
+
+/// The header asking for anonymous MCP access (`X-MCP-Anonymous: true`).
+pub const ANONYMOUS_HEADER: &str = "x-mcp-anonymous";
+
+/// The refusal of a request whose token did not check out (or an MCP request without one): a
+/// 401, or the 503 of a database that could not be asked. On MCP paths the challenge names the protected resource metadata (RFC 9728 §5.1) and
+/// the scopes, so an MCP client starts the OAuth flow; a presented but bad token adds
+/// `error="invalid_token"` (RFC 6750 §3.1).
+fn unauthorized(state: &AppState, on_mcp: bool, err: ToolError, bad_token: bool) -> Response {
     let mut resp = error_response(&err).into_response();
-    if err.kind == haven_tools::ErrorKind::Unauthenticated {
-        resp.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"haven\""),
+    let challenge = if on_mcp {
+        let mut c = format!(
+            "Bearer resource_metadata=\"{}\", scope=\"{}\"",
+            crate::http::oauth::metadata::resource_metadata_url(&state.config),
+            crate::http::oauth::SCOPES.join(" ")
         );
+        if bad_token {
+            c.push_str(", error=\"invalid_token\"");
+        }
+        HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    } else {
+        HeaderValue::from_static("Bearer realm=\"haven\"")
+    };
+    // A 503 (the database could not be asked) is not a challenge.
+    if err.kind == haven_tools::ErrorKind::Unauthenticated {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     }
     resp
 }

@@ -14,6 +14,7 @@ pub mod legacy_sse;
 pub mod live;
 pub mod mcp;
 pub mod nul;
+pub mod oauth;
 pub mod openapi;
 pub mod request_log;
 pub mod rest;
@@ -48,6 +49,7 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         .merge(health::routes())
         .merge(webhooks::routes())
         .merge(agents::routes())
+        .merge(oauth::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

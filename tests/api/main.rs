@@ -30,6 +30,7 @@ mod live_events;
 mod mcp_surface;
 mod nul_bytes;
 mod overload;
+mod oauth;
 mod payments;
 mod rate_limits;
 mod registry_faces;

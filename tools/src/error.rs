@@ -103,6 +103,7 @@ impl ToolError {
             kind: ErrorKind::BadInput,
             message: sentence.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
     /// A 400 without a single field to blame.

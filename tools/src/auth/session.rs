@@ -286,25 +286,31 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
             "must not contain NUL characters",
         ));
     }
-    throttle::begin(&ctx, &email).await?;
-    let checked = check_password(&ctx, &email, &input.password).await;
+    let Some((user_id, role, fullname)) = verify_credentials(&ctx, &email, &input.password).await?
+    else {
+        return Err(ToolError::unauthenticated("invalid username or password"));
+    };
+    start_session(&ctx, user_id, role, email, fullname).await
+}
+
+/// Checks an email (already trimmed and lower-cased) and password against the active users under
+/// the lockout of [`throttle`], without holding a pooled connection while Argon2 runs: the user's
+/// id, role and full name when they match. Shared by `login` and the OAuth sign-in page, so both
+/// are throttled alike and spend the same Argon2 effort on unknown emails.
+pub async fn verify_credentials(
+    ctx: &Ctx,
+    email: &str,
+    plain: &str,
+) -> Result<Option<(Uuid, Role, String)>, ToolError> {
+    throttle::begin(ctx, email).await?;
+    let checked = check_password(ctx, email, plain).await;
     let outcome = match &checked {
         Ok(Some(_)) => throttle::Outcome::Succeeded,
         Ok(None) => throttle::Outcome::Failed,
         Err(_) => throttle::Outcome::Abandoned,
     };
-    throttle::settle(&ctx, &email, outcome).await?;
-    let Some((user_id, role, fullname)) = checked? else {
-        return Err(ToolError::unauthenticated("invalid username or password"));
-    };
-    start_session(
-        &ctx,
-        user_id,
-        Role::parse(&role).unwrap_or(Role::User),
-        email,
-        fullname,
-    )
-    .await
+    throttle::settle(ctx, email, outcome).await?;
+    Ok(checked?.map(|(id, role, fullname)| (id, Role::parse(&role).unwrap_or(Role::User), fullname)))
 }
 
 /// The active user with `email` and this password (id, role, name), or `None`; always spends one
