@@ -141,7 +141,9 @@ def _short(result: Any) -> str:
 
 @asynccontextmanager
 async def streamable(url: str, token: str | None, mode: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # Without a token, ask for anonymous access: `haven serve` otherwise answers 401 with the
+    # OAuth challenge (HAVEN_MCP_ANONYMOUS=explicit, the default).
+    headers = {"Authorization": f"Bearer {token}"} if token else {"X-MCP-Anonymous": "true"}
     async with httpx2.AsyncClient(headers=headers, timeout=STEP_TIMEOUT) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             yield client
@@ -157,7 +159,7 @@ async def streamable_headers(url: str, token: str, extra: dict[str, str]) -> Asy
 
 @asynccontextmanager
 async def legacy_sse(url: str, token: str | None) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {"X-MCP-Anonymous": "true"}
     async with Client(sse_client(url, headers=headers, timeout=STEP_TIMEOUT), mode="legacy") as client:
         yield client
 

@@ -77,7 +77,12 @@ impl AppState {
             }
         };
         // On an error below, dropping the attachment leaves the cluster.
-        let pool = db::pool(options, config.db_max_connections).await?;
+        let pool = db::pool_with(
+            options,
+            config.db_max_connections,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await?;
         if cluster.is_some() {
             db::warn_unless_durable(&pool).await;
         }
@@ -126,6 +131,7 @@ impl AppState {
             settings: Arc::new(Settings::default()),
             payments,
             extension: Some(hub.clone()),
+            limits: Arc::new(haven_tools::limits::Limits::new(config.limit_settings())),
         };
         Ok(Arc::new(AppState {
             services,

@@ -203,6 +203,13 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
     if with_demo {
         print_demo(&state).await?;
     }
+    let open_files = http::connections::raise_open_files_limit();
+    let mut limits = http::ConnectionLimits::from_config(&state.config);
+    limits.max_connections = http::connections::fit_to_open_files(
+        limits.max_connections,
+        open_files,
+        state.config.db_max_connections,
+    );
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await
         .with_context(|| format!("binding {}", state.config.bind))?;
@@ -221,7 +228,7 @@ async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    let served = http::serve(listener, router, shutdown).await;
+    let served = http::serve_with(listener, router, limits, shutdown).await;
     state.stop_agent_runs(Duration::from_secs(5)).await;
     state.shutdown();
     served.context("serving HTTP")

@@ -17,6 +17,7 @@ use crate::executions::{AgentExecution, ExecutionRef, EXECUTION_COLUMNS};
 pub fn operations() -> Vec<Operation> {
     vec![Operation::build("cancelAgentExecution", Service::AgentHub)
         .title("Cancel an agent run")
+        .who("the run's user, or an admin")
         .describe(
             "Stops a running agent run (sys_agentExecutionId from runAgent or listAgentExecutions) and the agents it \
              called: the LLM call or tool call in progress is abandoned (an unfinished tool call changes nothing) and \

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One tool (spec object `Sys_toolCatalog`).
+/// One tool.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolCatalogEntry {

@@ -240,6 +240,7 @@ mod tests {
         }
         let mut missing = minimal();
         missing.as_object_mut().unwrap().remove("model");
-        assert_eq!(field_of(body(missing)).as_deref(), Some("agent"));
+        // A missing nested field is named by its full path.
+        assert_eq!(field_of(body(missing)).as_deref(), Some("agent.model"));
     }
 }

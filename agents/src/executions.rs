@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
 use haven_tools::registry::{Access, Action, Flow, Method, Operation, Service};
-use haven_tools::types::{Filter, Paging};
+use haven_tools::types::{Choice, Choices, EnumFilter, Filter, Paging};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -31,7 +31,7 @@ pub enum Source {
     Rest,
     /// `POST …/stream`.
     Sse,
-    /// A message (reserved by the spec).
+    /// A message queue (reserved; nothing sends through it yet).
     Kafka,
     /// Another agent calling this one as a tool.
     Agent,
@@ -52,11 +52,22 @@ pub enum Status {
     Cancelled,
 }
 
-const AGENT_TYPES: [&str; 2] = ["design", "dynamic"];
-const SOURCES: [&str; 5] = ["rest", "sse", "kafka", "agent", "mcp"];
-/// The spec's three statuses, then `running` for runs in flight and `cancelled` for runs stopped
-/// on request (indexes 3 and 4, after the spec's).
-const STATUSES: [&str; 5] = ["success", "error", "timeout", "running", "cancelled"];
+haven_tools::choices!(
+    /// A run's `agentType`.
+    AgentTypes = ["design", "dynamic"]
+);
+haven_tools::choices!(
+    /// What triggered a run (`source`).
+    Sources = ["rest", "sse", "kafka", "agent", "mcp"]
+);
+haven_tools::choices!(
+    /// A run's `status`: the three end states of the reference API, then `running` for runs in
+    /// flight and `cancelled` for runs stopped on request (indexes 3 and 4).
+    RunStatuses = ["success", "error", "timeout", "running", "cancelled"]
+);
+const AGENT_TYPES: &[&str] = AgentTypes::VALUES;
+const SOURCES: &[&str] = Sources::VALUES;
+const STATUSES: &[&str] = RunStatuses::VALUES;
 
 impl AgentType {
     fn as_str(self) -> &'static str {
@@ -103,7 +114,7 @@ pub struct TokenUsage {
     pub total: i64,
 }
 
-/// One agent run (spec object `Sys_agentExecution`).
+/// One agent run.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentExecution {
@@ -112,11 +123,13 @@ pub struct AgentExecution {
     /// The agent that ran.
     pub agent_name: String,
     /// `design` or `dynamic`.
+    #[schemars(with = "Choice<AgentTypes>")]
     pub agent_type: String,
     /// Index of `agentType`.
     #[serde(rename = "agentType_idx")]
     pub agent_type_idx: i32,
     /// `rest`, `sse`, `kafka`, `agent` or `mcp`.
+    #[schemars(with = "Choice<Sources>")]
     pub source: String,
     /// Index of `source`.
     #[serde(rename = "source_idx")]
@@ -135,6 +148,7 @@ pub struct AgentExecution {
     /// Wall-clock duration in milliseconds; null while running.
     pub duration_ms: Option<i64>,
     /// `success`, `error`, `timeout`, `cancelled`, or `running` while in flight.
+    #[schemars(with = "Choice<RunStatuses>")]
     pub status: String,
     /// Index of `status` (running is 3, cancelled 4).
     #[serde(rename = "status_idx")]
@@ -344,14 +358,14 @@ pub struct ExecutionFilters {
     /// Partial, case-insensitive agent name match.
     pub agent_name: Option<Filter>,
     /// `design` or `dynamic` (case-insensitive).
-    pub agent_type: Option<Filter>,
+    pub agent_type: Option<EnumFilter<AgentTypes>>,
     /// `rest`, `sse`, `kafka`, `agent` or `mcp` (case-insensitive).
-    pub source: Option<Filter>,
+    pub source: Option<EnumFilter<Sources>>,
     /// The triggering user's id (admins; other users only ever see their own runs).
     #[schemars(with = "Option<haven_tools::types::UuidFilter>")]
     pub user_id: Option<Filter>,
     /// `success`, `error`, `timeout`, `cancelled` or `running` (case-insensitive).
-    pub status: Option<Filter>,
+    pub status: Option<EnumFilter<RunStatuses>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -385,6 +399,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listAgentExecutions", Service::AgentHub)
             .core(Flow::Admin, 80)
             .title("List agent runs")
+            .who("any logged-in user, for their own runs; admins for everyone's")
             .describe(
                 "Lists agent runs, newest first: agent, type, trigger source, user, input, output, tool call count, token \
                  usage, duration, status and error. Users see their own runs, admins everyone's. Filters: agentName \
@@ -396,6 +411,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_executions),
         Operation::build("getAgentExecution", Service::AgentHub)
             .title("Get an agent run")
+            .who("the run's user, or an admin")
             .describe(
                 "Returns one agent run with its tool-call trace (each call's tool, arguments, result, error flag and \
                  duration, in order); poll it to follow a run (status running until it ends). Only the run's user and \
@@ -419,9 +435,9 @@ async fn list_executions(ctx: Ctx, input: ExecutionFilters) -> Result<ExecutionL
         qb.push(" AND e.user_id = ").push_bind(caller);
     }
     haven_tools::sql::text_filter(&mut qb, "e.agent_name", input.agent_name.as_ref());
-    haven_tools::sql::enum_filter(&mut qb, "e.agent_type", input.agent_type.as_ref());
-    haven_tools::sql::enum_filter(&mut qb, "e.source", input.source.as_ref());
-    haven_tools::sql::enum_filter(&mut qb, "e.status", input.status.as_ref());
+    haven_tools::sql::enum_filter(&mut qb, "e.agent_type", input.agent_type.as_deref());
+    haven_tools::sql::enum_filter(&mut qb, "e.source", input.source.as_deref());
+    haven_tools::sql::enum_filter(&mut qb, "e.status", input.status.as_deref());
     haven_tools::sql::id_filter(&mut qb, "e.user_id", "userId", input.user_id.as_ref())?;
     let mut db = ctx.db().await?;
     let (executions, paging) =

@@ -7,18 +7,23 @@ use std::collections::HashMap;
 use haven_tools::context::Ctx;
 use haven_tools::error::{on_constraint, ErrorKind, ToolError};
 use haven_tools::registry::{Access, Action, Flow, Method, Operation, Service};
-use haven_tools::types::{Paging, Text};
+use haven_tools::types::{Choice, Paging, Text};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
+haven_tools::choices!(
+    /// An agent's `responseFormat`.
+    ResponseFormats = ["text", "json"]
+);
+
 use crate::definitions::{
     self, AgentDefinition, Guardrails, MaxTokens, Provider, ResponseFormat, Temperature,
 };
 
-/// A stored override (spec object `Sys_agentOverride`); null fields use the design default.
+/// A stored override; null fields use the design default.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentOverride {
@@ -37,6 +42,7 @@ pub struct AgentOverride {
     /// Max tokens override.
     pub max_tokens: Option<i32>,
     /// Response format override (`text` or `json`).
+    #[schemars(with = "Option<Choice<ResponseFormats>>")]
     pub response_format: Option<String>,
     /// Tool names (from the tool catalog) replacing the design selection.
     #[schemars(with = "Option<Vec<String>>")]
@@ -64,7 +70,7 @@ const CONSTRAINTS: &[(&str, ErrorKind, &str)] = &[(
     "this agent already has an override: update it (updateAgentOverride) or delete it first",
 )];
 
-/// Input of `createAgentOverride`; `enabled` is set only through `updateAgentOverride` (spec).
+/// Input of `createAgentOverride`; `enabled` is set only through `updateAgentOverride`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewOverride {
@@ -143,7 +149,7 @@ pub struct OverrideRef {
     pub id: Uuid,
 }
 
-/// Input of `listAgentOverrides` (the spec declares no filters).
+/// Input of `listAgentOverrides` (it takes no filters).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverrideFilters {
@@ -355,6 +361,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_agents),
         Operation::build("getAgent", Service::AgentHub)
             .title("Get an agent")
+            .who("any logged-in user for enabled agents (without the prompt); admins for every agent")
             .describe(
                 "Returns one design-time agent's effective configuration by name (design defaults with the admin override \
                  applied, and which fields the override changed). Non-admins see only enabled agents, without the prompt.",

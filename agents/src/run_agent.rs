@@ -97,6 +97,7 @@ pub fn operations() -> Vec<Operation> {
     )
     .core(Flow::Account, 30)
     .title("Run an agent")
+    .who("any logged-in user, for enabled agents; the agent acts with the caller's own permissions")
     .describe(
         "Runs an enabled agent (agentName from listAgents) on the input message as the caller: every tool the agent \
          calls uses the caller's own permissions. Waits up to about 45 s; returns executionId, status (success, \
@@ -116,9 +117,11 @@ pub fn run_operation(name: &'static str, path: &'static str, access: Access) -> 
         .rest(Method::Post, path)
         .access(access)
         .creates("agentRun")
+        // An agent calls an LLM (open world) and may call any tool it was given with the
+        // caller's permissions, destructive ones included: clients must ask before running one.
         .annotations(Annotations {
             read_only: false,
-            destructive: false,
+            destructive: true,
             idempotent: false,
             open_world: true,
         })

@@ -34,6 +34,7 @@ pub struct RunResult {
     /// The execution row's id.
     pub execution_id: Uuid,
     /// `success`, `error`, `timeout` or `cancelled` (or `running` from `runAgent`).
+    #[schemars(with = "haven_tools::types::Choice<crate::executions::RunStatuses>")]
     pub status: &'static str,
     /// The answer: text, or the parsed JSON object for `json` agents; null on failure.
     pub output: Option<Value>,
@@ -532,9 +533,9 @@ async fn ask_agent(
     agent: &AgentConfig,
     args: Value,
 ) -> Result<Result<Value, String>, sqlx::Error> {
-    let input: DelegateInput = match serde_json::from_value(args) {
+    let input: DelegateInput = match haven_tools::registry::parse_input(args) {
         Ok(input) => input,
-        Err(e) => return Ok(Err(format!("invalid arguments: {e}"))),
+        Err(e) => return Ok(Err(e.message)),
     };
     let nested = RunSpec {
         agent: agent.clone(),

@@ -59,10 +59,20 @@ async fn database_exists_on(conn: &mut sqlx::PgConnection, name: &str) -> anyhow
 
 /// A pool over `options`, with short acquire timeouts so an outage fails fast instead of hanging.
 pub async fn pool(options: PgConnectOptions, max: u32) -> anyhow::Result<PgPool> {
+    pool_with(options, max, Duration::from_secs(5)).await
+}
+
+/// A pool of `max` connections whose callers wait at most `acquire_timeout` for one (then the call
+/// answers 503 rather than queueing without end).
+pub async fn pool_with(
+    options: PgConnectOptions,
+    max: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<PgPool> {
     let options = options.log_statements(tracing::log::LevelFilter::Trace);
     Ok(PgPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await?)
 }

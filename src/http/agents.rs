@@ -18,8 +18,9 @@ use haven_agents::dynamic::{dynamic_run, DynamicRunInput};
 use haven_agents::executions::Source;
 use haven_agents::run_agent::{design_run, enabled_agent};
 use haven_agents::runner::{self, Hub, RunEvent, RunSpec};
-use haven_tools::registry::{parse_input, Access};
+use haven_tools::registry::{parse_input, reject_nul, Access};
 use haven_tools::ToolError;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// The body of a design-time agent's run request.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
     /// The user's message to the agent.
@@ -62,9 +63,10 @@ fn refuse(err: &ToolError) -> Response {
 }
 
 /// Parses `body` as `T` with the registry's rules, so errors name the field.
-fn parse_body<T: DeserializeOwned>(body: Body) -> Result<T, ToolError> {
+fn parse_body<T: DeserializeOwned + JsonSchema>(body: Body) -> Result<T, ToolError> {
     let Json(value) =
         body.map_err(|e| ToolError::bad_input(format!("the body must be a JSON object: {e}")))?;
+    reject_nul(&value)?;
     parse_input(value)
 }
 

@@ -12,8 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use haven_tools::{Principal, ToolError};
 
+use super::csrf;
 use super::envelope::error_response;
 use crate::app::AppState;
+use crate::config::AnonymousMcp;
 
 /// The token header and cookie name.
 pub const TOKEN_NAME: &str = "haven-access-token";
@@ -27,6 +29,34 @@ pub struct Caller {
     pub ip: Option<String>,
     /// Preferred languages from `Accept-Language`, best first.
     pub languages: Vec<String>,
+    /// Where the credential came from (`None`: anonymous), for the CSRF rules of [`super::csrf`].
+    pub credential: Option<TokenSource>,
+    /// The OAuth scopes of the access token (space-separated); `None` for login tokens and API
+    /// keys, which act with the user's full role.
+    pub scope: Option<String>,
+}
+
+/// Where a request's credential was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The `access_token` query parameter.
+    Query,
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// The `haven-access-token` header.
+    Header,
+    /// The `haven-access-token` cookie: the one a browser sends by itself, so CSRF rules apply.
+    Cookie,
+}
+
+impl Caller {
+    /// Whether the caller's OAuth token only grants reading (`haven:read` without `haven:full`):
+    /// its MCP connection is then read-only.
+    pub fn read_only_scope(&self) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|s| !crate::http::oauth::scope_has_full(s))
+    }
 }
 
 /// The middleware.
@@ -39,23 +69,40 @@ pub async fn authenticate(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
-    let principal = match find_token(&req) {
-        None => None,
+    let credential = find_credential(&req);
+    let source = credential.as_ref().map(|(_, source)| *source);
+    if source == Some(TokenSource::Cookie) && csrf::is_unsafe(req.method()) {
+        if let Err(err) = csrf::check_cookie_mutation(req.headers(), &state.config) {
+            return error_response(&err).into_response();
+        }
+    }
+    let path = req.uri().path();
+    let on_mcp = path == "/mcp" || path.starts_with("/mcp/");
+    // OAuth tokens are minted for the MCP endpoint (RFC 8707): accepted there, nowhere else.
+    let resource = on_mcp.then(|| state.config.mcp_resource());
+    let (principal, scope) = match credential.map(|(token, _)| token) {
+        None => (None, None),
         Some(token) => match state
             .services
             .tokens
-            .authenticate(&state.services.db, &token)
+            .authenticate_for(&state.services.db, &token, resource.as_deref())
             .await
         {
-            Ok(p) => Some(p),
-            Err(err) => return unauthorized(err),
+            Ok((p, grant)) => (Some(p), grant.scope),
+            Err(err) => return unauthorized(&state, on_mcp, err, true),
         },
     };
-    let path = req.uri().path();
-    if principal.is_none() && state.config.mcp_require_auth && path.starts_with("/mcp") {
-        return unauthorized(ToolError::unauthenticated(
-            "this MCP server requires an access token or API key",
-        ));
+    if principal.is_none() && on_mcp && !anonymous_allowed(&state, &req) {
+        return unauthorized(
+            &state,
+            on_mcp,
+            ToolError::unauthenticated(
+                "this MCP server requires a credential: sign in with OAuth, or send an access \
+                 token or API key as `Authorization: Bearer …`; add `?anonymous=true` to use the \
+                 public tools without one",
+            ),
+            false,
+        );
     }
     let languages = req
         .headers()
@@ -67,6 +114,8 @@ pub async fn authenticate(
         principal,
         ip,
         languages,
+        credential: source,
+        scope,
     });
     next.run(req).await
 }
@@ -97,17 +146,65 @@ pub fn accepted_languages(header: &str) -> Vec<String> {
     tags.into_iter().take(8).map(|(_, _, t)| t).collect()
 }
 
-fn unauthorized(err: ToolError) -> Response {
+/// Whether a request without a credential to an MCP path is served anonymously:
+/// `HAVEN_MCP_REQUIRE_AUTH` refuses it; otherwise `/mcp/message` (a legacy session already
+/// opened) always is, and `/mcp`, `/mcp/sse` are when `HAVEN_MCP_ANONYMOUS=allow` or the request
+/// asks with `?anonymous=true` or `X-MCP-Anonymous: true`.
+fn anonymous_allowed(state: &AppState, req: &Request) -> bool {
+    if state.config.mcp_require_auth {
+        return false;
+    }
+    if req.uri().path() == "/mcp/message" || state.config.mcp_anonymous == AnonymousMcp::Allow {
+        return true;
+    }
+    let yes = |v: &str| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes");
+    let by_query = req.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "anonymous" && yes(&v))
+    });
+    let by_header = req
+        .headers()
+        .get(ANONYMOUS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(yes);
+    by_query || by_header
+}
+
+/// The header asking for anonymous MCP access (`X-MCP-Anonymous: true`).
+pub const ANONYMOUS_HEADER: &str = "x-mcp-anonymous";
+
+/// The refusal of a request whose token did not check out (or an MCP request without one): a
+/// 401, or the 503 of a database that could not be asked. On MCP paths the challenge names the protected resource metadata (RFC 9728 §5.1) and
+/// the scopes, so an MCP client starts the OAuth flow; a presented but bad token adds
+/// `error="invalid_token"` (RFC 6750 §3.1).
+fn unauthorized(state: &AppState, on_mcp: bool, err: ToolError, bad_token: bool) -> Response {
     let mut resp = error_response(&err).into_response();
-    resp.headers_mut().insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"haven\""),
-    );
+    let challenge = if on_mcp {
+        let mut c = format!(
+            "Bearer resource_metadata=\"{}\", scope=\"{}\"",
+            crate::http::oauth::metadata::resource_metadata_url(&state.config),
+            crate::http::oauth::SCOPES.join(" ")
+        );
+        if bad_token {
+            c.push_str(", error=\"invalid_token\"");
+        }
+        HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    } else {
+        HeaderValue::from_static("Bearer realm=\"haven\"")
+    };
+    // A 503 (the database could not be asked) is not a challenge.
+    if err.kind == haven_tools::ErrorKind::Unauthenticated {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+    }
     resp
 }
 
 /// The first token found in the spec's locations.
 pub fn find_token(req: &Request) -> Option<String> {
+    find_credential(req).map(|(token, _)| token)
+}
+
+/// The first token found in the spec's locations, with where it was found.
+pub fn find_credential(req: &Request) -> Option<(String, TokenSource)> {
     let from_query = req.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "access_token")
@@ -141,11 +238,16 @@ pub fn find_token(req: &Request) -> Option<String> {
                 (name == TOKEN_NAME).then(|| value.to_string())
             })
     };
-    from_query
-        .or_else(from_bearer)
-        .or_else(from_header)
-        .or_else(from_cookie)
-        .filter(|t| !t.is_empty())
+    let found = [
+        (from_query, TokenSource::Query),
+        (from_bearer(), TokenSource::Bearer),
+        (from_header(), TokenSource::Header),
+        (from_cookie(), TokenSource::Cookie),
+    ];
+    found
+        .into_iter()
+        .find_map(|(token, source)| token.map(|t| (t, source)))
+        .filter(|(t, _)| !t.is_empty())
 }
 
 #[cfg(test)]

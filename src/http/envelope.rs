@@ -1,6 +1,7 @@
 //! The spec's response envelopes (conventions §5–6): success with the payload under `dataName`,
 //! and the error body with its status.
 
+use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use haven_tools::registry::{Action, Envelope, Operation};
@@ -67,12 +68,17 @@ pub fn success_body(op: &Operation, output: Value, echo: Echo<'_>) -> Value {
     Value::Object(body)
 }
 
-/// The spec's error body for `err`, with the matching status.
-pub fn error_response(err: &ToolError) -> (StatusCode, Json<Value>) {
+/// The spec's error body for `err`, with the matching status and, for 429 and 503, a
+/// `Retry-After` header in seconds.
+pub fn error_response(err: &ToolError) -> Response {
     let status =
         StatusCode::from_u16(err.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let retry_after = err
+        .retry_after_secs()
+        .map(|secs| [(RETRY_AFTER, secs.to_string())]);
     (
         status,
+        retry_after,
         Json(json!({
             "result": "ERR",
             "status": status.as_u16(),
@@ -83,11 +89,12 @@ pub fn error_response(err: &ToolError) -> (StatusCode, Json<Value>) {
             "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })),
     )
+        .into_response()
 }
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        error_response(&self.0).into_response()
+        error_response(&self.0)
     }
 }
 

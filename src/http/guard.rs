@@ -28,7 +28,7 @@ pub fn host_and_origin_allowed(
 }
 
 /// Compares `authority` (host[:port]) with an allowed entry (host or host:port).
-fn same_host(authority: &str, allowed: &str) -> bool {
+pub(crate) fn same_host(authority: &str, allowed: &str) -> bool {
     let (host, port) = split_authority(authority);
     let (a_host, a_port) = split_authority(allowed);
     host.eq_ignore_ascii_case(a_host) && (a_port.is_none() || a_port == port)

@@ -451,10 +451,19 @@ pub async fn check_host_and_origin(
 }
 
 /// Reads the connection's [`Selection`] from the query string and headers into the request's
-/// extensions; an unknown toolset or value is a 400 listing the valid ones.
+/// extensions (read-only forced for an OAuth token holding only `haven:read`); an unknown
+/// toolset or value is a 400 listing the valid ones.
 pub async fn bind_selection(mut req: Request, next: Next) -> Response {
     match Selection::from_request(req.uri().query(), req.headers()) {
-        Ok(selection) => {
+        Ok(mut selection) => {
+            // An OAuth token with only the read scope makes the connection read-only.
+            if req
+                .extensions()
+                .get::<Caller>()
+                .is_some_and(Caller::read_only_scope)
+            {
+                selection.read_only = true;
+            }
             req.extensions_mut().insert(selection);
             next.run(req).await
         }

@@ -6,6 +6,7 @@
 //! serves outside the registry (probes, MCP transports, the payment webhook, agent run triggers)
 //! come from [`super::openapi_routes`].
 
+use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
@@ -24,14 +25,39 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(|| async { Json(document(crate::registry())) }),
         )
         .route("/swagger", get(swagger))
+        .route("/swagger/init.js", get(swagger_init))
 }
 
+/// The pinned Swagger UI release the page loads from the CDN, with the Subresource Integrity
+/// hashes of its two files (sha384 of `swagger-ui-bundle.js` and `swagger-ui.css` in the npm
+/// package `swagger-ui-dist@5.35.0`): a changed file on the CDN is refused by the browser.
+const SWAGGER_UI: &str = "https://unpkg.com/swagger-ui-dist@5.35.0";
+const SWAGGER_JS_SRI: &str =
+    "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9";
+const SWAGGER_CSS_SRI: &str =
+    "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I";
+
+/// The page's policy: scripts only from Haven and the pinned CDN files, requests only to Haven,
+/// never framed.
+const SWAGGER_CSP: &str = "default-src 'none'; script-src 'self' https://unpkg.com; \
+    style-src https://unpkg.com 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 async fn swagger() -> impl IntoResponse {
-    Html(
-        r##"<!doctype html><html><head><title>Haven API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script></body></html>"##,
+    let page = format!(
+        r##"<!doctype html><html><head><meta charset="utf-8"><title>Haven API</title>
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css" integrity="{SWAGGER_CSS_SRI}" crossorigin="anonymous"></head>
+<body><div id="ui"></div><script src="{SWAGGER_UI}/swagger-ui-bundle.js" integrity="{SWAGGER_JS_SRI}" crossorigin="anonymous"></script>
+<script src="/swagger/init.js"></script></body></html>"##
+    );
+    ([(CONTENT_SECURITY_POLICY, SWAGGER_CSP)], Html(page))
+}
+
+/// The page's start-up script, served by Haven so the page needs no inline script.
+async fn swagger_init() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        r##"SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});"##,
     )
 }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{HeaderValue, SET_COOKIE};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Router};
@@ -17,7 +18,8 @@ use haven_tools::{Ctx, ToolError};
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-use super::auth::{Caller, TOKEN_NAME};
+use super::auth::{Caller, TokenSource, TOKEN_NAME};
+use super::csrf;
 use super::envelope::{error_response, success_body, success_status, Echo};
 use crate::app::AppState;
 
@@ -42,8 +44,12 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
                                 Extension(caller): Extension<Caller>,
                                 path: Option<Path<HashMap<String, String>>>,
                                 RawQuery(query): RawQuery,
+                                headers: HeaderMap,
                                 body: Bytes| async move {
                 let params = path.map(|Path(p)| p).unwrap_or_default();
+                if let Err(err) = cookie_get_allowed(&op, &caller, &headers) {
+                    return error_response(&err).into_response();
+                }
                 call(&state, &op, caller, params, query, body).await
             };
             let filter = match method {
@@ -61,6 +67,22 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
         .fold(Router::new(), |router, (path, route)| {
             router.route(path, route)
         })
+}
+
+/// A GET that changes state (`relogin`) authenticated by the cookie needs proof it is not a
+/// cross-site navigation (see [`super::csrf`]); other methods are checked by the auth middleware.
+fn cookie_get_allowed(
+    op: &Operation,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<(), ToolError> {
+    if op.method == Method::Get
+        && !op.annotations.read_only
+        && caller.credential == Some(TokenSource::Cookie)
+    {
+        return csrf::state_changing_get_allowed(headers);
+    }
+    Ok(())
 }
 
 async fn call(

@@ -826,6 +826,7 @@ async fn payment_flow_helpers_upsert_and_deduplicate() {
             app.db.clone(),
         )),
         extension: None,
+        limits: Arc::default(),
     };
     // A system context (webhook-like): no principal; everything stays in its transaction.
     let ctx = haven_tools::Ctx::new(services, None, "test".into(), None);

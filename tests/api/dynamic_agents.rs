@@ -268,7 +268,7 @@ async fn bad_definitions_are_refused_naming_the_field_and_nothing_is_written() {
                 json!({ "maxToolCalls": 500, "timeoutSeconds": 30, "maxTokenBudget": 500 }),
             ),
             "agent.guardrails.maxToolCalls",
-            "between 1 and 100",
+            "a whole number from 1 to 100",
         ),
         (
             with("tools", json!(["launchRockets"])),
@@ -288,7 +288,7 @@ async fn bad_definitions_are_refused_naming_the_field_and_nothing_is_written() {
         (
             with("temperature", json!(3)),
             "agent.temperature",
-            "between 0 and 2",
+            "a number from 0 to 2",
         ),
     ];
     for (body, field, why) in cases {

@@ -168,6 +168,15 @@ impl TestApp {
 
     /// Spawns Haven with `config` on a fresh database cloned from the template.
     pub async fn spawn_with(config: Config) -> TestApp {
+        Self::spawn_via(config, |options| options).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the server's pool connecting through `route(options)`
+    /// (e.g. a proxy the test can cut to simulate a database outage); `db` is that same pool.
+    pub async fn spawn_via(
+        config: Config,
+        route: impl FnOnce(PgConnectOptions) -> PgConnectOptions,
+    ) -> TestApp {
         let server = server().await;
         let name = format!("t_{}", Uuid::new_v4().simple());
         db::create_database(server.admin.clone(), &name, Some(&server.template))
@@ -182,7 +191,14 @@ impl TestApp {
                 u.to_string()
             }
         };
-        let pool = db::pool(options, config.db_max_connections).await.unwrap();
+        let pool = db::pool_with(
+            route(options.clone()),
+            config.db_max_connections,
+            Duration::from_millis(config.db_acquire_timeout_ms),
+        )
+        .await
+        .unwrap();
+        let limits = haven::http::ConnectionLimits::from_config(&config);
         let state = AppState::with_pool(config, pool.clone(), None)
             .await
             .unwrap();
@@ -190,7 +206,12 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let router = haven::http::router(state.clone(), shutdown.clone());
-        tokio::spawn(haven::http::serve(listener, router, shutdown.clone()));
+        tokio::spawn(haven::http::serve_with(
+            listener,
+            router,
+            limits,
+            shutdown.clone(),
+        ));
         TestApp {
             state,
             base: format!("http://{addr}"),
@@ -323,6 +344,14 @@ impl TestApp {
         } else {
             result["structuredContent"].clone()
         };
+        // Every answer fits its declared output schema (types, enums, required fields), as
+        // clients that validate structuredContent require.
+        if let (false, Some(op)) = (is_error, haven::registry().get(name)) {
+            let schema = Value::Object((*op.output_schema).clone());
+            if let Err(why) = fits(&schema, &payload, name, false) {
+                panic!("{name} answered outside its output schema: {why}");
+            }
+        }
         (is_error, payload)
     }
 
@@ -442,4 +471,88 @@ pub fn field_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
                 .unwrap_or_else(|| panic!("no {field} in {item}"))
         })
         .collect()
+}
+
+/// Whether `value` fits `schema`: strings/numbers/booleans/arrays/objects are where the schema
+/// says, enum values are allowed ones, required fields are present, and (when `strict`, for
+/// inputs a reader pastes) objects carry only declared fields. Not a full JSON Schema validator:
+/// enough to catch an example that would be refused or an answer outside its declared enums.
+pub fn fits(schema: &Value, value: &Value, at: &str, strict: bool) -> Result<(), String> {
+    if let Some(alts) = schema
+        .get("anyOf")
+        .or(schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
+        return if alts.iter().any(|a| fits(a, value, at, strict).is_ok()) {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} matches none of {schema}"))
+        };
+    }
+    if let Some(c) = schema.get("const") {
+        return if c == value {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} is not {c}"))
+        };
+    }
+    if let Some(Value::Array(allowed)) = schema.get("enum") {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()),
+    };
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let admitted = types.contains(&kind) || (kind == "integer" && types.contains(&"number"));
+    if !admitted {
+        return Err(format!(
+            "{at}: {value} is a {kind}, the schema wants {types:?}"
+        ));
+    }
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (k, v) in map {
+                match props.and_then(|p| p.get(k)) {
+                    Some(sub) => fits(sub, v, &format!("{at}.{k}"), strict)?,
+                    None if strict && props.is_some() => {
+                        return Err(format!("{at}: unknown field {k}"))
+                    }
+                    None => {}
+                }
+            }
+            for req in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let req = req.as_str().unwrap_or_default();
+                if !map.contains_key(req) {
+                    return Err(format!("{at}: required field {req} missing"));
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => match schema.get("items") {
+            Some(sub) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| fits(sub, v, &format!("{at}[{i}]"), strict)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::tokens::TokenService;
 use crate::booking::payments::provider::PaymentProvider;
 use crate::error::ToolError;
+use crate::limits::Limits;
 use crate::principal::Principal;
 use crate::types::Page;
 
@@ -30,6 +31,8 @@ pub struct Services {
     /// client for `runAgent`): haven-tools cannot name their types (they depend on it), so the
     /// server stores them here and their handlers downcast. `None` outside the full server.
     pub extension: Option<Arc<dyn Any + Send + Sync>>,
+    /// Request rates, login lockout, hashing and database-call bounds.
+    pub limits: Arc<Limits>,
 }
 
 /// Operation-level settings (the server's config passes these down).
@@ -114,6 +117,7 @@ pub struct Ctx {
     /// Where progress reports go, when the client asked for them.
     progress: Option<ProgressSink>,
     tx: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
+    db_slot: Arc<std::sync::OnceLock<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// A borrowed connection inside the call's transaction.
@@ -143,6 +147,7 @@ impl Ctx {
             cancel: CancellationToken::new(),
             progress: None,
             tx: Arc::new(Mutex::new(None)),
+            db_slot: Arc::default(),
         }
     }
 
@@ -195,11 +200,17 @@ impl Ctx {
     }
 
     /// The call's transaction, begun on first use. Everything a handler writes goes through it,
-    /// so a failed call leaves the database unchanged.
+    /// so a failed call leaves the database unchanged. A REST or MCP call first takes one of the
+    /// database call slots (held until the call ends), or fails `Unavailable` when none is free.
     pub async fn db(&self) -> Result<Db<'_>, ToolError> {
         let mut guard: MutexGuard<'_, Option<Transaction<'static, Postgres>>> =
             self.tx.lock().await;
         if guard.is_none() {
+            if self.db_slot.get().is_none() {
+                if let Some(slot) = self.services.limits.db_slot(self)? {
+                    let _ = self.db_slot.set(slot);
+                }
+            }
             *guard = Some(self.services.db.begin().await?);
         }
         Ok(MutexGuard::map(guard, |slot| match slot {

@@ -9,14 +9,18 @@ pub mod booking;
 pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod limits;
 pub mod money;
 pub mod platformadmin;
 pub mod principal;
 pub mod registry;
 pub mod reviews;
+pub mod rules;
 pub mod sql;
 pub mod stay;
 pub mod types;
+pub mod vocabulary;
+pub mod words;
 
 pub use context::{Ctx, Services, Settings};
 pub use error::{ErrorKind, ToolError};

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use schemars::generate::SchemaSettings;
-use schemars::JsonSchema;
+/// The schema trait every operation input implements, re-exported for callers of [`parse_input`].
+pub use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -317,6 +318,9 @@ pub struct Operation {
     pub aliases: &'static [&'static str],
     /// Who may call it.
     pub access: Access,
+    /// The business rule in words when it is narrower than [`Operation::access`] (object-level
+    /// checks in the handler: "the listing's host, or an admin"); shown as the access line.
+    pub who: Option<&'static str>,
     /// MCP annotations.
     pub annotations: Annotations,
     /// Its place in the default MCP surface, if it is in a core set.
@@ -423,6 +427,7 @@ impl Operation {
             path: "",
             aliases: &[],
             access: Access::Authenticated,
+            who: None,
             annotations: Annotations {
                 read_only: true,
                 destructive: false,
@@ -447,9 +452,11 @@ impl Operation {
         path_params(self.path)
     }
 
-    /// Runs the operation for `ctx.principal` on raw JSON arguments: access rule, parsing, the
-    /// handler in one transaction, then the audit row; commits only when everything succeeded.
+    /// Runs the operation for `ctx.principal` on raw JSON arguments: the caller's request rate
+    /// (REST and MCP), access rule, parsing, the handler in one transaction, then the audit row;
+    /// commits only when everything succeeded.
     pub async fn invoke(&self, ctx: Ctx, args: Value) -> Result<Value, ToolError> {
+        ctx.services.limits.admit(&ctx)?;
         self.access.check(ctx.principal.as_ref())?;
         let args = match args {
             Value::Null => Value::Object(Map::new()),
@@ -465,8 +472,33 @@ impl Operation {
                 )))
             }
         };
+        reject_nul(&args)?;
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&ctx, args.clone()).await {
+                Err(err)
+                    if err.is_transient()
+                        && attempt < MAX_ATTEMPTS
+                        && !self.annotations.open_world =>
+                {
+                    // Postgres aborted the transaction to break a deadlock or a serialization
+                    // conflict: nothing was written, so roll back and run the whole call again.
+                    drop(ctx.take_tx().await);
+                    tokio::select! {
+                        _ = ctx.cancellation().cancelled() => return Err(cancelled()),
+                        _ = tokio::time::sleep(retry_pause(attempt)) => {}
+                    }
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One run of the handler, the audit row and the commit.
+    async fn attempt(&self, ctx: &Ctx, args: Value) -> Result<Value, ToolError> {
         // A cancelled call drops the handler where it stands; its transaction (still in `ctx`) is
-        // dropped below without a commit, so nothing it wrote survives.
+        // dropped without a commit, so nothing it wrote survives.
         let cancel = ctx.cancellation().clone();
         let output = tokio::select! {
             biased;
@@ -475,7 +507,7 @@ impl Operation {
         };
         if !self.annotations.read_only {
             let mut db = ctx.db().await?;
-            audit::record(&mut db, &ctx, self, &output).await?;
+            audit::record(&mut db, ctx, self, &output).await?;
         }
         if cancel.is_cancelled() {
             return Err(cancelled());
@@ -505,6 +537,63 @@ impl Operation {
     }
 }
 
+/// How many times [`Operation::invoke`] runs a call whose transaction Postgres aborted because of a
+/// concurrent one (deadlock, serialization failure) before answering [`ToolError::transient`].
+/// Operations that reach outside Haven (`open_world`) are run once.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// A short randomised pause before attempt `attempt + 1`, so colliding calls do not collide again.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    use rand::Rng;
+    let base = 5u64 << attempt.min(4);
+    std::time::Duration::from_millis(rand::thread_rng().gen_range(base / 2..=base))
+}
+
+/// Refuses a NUL character anywhere in `value`, nested values and keys included (Postgres text
+/// cannot hold one, so it would fail deep inside a query), naming the field by its path, e.g.
+/// `agent.tools[0]`. [`Operation::invoke`] runs it on every call's arguments.
+pub fn reject_nul(value: &Value) -> Result<(), ToolError> {
+    reject_nul_at(value, &mut String::new())
+}
+
+fn reject_nul_at(value: &Value, path: &mut String) -> Result<(), ToolError> {
+    let refuse = |path: &str, what: &str| {
+        let field = if path.is_empty() { "arguments" } else { path };
+        Err(ToolError::field(
+            field.to_string(),
+            format!("{what}must not contain NUL characters (\\u0000)"),
+        ))
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => refuse(path, ""),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                reject_nul_at(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if key.contains('\0') {
+                    return refuse(path, "its keys ");
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                reject_nul_at(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Declares an operation field by field; [`OperationBuilder::handler`] finishes it.
 pub struct OperationBuilder {
     name: &'static str,
@@ -515,6 +604,7 @@ pub struct OperationBuilder {
     path: &'static str,
     aliases: &'static [&'static str],
     access: Access,
+    who: Option<&'static str>,
     annotations: Annotations,
     core: Option<Core>,
     action: Action,
@@ -548,6 +638,13 @@ impl OperationBuilder {
     /// Who may call it.
     pub fn access(mut self, access: Access) -> Self {
         self.access = access;
+        self
+    }
+    /// Who really may do it, when object-level checks make it narrower than the role
+    /// ([`OperationBuilder::access`]): e.g. "the listing's host, or an admin". It becomes the
+    /// description's access line instead of the role's generic phrase.
+    pub fn who(mut self, rule: &'static str) -> Self {
+        self.who = Some(rule);
         self
     }
     /// Puts the operation in `flow`'s core set at `rank` (lower first): it is then in the default
@@ -604,6 +701,12 @@ impl OperationBuilder {
         self.data_name = data_name;
         self
     }
+    /// Marks the operation as reaching outside Haven (a payment provider refunding or charging, an
+    /// LLM); call it after the preset ([`OperationBuilder::updates`] …), which resets annotations.
+    pub fn open_world(mut self) -> Self {
+        self.annotations.open_world = true;
+        self
+    }
     /// Overrides the annotations a preset chose.
     pub fn annotations(mut self, annotations: Annotations) -> Self {
         self.annotations = annotations;
@@ -632,11 +735,14 @@ impl OperationBuilder {
         let input_schema = schema_for::<I>();
         let output_schema = schema_for::<O>();
         let fields = field_kinds(&input_schema);
+        let input_schema = Arc::new(input_schema);
+        let schema = input_schema.clone();
         let f = Arc::new(f);
         let handler: Handler = Arc::new(move |ctx, args| {
             let f = f.clone();
+            let schema = schema.clone();
             Box::pin(async move {
-                let input: I = parse_input(args)?;
+                let input: I = parse_with_schema(args, &schema)?;
                 let output = f(ctx, input).await?;
                 serde_json::to_value(output).map_err(ToolError::internal)
             })
@@ -644,7 +750,7 @@ impl OperationBuilder {
         let description = format!(
             "{}\n\nWho may call: {}.",
             self.description,
-            self.access.describe()
+            self.who.unwrap_or(self.access.describe())
         );
         Operation {
             name: self.name,
@@ -655,13 +761,14 @@ impl OperationBuilder {
             path: self.path,
             aliases: self.aliases,
             access: self.access,
+            who: self.who,
             annotations: self.annotations,
             core: self.core,
             action: self.action,
             data_name: self.data_name,
             envelope: self.envelope,
             cookie: self.cookie,
-            input_schema: Arc::new(input_schema),
+            input_schema,
             output_schema: Arc::new(output_schema),
             fields,
             handler,
@@ -677,28 +784,21 @@ fn cancelled() -> ToolError {
     )
 }
 
-/// Parses raw arguments into `I`, turning serde's complaint into an error naming the field.
-pub fn parse_input<I: DeserializeOwned>(args: Value) -> Result<I, ToolError> {
-    serde_path_to_error::deserialize(args).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner().to_string();
-        // serde names the culprit itself for unknown and missing fields at the top level.
-        let field = if path == "." {
-            field_named_in(&inner)
-        } else {
-            Some(path)
-        };
-        match field {
-            Some(field) => ToolError::field(field, inner),
-            None => ToolError::bad_input(inner),
-        }
-    })
+/// Parses raw arguments into `I`; a failure becomes a `BadInput` naming the field and saying in
+/// words what it must be, read from `I`'s JSON Schema (see [`crate::words::explain`]).
+pub fn parse_input<I: DeserializeOwned + JsonSchema>(args: Value) -> Result<I, ToolError> {
+    parse_with_schema(args, &schema_for::<I>())
 }
 
-fn field_named_in(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(message[start..start + len].to_string())
+/// [`parse_input`] with `I`'s schema already at hand (operations keep theirs): the schema's
+/// numeric bounds are enforced, serde parses, and every refusal is in words.
+pub fn parse_with_schema<I: DeserializeOwned>(
+    args: Value,
+    schema: &Map<String, Value>,
+) -> Result<I, ToolError> {
+    // Bounds first, so an out-of-range value is named before any missing field, as a wrong type is.
+    crate::words::check_bounds(&args, schema)?;
+    serde_path_to_error::deserialize(&args).map_err(|err| crate::words::explain(err, &args, schema))
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -998,14 +1098,5 @@ mod tests {
                 op.name
             );
         }
-    }
-
-    #[test]
-    fn field_named_in_finds_backticked_names() {
-        assert_eq!(
-            field_named_in("unknown field `id`, expected one of `a`"),
-            Some("id".into())
-        );
-        assert_eq!(field_named_in("no names here"), None);
     }
 }

@@ -51,8 +51,12 @@ pub fn id_filter(
     filter: Option<&Filter>,
 ) -> Result<(), ToolError> {
     or_group(qb, column, filter, |qb, value| {
-        let id = Uuid::parse_str(value)
-            .map_err(|_| ToolError::field(field, format!("`{value}` is not a UUID")))?;
+        let id = Uuid::parse_str(value).map_err(|_| {
+            ToolError::field_said(
+                field,
+                format!("`{field}` must be ids (UUIDs such as 3f2b8c4e-9d1a-4c55-8e0f-2a6b7c8d9e01); got \"{value}\""),
+            )
+        })?;
         qb.push(format!("{column} = "));
         qb.push_bind(id);
         Ok(())
@@ -91,9 +95,12 @@ pub fn date_filter(
             .unwrap_or(("=", v.to_string())),
         };
         let date: chrono::NaiveDate = date.parse().map_err(|_| {
-            ToolError::field(
+            ToolError::field_said(
                 field,
-                format!("`{value}` is not a date (YYYY-MM-DD, $today, $gte-YYYY-MM-DD, $lte-YYYY-MM-DD…)"),
+                format!(
+                    "`{field}` must be dates like 2027-03-10, $today, or ranges like $gte-2027-03-10, \
+                     $gt-…, $lte-…, $lt-…; got \"{value}\""
+                ),
             )
         })?;
         qb.push(format!("{column} {op} "));

@@ -26,7 +26,9 @@ impl TryFrom<String> for Email {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
         let email = raw.trim().to_lowercase();
-        let (local, domain) = email.split_once('@').ok_or("an email needs an @")?;
+        let refused =
+            || format!("must be an email address such as ada@example.com (got \"{raw}\")");
+        let (local, domain) = email.split_once('@').ok_or_else(refused)?;
         let ok = !local.is_empty()
             && email.len() <= 254
             && domain.contains('.')
@@ -37,7 +39,7 @@ impl TryFrom<String> for Email {
         if ok {
             Ok(Email(email))
         } else {
-            Err(format!("`{raw}` is not a valid email address"))
+            Err(refused())
         }
     }
 }
@@ -345,7 +347,132 @@ impl JsonSchema for UuidsFilter {
     }
 }
 
-/// The spec's pagination block in list responses.
+/// A closed set of string values (a status, a role, a sort order): the one list the input
+/// schema's `enum`, the output schema's `enum` and the parser's check all read. Declare one with
+/// [`crate::choices!`].
+pub trait Choices: Send + Sync + 'static {
+    /// The allowed values, as stored and shown.
+    const VALUES: &'static [&'static str];
+
+    /// `raw` as its canonical value (matched case-insensitively), or the error listing the
+    /// allowed values.
+    fn canonical(raw: &str) -> Result<&'static str, String> {
+        Self::VALUES
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(raw.trim()))
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "must be one of: {} (got \"{raw}\")",
+                    Self::VALUES.join(", ")
+                )
+            })
+    }
+}
+
+/// Declares a [`Choices`] marker type: `choices!(/** docs */ BookingStatuses = ["pending", ...]);`.
+#[macro_export]
+macro_rules! choices {
+    ($(#[$meta:meta])* $name:ident = [$($value:literal),+ $(,)?]) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name;
+        impl $crate::types::Choices for $name {
+            const VALUES: &'static [&'static str] = &[$($value),+];
+        }
+    };
+}
+
+/// One value of a [`Choices`] set. As an input field it refuses anything else with the list of
+/// allowed values; on a stored `String` output field, `#[schemars(with = "Choice<X>")]` gives the
+/// output schema the same `enum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice<C: Choices>(&'static str, std::marker::PhantomData<C>);
+
+impl<C: Choices> Choice<C> {
+    /// The canonical value.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl<'de, C: Choices> Deserialize<'de> for Choice<C> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        C::canonical(&raw)
+            .map(|v| Choice(v, std::marker::PhantomData))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<C: Choices> Serialize for Choice<C> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<C: Choices> JsonSchema for Choice<C> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Choice_{}", std::any::type_name::<C>().replace("::", "_")).into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "enum": C::VALUES })
+    }
+}
+
+/// A list filter over a [`Choices`] set: one value or several (OR-ed), each one of the allowed
+/// values (case-insensitive), so a typo is a `BadInput` listing them instead of an empty list.
+/// Derefs to the plain [`Filter`] holding the canonical values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumFilter<C: Choices>(Filter, std::marker::PhantomData<C>);
+
+impl<C: Choices> std::ops::Deref for EnumFilter<C> {
+    type Target = Filter;
+    fn deref(&self) -> &Filter {
+        &self.0
+    }
+}
+
+impl<'de, C: Choices> Deserialize<'de> for EnumFilter<C> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let canon = |v: &str| -> Result<String, D::Error> {
+            if v.is_empty() {
+                return Ok(String::new());
+            }
+            C::canonical(v)
+                .map(str::to_string)
+                .map_err(serde::de::Error::custom)
+        };
+        let filter = match Filter::deserialize(d)? {
+            Filter::One(v) => Filter::One(canon(&v)?),
+            Filter::Many(vs) => {
+                Filter::Many(vs.iter().map(|v| canon(v)).collect::<Result<_, _>>()?)
+            }
+        };
+        Ok(EnumFilter(filter, std::marker::PhantomData))
+    }
+}
+
+impl<C: Choices> JsonSchema for EnumFilter<C> {
+    fn schema_name() -> Cow<'static, str> {
+        format!(
+            "EnumFilter_{}",
+            std::any::type_name::<C>().replace("::", "_")
+        )
+        .into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One value or an array of values (matched with OR).",
+            "anyOf": [
+                { "type": "string", "enum": C::VALUES },
+                { "type": "array", "items": { "type": "string", "enum": C::VALUES }, "maxItems": 50 }
+            ]
+        })
+    }
+}
+
+/// The pagination block of a list answer.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Paging {

@@ -170,6 +170,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(upload),
         Operation::build("getUserAvatarsFile", Service::Auth)
             .title("Get an avatar file")
+            .who("the uploader and admins; anyone else with the file's `accessKey`")
             .describe(
                 "Returns an avatar file with its base64 content. The uploader and admins may read it; anyone else \
                  must pass the file's `accessKey`.",
@@ -179,6 +180,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_file),
         Operation::build("listUserAvatarsFiles", Service::Auth)
             .title("List avatar files")
+            .who("any logged-in user, for their own files; admins for all")
             .describe(
                 "Lists avatar files' metadata (no content): the caller's own, or any for admins, filtered by MIME \
                  type, ownerId or userId. Paginated.",
@@ -188,6 +190,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_files),
         Operation::build("deleteUserAvatarsFile", Service::Auth)
             .title("Delete an avatar file")
+            .who("the file's uploader, or an admin")
             .describe("Soft-deletes an avatar file; only its uploader or an admin may. Returns its last state.")
             .rest(Method::Delete, "/auth-api/v1/useravatarsfiles/{userAvatarsFileId}")
             .deletes("userAvatarsFile")

@@ -4,8 +4,10 @@ pub mod avatars;
 pub mod groups;
 pub mod members;
 pub mod model;
+pub mod oauth_clients;
 pub mod password;
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 
@@ -19,6 +21,7 @@ pub fn operations() -> Vec<Operation> {
         groups::operations(),
         members::operations(),
         avatars::operations(),
+        oauth_clients::operations(),
     ]
     .into_iter()
     .flatten()

@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
+use crate::types::Choice;
 use crate::types::RecordMeta;
+use crate::vocabulary::Roles;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -20,6 +22,7 @@ pub struct User {
     /// Avatar image URL.
     pub avatar: Option<String>,
     /// Role: `user`, `admin` or `superAdmin`.
+    #[schemars(with = "Choice<Roles>")]
     pub role_id: String,
     /// Whether the email has been verified.
     pub email_verified: bool,

@@ -5,14 +5,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::password;
 use super::tokens::open_session;
+use super::{password, throttle};
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::principal::{Credential, Principal, Role};
 use crate::registry::{
     Access, Action, Annotations, CookieEffect, Envelope, Flow, Method, Operation, Registry, Service,
 };
+use crate::types::Choice;
+use crate::vocabulary::{Credentials, Roles};
 
 /// Input of `login`: the email as `username` (or `email`), and the password.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -22,7 +24,7 @@ use crate::registry::{
     { "required": ["email"], "properties": { "email": { "type": "string" } } }
 ]))]
 pub struct LoginInput {
-    /// The account's email (the spec calls it `username`).
+    /// The account's email (the field is named `username`).
     pub username: Option<String>,
     /// Alternative to `username`; ignored when both are sent.
     pub email: Option<String>,
@@ -43,8 +45,10 @@ pub struct Session {
     /// The user's full name.
     pub fullname: String,
     /// The user's role.
+    #[schemars(with = "Choice<Roles>")]
     pub role_id: String,
     /// `session` for access tokens, `apiKey` for API keys.
+    #[schemars(with = "Choice<Credentials>")]
     pub credential: String,
     /// The access token to send as `Authorization: Bearer …` (only on login and relogin).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,7 +154,9 @@ pub fn operations() -> Vec<Operation> {
             .describe(
                 "Checks an email (`username`) and password and opens a session. Returns the session with an \
                  `accessToken` to send as `Authorization: Bearer <token>` on later calls (REST also sets the \
-                 `haven-access-token` cookie). Wrong credentials answer 401.",
+                 `haven-access-token` cookie). Wrong credentials answer 401; after repeated failures the account \
+                 and the caller's address are locked for a while (429 with Retry-After, even for the right \
+                 password).",
             )
             .rest(Method::Post, "/auth-api/login")
             .access(Access::Public)
@@ -268,6 +274,9 @@ async fn start_session(
     })
 }
 
+/// Checks the password without holding a pooled connection or the call's transaction while Argon2
+/// runs (the reads and the failure count use the pool directly), under the lockout of
+/// [`throttle`]; only a successful login opens the transaction, to write the session.
 async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
     let email = input
         .username
@@ -275,25 +284,56 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
         .ok_or_else(|| ToolError::field("username", "send the account's email as `username`"))?
         .trim()
         .to_lowercase();
-    let row: Option<(Uuid, String, String, String)> = {
-        let mut db = ctx.db().await?;
-        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
-            .bind(&email)
-            .fetch_optional(&mut *db)
-            .await?
-    };
-    let ok = password::verify(&input.password, row.as_ref().map(|r| r.1.as_str())).await?;
-    let Some((user_id, _, role, fullname)) = row.filter(|_| ok) else {
+    if email.contains('\0') {
+        return Err(ToolError::field(
+            "username",
+            "must not contain NUL characters",
+        ));
+    }
+    let Some((user_id, role, fullname)) = verify_credentials(&ctx, &email, &input.password).await?
+    else {
         return Err(ToolError::unauthenticated("invalid username or password"));
     };
-    start_session(
-        &ctx,
-        user_id,
-        Role::parse(&role).unwrap_or(Role::User),
-        email,
-        fullname,
-    )
-    .await
+    start_session(&ctx, user_id, role, email, fullname).await
+}
+
+/// Checks an email (already trimmed and lower-cased) and password against the active users under
+/// the lockout of [`throttle`], without holding a pooled connection while Argon2 runs: the user's
+/// id, role and full name when they match. Shared by `login` and the OAuth sign-in page, so both
+/// are throttled alike and spend the same Argon2 effort on unknown emails.
+pub async fn verify_credentials(
+    ctx: &Ctx,
+    email: &str,
+    plain: &str,
+) -> Result<Option<(Uuid, Role, String)>, ToolError> {
+    throttle::begin(ctx, email).await?;
+    let checked = check_password(ctx, email, plain).await;
+    let outcome = match &checked {
+        Ok(Some(_)) => throttle::Outcome::Succeeded,
+        Ok(None) => throttle::Outcome::Failed,
+        Err(_) => throttle::Outcome::Abandoned,
+    };
+    throttle::settle(ctx, email, outcome).await?;
+    Ok(checked?
+        .map(|(id, role, fullname)| (id, Role::parse(&role).unwrap_or(Role::User), fullname)))
+}
+
+/// The active user with `email` and this password (id, role, name), or `None`; always spends one
+/// hash, known email or not.
+async fn check_password(
+    ctx: &Ctx,
+    email: &str,
+    password: &str,
+) -> Result<Option<(Uuid, String, String)>, ToolError> {
+    let row: Option<(Uuid, String, String, String)> =
+        sqlx::query_as("SELECT id, password_hash, role_id, fullname FROM auth.users WHERE lower(email) = $1 AND is_active")
+            .bind(email)
+            .fetch_optional(&ctx.services.db)
+            .await?;
+    let ok = password::verify(ctx, password, row.as_ref().map(|r| r.1.as_str())).await?;
+    Ok(row
+        .filter(|_| ok)
+        .map(|(id, _, role, fullname)| (id, role, fullname)))
 }
 
 async fn logout(ctx: Ctx, _: NoInput) -> Result<LogoutResult, ToolError> {

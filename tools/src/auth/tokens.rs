@@ -53,6 +53,27 @@ pub struct Claims {
     pub nbf: i64,
     /// Expires.
     pub exp: i64,
+    /// OAuth scopes granted (space-separated), on tokens the authorization server minted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The OAuth client the token was minted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// A unique id, so two tokens minted in the same second differ (RFC 9068 §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// What an access token grants beyond its principal: the audience it was minted for and, for
+/// tokens from the OAuth authorization server, the scopes and client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// The token's `aud` (empty for API keys).
+    pub audience: String,
+    /// The OAuth scopes (space-separated), `None` for login tokens and API keys.
+    pub scope: Option<String>,
+    /// The OAuth client id, if any.
+    pub client_id: Option<String>,
 }
 
 impl TokenService {
@@ -134,17 +155,37 @@ impl TokenService {
         session_id: Uuid,
         role: Role,
     ) -> Result<(String, DateTime<Utc>), ToolError> {
+        let grant = Grant {
+            audience: self.audience.clone(),
+            ..Grant::default()
+        };
+        self.sign_grant(user_id, session_id, role, &grant, self.ttl)
+    }
+
+    /// Signs an access token for a session with the audience, scopes and client of `grant` and
+    /// lifetime `ttl` (the OAuth authorization server's tokens, bound to one resource).
+    pub fn sign_grant(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        role: Role,
+        grant: &Grant,
+        ttl: Duration,
+    ) -> Result<(String, DateTime<Utc>), ToolError> {
         let now = Utc::now();
-        let exp = now + chrono::Duration::from_std(self.ttl).map_err(ToolError::internal)?;
+        let exp = now + chrono::Duration::from_std(ttl).map_err(ToolError::internal)?;
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: grant.audience.clone(),
             sub: user_id.to_string(),
             sid: session_id.to_string(),
             role: role.as_str().to_string(),
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: exp.timestamp(),
+            scope: grant.scope.clone(),
+            client_id: grant.client_id.clone(),
+            jti: Some(Uuid::new_v4().simple().to_string()),
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
@@ -154,16 +195,37 @@ impl TokenService {
         Ok((token, exp))
     }
 
-    /// Resolves a presented token (JWT or `sk_` key) to a principal, or a 401 saying why.
+    /// Resolves a presented token (JWT or `sk_` key) to a principal, or a 401 saying why. Only
+    /// tokens for the API audience are accepted; see [`TokenService::authenticate_for`].
     pub async fn authenticate(&self, db: &PgPool, token: &str) -> Result<Principal, ToolError> {
+        Ok(self.authenticate_for(db, token, None).await?.0)
+    }
+
+    /// Like [`TokenService::authenticate`], also accepting JWTs whose `aud` is `resource` (the
+    /// MCP endpoint's URL, RFC 8707), and returning what the token grants. A JWT for any other
+    /// audience is refused.
+    pub async fn authenticate_for(
+        &self,
+        db: &PgPool,
+        token: &str,
+        resource: Option<&str>,
+    ) -> Result<(Principal, Grant), ToolError> {
         if token.starts_with("sk_") {
-            self.authenticate_api_key(db, token).await
+            Ok((
+                self.authenticate_api_key(db, token).await?,
+                Grant::default(),
+            ))
         } else {
-            self.authenticate_jwt(db, token).await
+            self.authenticate_jwt(db, token, resource).await
         }
     }
 
-    async fn authenticate_jwt(&self, db: &PgPool, token: &str) -> Result<Principal, ToolError> {
+    async fn authenticate_jwt(
+        &self,
+        db: &PgPool,
+        token: &str,
+        resource: Option<&str>,
+    ) -> Result<(Principal, Grant), ToolError> {
         let invalid =
             || ToolError::unauthenticated("the access token is invalid or expired; log in again");
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
@@ -177,7 +239,10 @@ impl TokenService {
             .ok_or_else(invalid)?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        match resource {
+            Some(resource) => validation.set_audience(&[self.audience.as_str(), resource]),
+            None => validation.set_audience(&[&self.audience]),
+        }
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 30;
@@ -196,13 +261,19 @@ impl TokenService {
         if user_id.to_string() != claims.sub {
             return Err(invalid());
         }
-        Ok(Principal {
+        let principal = Principal {
             user_id,
             role: Role::parse(&role).unwrap_or(Role::User),
             email,
             fullname,
             credential: Credential::Session(session_id),
-        })
+        };
+        let grant = Grant {
+            audience: claims.aud,
+            scope: claims.scope,
+            client_id: claims.client_id,
+        };
+        Ok((principal, grant))
     }
 
     async fn authenticate_api_key(&self, db: &PgPool, key: &str) -> Result<Principal, ToolError> {

@@ -13,7 +13,9 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::principal::{Principal, Role};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
+use crate::types::EnumFilter;
 use crate::types::{Email, Filter, LongText, Name, NewPassword, Page, Paging};
+use crate::vocabulary::Roles;
 
 const EMAIL_TAKEN: &[(&str, ErrorKind, &str)] = &[(
     "users_email_key",
@@ -106,7 +108,7 @@ pub struct UserFilters {
     /// Partial, case-insensitive name match.
     pub fullname: Option<Filter>,
     /// Role filter (`user`, `admin`, `superAdmin`).
-    pub role_id: Option<Filter>,
+    pub role_id: Option<EnumFilter<Roles>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -122,7 +124,7 @@ pub struct UserSearch {
     /// Matched against email and full name (partial, case-insensitive).
     pub keyword: Name,
     /// Role filter.
-    pub role_id: Option<Filter>,
+    pub role_id: Option<EnumFilter<Roles>>,
     /// Page number (1-based).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -164,6 +166,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_user),
         Operation::build("getUser", Service::Auth)
             .title("Get a user")
+            .who("the user themself, or an admin")
             .describe(
                 "Returns one user's full profile. Users may read only themselves; admins may read anyone. \
                  Anyone else's id answers not found.",
@@ -180,6 +183,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_brief_user),
         Operation::build("updateUser", Service::Auth)
             .title("Update a user (admin)")
+            .who("admins; only superAdmins may change a superAdmin")
             .describe(
                 "Changes a user's full name, avatar, preferred language or biography. Email, password and role \
                  have their own operations. Only superAdmins may change a superAdmin. Returns the updated user.",
@@ -191,6 +195,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("updateProfile", Service::Auth)
             .core(Flow::Account, 20)
             .title("Update my profile")
+            .who("the user themself (`userId` must be the caller)")
             .describe(
                 "Changes the caller's own full name, avatar, preferred language or biography; `userId` must be \
                  the caller. Returns the updated user.",
@@ -200,6 +205,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_profile),
         Operation::build("deleteUser", Service::Auth)
             .title("Delete a user (admin)")
+            .who("admins for plain users; only superAdmins for admins and superAdmins; nobody for themself")
             .describe(
                 "Soft-deletes a user (isActive=false): their tokens and API keys stop working at once. \
                  Only superAdmins may delete admins or superAdmins; nobody deletes themself here; the last \
@@ -211,6 +217,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_user),
         Operation::build("archiveProfile", Service::Auth)
             .title("Archive my profile")
+            .who("the user themself (`userId` must be the caller)")
             .describe(
                 "Archives the caller's own account (isActive=false) and logs them out everywhere; `userId` must \
                  be the caller. The last active superAdmin cannot archive themself (422). Returns the user's \
@@ -243,6 +250,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(search_users),
         Operation::build("updateUserRole", Service::Auth)
             .title("Change a user's role (admin)")
+            .who("admins between `user` and `admin`; only superAdmins grant or take away `superAdmin` or change an admin; nobody for their own role")
             .describe(
                 "Sets a user's role to `user`, `admin` or `superAdmin`. Admins may move users between `user` and \
                  `admin`; only superAdmins may grant or take away `superAdmin` or change an admin. Nobody changes \
@@ -255,6 +263,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_user_role),
         Operation::build("updateUserPassword", Service::Auth)
             .title("Change my password")
+            .who("the user themself (`userId` must be the caller)")
             .describe(
                 "Changes the caller's own password after checking `oldPassword`; `userId` must be the caller. \
                  Other sessions of the user are logged out. Returns the user.",
@@ -264,6 +273,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_user_password),
         Operation::build("updateUserPasswordByAdmin", Service::Auth)
             .title("Set a user's password (admin)")
+            .who("superAdmins for anyone; admins for plain users only")
             .describe(
                 "Replaces a user's password without the old one and logs them out everywhere. SuperAdmins may \
                  change anyone's password; admins only those of plain users. Returns the user.",
@@ -276,7 +286,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<User, ToolError> {
-    let hash = password::hash(input.password.expose()).await?;
+    let hash = password::hash(ctx, input.password.expose()).await?;
     let id = Uuid::new_v4();
     let avatar = input.avatar.map(String::from).unwrap_or_else(|| {
         format!(
@@ -304,6 +314,7 @@ async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<U
 }
 
 async fn register_user(ctx: Ctx, input: NewUser) -> Result<User, ToolError> {
+    ctx.services.limits.admit_registration(&ctx)?;
     insert_user(&ctx, input, None).await
 }
 
@@ -522,7 +533,7 @@ async fn list_users(ctx: Ctx, input: UserFilters) -> Result<UserList, ToolError>
     let mut qb = user_query();
     sql::text_filter(&mut qb, "email", input.email.as_ref());
     sql::text_filter(&mut qb, "fullname", input.fullname.as_ref());
-    sql::enum_filter(&mut qb, "role_id", input.role_id.as_ref());
+    sql::enum_filter(&mut qb, "role_id", input.role_id.as_deref());
     fetch_user_page(&ctx, qb, page).await
 }
 
@@ -535,7 +546,7 @@ async fn search_users(ctx: Ctx, input: UserSearch) -> Result<UserList, ToolError
     qb.push(" OR fullname ILIKE ");
     qb.push_bind(pattern);
     qb.push(")");
-    sql::enum_filter(&mut qb, "role_id", input.role_id.as_ref());
+    sql::enum_filter(&mut qb, "role_id", input.role_id.as_deref());
     fetch_user_page(&ctx, qb, page).await
 }
 
@@ -571,39 +582,48 @@ async fn update_user_role(ctx: Ctx, input: RoleChange) -> Result<User, ToolError
     set_role(&ctx, input.user_id, input.role_id).await
 }
 
-async fn set_password(ctx: &Ctx, user_id: Uuid, hash: String) -> Result<User, ToolError> {
+/// Stores `hash` as the user's password; with `expected`, only if the stored hash is still that
+/// one (the old password was checked outside the transaction, so a concurrent change wins).
+async fn set_password(
+    ctx: &Ctx,
+    user_id: Uuid,
+    hash: String,
+    expected: Option<&str>,
+) -> Result<User, ToolError> {
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE auth.users SET password_hash = $2, record_version = record_version + 1, updated_at = now()
-         WHERE id = $1 AND is_active RETURNING {USER_COLUMNS}"
+         WHERE id = $1 AND is_active AND ($3::text IS NULL OR password_hash = $3) RETURNING {USER_COLUMNS}"
     );
-    Ok(sqlx::query_as::<_, User>(&sql)
+    sqlx::query_as::<_, User>(&sql)
         .bind(user_id)
         .bind(hash)
-        .fetch_one(&mut *db)
-        .await?)
-}
-
-async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, ToolError> {
-    let caller = only_self(&ctx, input.user_id)?.clone();
-    let stored: String = {
-        let mut db = ctx.db().await?;
-        sqlx::query_scalar(
-            "SELECT password_hash FROM auth.users WHERE id = $1 AND is_active FOR UPDATE",
-        )
-        .bind(input.user_id)
+        .bind(expected)
         .fetch_optional(&mut *db)
         .await?
-        .ok_or_else(|| ToolError::not_found("user"))?
-    };
-    if !password::verify(&input.old_password, Some(&stored)).await? {
+        .ok_or_else(|| {
+            ToolError::conflict("the password was changed meanwhile; read it again and retry")
+        })
+}
+
+/// Checks the old password and hashes the new one before the transaction opens, so no pooled
+/// connection waits on Argon2.
+async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, ToolError> {
+    let caller = only_self(&ctx, input.user_id)?.clone();
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM auth.users WHERE id = $1 AND is_active")
+            .bind(input.user_id)
+            .fetch_optional(&ctx.services.db)
+            .await?
+            .ok_or_else(|| ToolError::not_found("user"))?;
+    if !password::verify(&ctx, &input.old_password, Some(&stored)).await? {
         return Err(ToolError::field(
             "oldPassword",
             "does not match the current password",
         ));
     }
-    let hash = password::hash(input.new_password.expose()).await?;
-    let user = set_password(&ctx, input.user_id, hash).await?;
+    let hash = password::hash(&ctx, input.new_password.expose()).await?;
+    let user = set_password(&ctx, input.user_id, hash, Some(&stored)).await?;
     let mut db = ctx.db().await?;
     revoke_sessions(&mut db, input.user_id, caller.session_id()).await?;
     Ok(user)
@@ -611,12 +631,13 @@ async fn update_user_password(ctx: Ctx, input: PasswordChange) -> Result<User, T
 
 async fn update_user_password_by_admin(ctx: Ctx, input: PasswordReset) -> Result<User, ToolError> {
     let caller = ctx.caller()?.clone();
+    // Hash first: the row lock below must not be held while Argon2 runs.
+    let hash = password::hash(&ctx, input.password.expose()).await?;
     let target = lock_for_update(&ctx, input.user_id, None).await?;
     if caller.user_id != target.id {
         may_manage(&caller, &target)?;
     }
-    let hash = password::hash(input.password.expose()).await?;
-    let user = set_password(&ctx, input.user_id, hash).await?;
+    let user = set_password(&ctx, input.user_id, hash, None).await?;
     let mut db = ctx.db().await?;
     revoke_sessions(
         &mut db,

@@ -15,7 +15,8 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
-use crate::types::{Filter, Paging};
+use crate::types::{Choice, EnumFilter, Paging};
+use crate::vocabulary::ActivityKinds;
 
 /// One entry of a reservation's timeline.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -25,8 +26,8 @@ pub struct Activity {
     pub id: Uuid,
     /// The reservation it belongs to.
     pub reservation_id: Uuid,
-    /// What happened, e.g. `reservation_status_changed`, `payment_recorded`, `dispute_opened`,
-    /// `dispute_status_changed`, `dispute_resolution`.
+    /// What happened: a request, approval or status change, a payment, refund or dispute step.
+    #[schemars(with = "Choice<ActivityKinds>")]
     pub kind: String,
     /// The value before the change (absent for pure events).
     pub old_value: Option<Value>,
@@ -46,8 +47,8 @@ pub struct Activity {
 pub struct ActivityFilters {
     /// The reservation whose timeline to read.
     pub reservation_id: Uuid,
-    /// Only these kinds (exact, case-insensitive), e.g. `dispute_status_changed`.
-    pub kind: Option<Filter>,
+    /// Only these kinds (case-insensitive).
+    pub kind: Option<EnumFilter<ActivityKinds>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -71,6 +72,7 @@ pub fn operations() -> Vec<Operation> {
     vec![Operation::build("listReservationActivities", Service::Booking)
         .core(Flow::Host, 80)
         .title("List a reservation's activity timeline")
+        .who("the reservation's guest and host, and admins")
         .describe(
             "Returns what happened to a reservation, newest first: status changes, payments, \
              disputes and their resolution. Each entry has kind, oldValue, newValue, actorId \
@@ -95,7 +97,7 @@ async fn list_activities(ctx: Ctx, input: ActivityFilters) -> Result<ActivityLis
          FROM booking.reservation_activities WHERE reservation_id = ",
     );
     qb.push_bind(input.reservation_id);
-    sql::enum_filter(&mut qb, "kind", input.kind.as_ref());
+    sql::enum_filter(&mut qb, "kind", input.kind.as_deref());
     let mut db = ctx.db().await?;
     let (reservation_activities, paging) =
         sql::fetch_page(&mut db, qb, "created_at DESC, kind DESC, id DESC", page).await?;

@@ -18,7 +18,9 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
+use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
+use crate::vocabulary::ResolutionStatuses;
 
 /// A dispute.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -39,8 +41,9 @@ pub struct Dispute {
     /// The payment record it concerns, if any.
     pub related_payment_id: Option<Uuid>,
     /// `pending`, `reviewing`, `resolved` or `rejected`.
+    #[schemars(with = "Choice<ResolutionStatuses>")]
     pub resolution_status: String,
-    /// Index of `resolutionStatus` in the spec's enum.
+    /// Position of `resolutionStatus`'s value in its list of values (0-based).
     #[serde(rename = "resolutionStatus_idx")]
     pub resolution_status_idx: i32,
     /// When it was opened.
@@ -162,7 +165,7 @@ pub struct DisputeFilters {
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub raised_by: Option<Filter>,
     /// Only these states (`pending`, `reviewing`, `resolved`, `rejected`).
-    pub resolution_status: Option<Filter>,
+    pub resolution_status: Option<EnumFilter<ResolutionStatuses>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -187,6 +190,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("createDispute", Service::Booking)
             .core(Flow::Guest, 130)
             .title("Open a dispute on a reservation")
+            .who("the reservation's guest or host")
             .describe(
                 "Opens a dispute (damage, cleanliness, refund request, …) on a reservation you are \
                  the guest or the host of; the server sets raisedBy (you), reportedAt and \
@@ -202,6 +206,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("updateDispute", Service::Booking)
             .core(Flow::Admin, 30)
             .title("Update or resolve a dispute")
+            .who("admins move it through its states; the user who raised it may edit it while it is pending")
             .describe(
                 "Moves a dispute through its lifecycle or edits it. Admins: resolutionStatus \
                  pending → reviewing (assigns adminId, default the caller; reservation disputeStatus \
@@ -221,6 +226,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("getDispute", Service::Booking)
             .core(Flow::Admin, 20)
             .title("Get a dispute")
+            .who("the reservation's guest and host, the assigned admin, and admins")
             .describe(
                 "Returns one dispute by id, without joins. Visible to the reservation's guest and \
                  host, the assigned admin and admins; anyone else gets 'dispute not found'.",
@@ -232,6 +238,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listDisputes", Service::Booking)
             .core(Flow::Admin, 10)
             .title("List disputes")
+            .who("any logged-in user, for disputes on reservations they are guest or host of; admins for all")
             .describe(
                 "Lists the disputes visible to you, newest first: admins see all, others those on \
                  reservations where they are guest or host. Filter by reservationId, raisedBy and \
@@ -570,7 +577,7 @@ async fn list_disputes(ctx: Ctx, input: DisputeFilters) -> Result<DisputeList, T
     sql::enum_filter(
         &mut qb,
         "d.resolution_status",
-        input.resolution_status.as_ref(),
+        input.resolution_status.as_deref(),
     );
     push_party_scope(
         &mut qb,

@@ -54,6 +54,7 @@ pub fn operations() -> Vec<Operation> {
         transition("approveReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/approve")
             .core(Flow::Host, 50)
             .title("Approve a booking request")
+            .who("the listing's host, or an admin")
             .describe(
                 "The host (or an admin) accepts a pending request on a manual-approval listing. The guest then has \
                  the payment window to pay with startReservationPayment; once paid the reservation is `confirmed`. \
@@ -63,6 +64,7 @@ pub fn operations() -> Vec<Operation> {
         transition("declineReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/decline")
             .core(Flow::Host, 60)
             .title("Decline a booking request")
+            .who("the listing's host, or an admin")
             .describe(
                 "The host (or an admin) turns down a pending, unpaid request; the nights are released and the \
                  reservation becomes `declined`. Give a reason for the guest.",
@@ -71,15 +73,19 @@ pub fn operations() -> Vec<Operation> {
         transition("cancelReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/cancel")
             .core(Flow::Guest, 100)
             .title("Cancel a reservation")
+            .who("the reservation's guest or host before check-in; admins at any time")
             .describe(
                 "Cancels a pending or confirmed reservation and releases its nights. Guest or host before check-in, \
                  admins any time. A paid reservation is refunded: in full when the host or an admin cancels, \
                  otherwise per the reservation's cancellation-policy snapshot (see freeCancellationUntil in the quote).",
             )
+            // A paid reservation is refunded through the payment provider.
+            .open_world()
             .handler(cancel_op),
         transition("completeReservation", "/bookingmanagement-api/v1/reservations/{reservationId}/complete")
             .core(Flow::Host, 70)
             .title("Mark a stay complete")
+            .who("the listing's host, or an admin")
             .describe(
                 "The host (or an admin) marks a confirmed stay `complete` on or after its check-out day. Reviews \
                  open once a stay is complete. (Stays are also completed automatically the day after check-out.)",

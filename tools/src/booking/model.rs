@@ -10,9 +10,11 @@ use uuid::Uuid;
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::money::Money;
+use crate::types::Choice;
 use crate::types::RecordMeta;
+use crate::vocabulary::{ApprovalTypes, BookingStatuses, DisputeStatuses, PaymentConfirmations};
 
-/// A reservation (spec object `Reservation`), money in the listing's currency.
+/// A reservation, money in the listing's currency.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {
@@ -25,21 +27,25 @@ pub struct Reservation {
     /// The listing's host.
     pub host_id: Uuid,
     /// `instant` or `manual`, copied from the listing.
+    #[schemars(with = "Choice<ApprovalTypes>")]
     pub approval_type: String,
-    /// Index of `approvalType` in the spec's enum.
+    /// Position of `approvalType`'s value in its list of values (0-based).
     #[serde(rename = "approvalType_idx")]
     pub approval_type_idx: i32,
     /// `pending`, `confirmed`, `complete`, `cancelled` or `declined`.
+    #[schemars(with = "Choice<BookingStatuses>")]
     pub booking_status: String,
     /// Index of `bookingStatus`.
     #[serde(rename = "bookingStatus_idx")]
     pub booking_status_idx: i32,
     /// `pending`, `processing`, `paid` or `canceled` (set by the payment flow).
+    #[schemars(with = "Choice<PaymentConfirmations>")]
     pub payment_confirmation: String,
     /// Index of `paymentConfirmation`.
     #[serde(rename = "paymentConfirmation_idx")]
     pub payment_confirmation_idx: i32,
     /// `none`, `requested`, `active` or `resolved` (follows the reservation's disputes).
+    #[schemars(with = "Choice<DisputeStatuses>")]
     pub dispute_status: String,
     /// Index of `disputeStatus`.
     #[serde(rename = "disputeStatus_idx")]

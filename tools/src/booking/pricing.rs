@@ -150,6 +150,7 @@ pub struct Quote {
     /// What the platform keeps (service fee plus host commission).
     pub platform_fee: Money,
     /// `instant` (confirmed once paid) or `manual` (the host approves first).
+    #[schemars(with = "crate::types::Choice<crate::vocabulary::ApprovalTypes>")]
     pub approval_type: String,
     /// The last day a guest cancellation is refunded in full.
     pub free_cancellation_until: NaiveDate,

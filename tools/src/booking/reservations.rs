@@ -12,11 +12,14 @@ use uuid::Uuid;
 use super::lifecycle;
 use super::model::{load_reservation, record_activity, Party, Reservation, RESERVATION_COLUMNS};
 use super::pricing::price_stay;
+use crate::catalog::common::lock_listing;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
+use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, LongText, Paging, Text};
+use crate::vocabulary::{ApprovalTypes, BookingStatuses, PaymentConfirmations, PaymentStatuses};
 
 /// Unpaid pending reservations one guest may hold at once (calendar squatting guard).
 pub const MAX_PENDING_PER_GUEST: i64 = 5;
@@ -82,9 +85,9 @@ pub struct ReservationFilters {
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub listing_id: Option<Filter>,
     /// `instant` / `manual`.
-    pub approval_type: Option<Filter>,
+    pub approval_type: Option<EnumFilter<ApprovalTypes>>,
     /// `pending`, `confirmed`, `complete`, `cancelled`, `declined`.
-    pub booking_status: Option<Filter>,
+    pub booking_status: Option<EnumFilter<BookingStatuses>>,
     /// Host id(s).
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub host_id: Option<Filter>,
@@ -95,7 +98,7 @@ pub struct ReservationFilters {
     #[schemars(with = "Option<crate::types::DateFilter>")]
     pub check_in: Option<Filter>,
     /// `pending`, `processing`, `paid`, `canceled`.
-    pub payment_confirmation: Option<Filter>,
+    pub payment_confirmation: Option<EnumFilter<PaymentConfirmations>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -141,6 +144,7 @@ pub struct PaymentJoin {
     /// Payment record id.
     pub id: Uuid,
     /// `pending`, `paid`, `refunded` or `failed`.
+    #[schemars(with = "Choice<PaymentStatuses>")]
     pub payment_status: String,
     /// Amount paid (major units).
     pub amount_paid: f64,
@@ -158,10 +162,10 @@ pub struct ReservationView {
     #[serde(flatten)]
     #[sqlx(flatten)]
     pub reservation: Reservation,
-    /// The booked listing (an array of one, as the spec shows it).
+    /// The booked listing (an array of one element).
     #[sqlx(json)]
     pub listing_joins: Vec<ListingJoin>,
-    /// The host (an array of one, as the spec shows it).
+    /// The host (an array of one element).
     #[sqlx(json)]
     pub host_details: Vec<PersonJoin>,
     /// The guest (an array of one).
@@ -212,6 +216,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("createReservation", Service::Booking)
             .core(Flow::Guest, 50)
             .title("Book a stay")
+            .who("any logged-in user, who becomes the guest")
             .describe(
                 "Books a listing for checkIn..checkOut (checkOut = departure day) for guestCount guests; the caller \
                  is the guest. The server computes the price exactly as quoteReservation does and copies the listing's \
@@ -226,6 +231,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("getReservation", Service::Booking)
             .core(Flow::Guest, 90)
             .title("Get a reservation")
+            .who("the reservation's guest and host, and admins")
             .describe(
                 "Returns one reservation with its listing (listingJoins), host and guest details and payment \
                  ledger entries. Only its guest, its host and admins can see it.",
@@ -237,6 +243,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listReservations", Service::Booking)
             .core(Flow::Guest, 80)
             .title("List reservations")
+            .who("any logged-in user, for reservations they are guest or host of; admins for all")
             .describe(
                 "Lists reservations the caller is guest or host of (admins: all), newest first, with listing and \
                  host details. Filters: listingId, approvalType, bookingStatus, hostId, guestId, checkIn (dates or \
@@ -248,6 +255,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_reservations),
         Operation::build("updateReservation", Service::Booking)
             .title("Update a reservation's notes")
+            .who("the reservation's guest or host, or an admin (guestNote: the guest only)")
             .describe(
                 "Changes the free-form fields of a reservation: the guest's note (guest only) and the iCal \
                  export/import fields. Dates, listing, guests and price cannot change; statuses change only \
@@ -259,6 +267,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_reservation),
         Operation::build("deleteReservation", Service::Booking)
             .title("Delete a reservation")
+            .who("the reservation's guest or host before the stay begins; admins at any time")
             .describe(
                 "Cancels a reservation that still holds nights (same rules and refund as cancelReservation) and \
                  hides it (soft delete). Guest or host before the stay begins; admins at any time.",
@@ -266,12 +275,17 @@ pub fn operations() -> Vec<Operation> {
             .rest(Method::Delete, "/bookingmanagement-api/v1/reservations/{reservationId}")
             .access(Access::Authenticated)
             .deletes("reservation")
+            // A paid reservation is refunded through the payment provider.
+            .open_world()
             .handler(delete_reservation),
     ]
 }
 
 async fn create_reservation(ctx: Ctx, input: NewReservation) -> Result<Reservation, ToolError> {
     let guest = ctx.caller()?.user_id;
+    // First the listing's lock, the order every write of a listing's nights follows; the terms
+    // read after it are the current ones.
+    lock_listing(&ctx, input.listing_id).await?;
     let (terms, stay, quote) = price_stay(
         &ctx,
         input.listing_id,
@@ -391,12 +405,12 @@ async fn list_reservations(
     )?;
     sql::id_filter(&mut qb, "r.host_id", "hostId", input.host_id.as_ref())?;
     sql::id_filter(&mut qb, "r.guest_id", "guestId", input.guest_id.as_ref())?;
-    sql::enum_filter(&mut qb, "r.approval_type", input.approval_type.as_ref());
-    sql::enum_filter(&mut qb, "r.booking_status", input.booking_status.as_ref());
+    sql::enum_filter(&mut qb, "r.approval_type", input.approval_type.as_deref());
+    sql::enum_filter(&mut qb, "r.booking_status", input.booking_status.as_deref());
     sql::enum_filter(
         &mut qb,
         "r.payment_confirmation",
-        input.payment_confirmation.as_ref(),
+        input.payment_confirmation.as_deref(),
     );
     sql::date_filter(&mut qb, "r.check_in", "checkIn", input.check_in.as_ref())?;
     let mut db = ctx.db().await?;

@@ -13,7 +13,7 @@ use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, Name, Paging, RecordMeta};
 
-/// An amenity of the master list (spec object `ListingAmenity`).
+/// An amenity of the master list.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingAmenity {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::common::{
-    date_filter, load_managed_child, load_visible_child, managed_listing, push_listing_visible,
-    soft_delete, today, OfListing,
+    date_filter, load_managed_child, load_visible_child, lock_listing, managed_listing,
+    push_listing_visible, soft_delete, today, OfListing,
 };
 use crate::auth::model::ImageUrl;
 use crate::context::Ctx;
@@ -22,7 +22,7 @@ use crate::types::{Filter, Name, Paging, RecordMeta};
 /// The longest range one calendar entry may cover.
 pub const MAX_ENTRY_NIGHTS: i64 = 366;
 
-/// A calendar entry covering the nights `[date, endDate)` (spec object `ListingCalendar`).
+/// A calendar entry covering the nights `[date, endDate)`.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingCalendar {
@@ -166,6 +166,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("createListingCalendar", Service::Catalog)
             .core(Flow::Host, 40)
             .title("Add a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Adds availability/pricing for a listing's nights [date, endDate) (endDate defaults to the next day). isAvailable=false blocks the nights for booking; priceOverride replaces the nightly price. Only the listing's host or an admin; dates must not be in the past. 409 if another entry covers some of the nights or a reservation holds a night being blocked. Returns the entry.")
             .rest(Method::Post, "/propertycatalog-api/v1/listingcalendars")
             .access(Access::Authenticated)
@@ -173,6 +174,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_entry),
         Operation::build("updateListingCalendar", Service::Catalog)
             .title("Update a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Changes an entry's availability, price override, minimum stay or iCal data (its dates are fixed). Only the listing's host or an admin. Blocking nights a reservation holds gives 409; a stale recordVersion gives 409. Returns the entry.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Authenticated)
@@ -180,6 +182,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_entry),
         Operation::build("deleteListingCalendar", Service::Catalog)
             .title("Delete a calendar entry")
+            .who("the listing's host, or an admin")
             .describe("Soft-deletes a calendar entry; nights it blocked become bookable again. Only the listing's host or an admin. Returns its last state (isActive false).")
             .rest(Method::Delete, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Authenticated)
@@ -187,6 +190,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_entry),
         Operation::build("getListingCalendar", Service::Catalog)
             .title("Get a calendar entry")
+            .who("anyone (no login needed) for published listings; drafts only their host and admins")
             .describe("Returns one calendar entry by id. Entries of published listings are public; those of drafts only for the host and admins (others get 404).")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars/{listingCalendarId}")
             .access(Access::Public)
@@ -195,6 +199,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listListingCalendars", Service::Catalog)
             .core(Flow::Host, 30)
             .title("List calendar entries")
+            .who("anyone (no login needed), for the listings they can see (drafts: their host and admins)")
             .describe("Lists calendar entries of listings you can see, by listing and date: filter by listingId, by date (exact night, $today, $week, $month, or ranges like $gte-2030-01-01) and/or a from/to window. Use it to show availability and price overrides. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listingcalendars")
             .access(Access::Public)
@@ -255,7 +260,7 @@ async fn create_entry(ctx: Ctx, input: NewCalendarEntry) -> Result<ListingCalend
             format!("must be after date and cover at most {MAX_ENTRY_NIGHTS} nights"),
         ));
     }
-    managed_listing(&ctx, input.listing_id, false).await?;
+    managed_listing(&ctx, input.listing_id, true).await?;
     let owner = ctx.user_id();
     let mut db = ctx.db().await?;
     let sql = format!(
@@ -292,12 +297,29 @@ async fn load_managed(ctx: &Ctx, id: Uuid) -> Result<ListingCalendar, ToolError>
     load_managed_child(ctx, (TABLE, COLUMNS), id, "calendar entry").await
 }
 
+/// Locks the listing of entry `id` (see [`lock_listing`]) before the entry itself, the order every
+/// write of a listing's nights follows.
+async fn lock_entry_listing(ctx: &Ctx, id: Uuid) -> Result<(), ToolError> {
+    let listing: Option<Uuid> = {
+        let mut db = ctx.db().await?;
+        sqlx::query_scalar("SELECT listing_id FROM catalog.listing_calendars WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *db)
+            .await?
+    };
+    match listing {
+        Some(listing) => lock_listing(ctx, listing).await,
+        None => Ok(()),
+    }
+}
+
 async fn update_entry(ctx: Ctx, input: CalendarPatch) -> Result<ListingCalendar, ToolError> {
     check_common(
         input.price_override,
         input.min_stay,
         input.external_calendar_ids.as_ref(),
     )?;
+    lock_entry_listing(&ctx, input.listing_calendar_id).await?;
     let current = load_managed(&ctx, input.listing_calendar_id).await?;
     ToolError::check_version(
         input.record_version,

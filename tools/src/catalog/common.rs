@@ -39,7 +39,7 @@ pub async fn visible_listing(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingA
     let mut db = ctx.db().await?;
     let sql = format!(
         "SELECT id, host_id, is_published FROM catalog.listings WHERE id = $1 AND is_active{}",
-        if lock { " FOR UPDATE" } else { "" }
+        if lock { " FOR NO KEY UPDATE" } else { "" }
     );
     let listing: Option<ListingAccess> = sqlx::query_as(&sql)
         .bind(id)
@@ -48,6 +48,19 @@ pub async fn visible_listing(ctx: &Ctx, id: Uuid, lock: bool) -> Result<ListingA
     listing
         .filter(|l| l.visible_to(ctx))
         .ok_or_else(|| ToolError::not_found("listing"))
+}
+
+/// Takes the listing's row lock (`FOR NO KEY UPDATE`): the one lock order for every write that adds
+/// holds on a listing's nights (host blocks, bookings). Without it, calls that queue on each
+/// other's uncommitted holds in the exclusion constraints wake together when the one they waited
+/// for gives up, and deadlock. The lock does not block foreign-key checks of other rows.
+pub async fn lock_listing(ctx: &Ctx, id: Uuid) -> Result<(), ToolError> {
+    let mut db = ctx.db().await?;
+    sqlx::query("SELECT 1 FROM catalog.listings WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *db)
+        .await?;
+    Ok(())
 }
 
 /// Loads a listing the caller manages: 404 when they cannot even see it, 403 when they can see it

@@ -19,7 +19,9 @@ use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::stay::StayRange;
+use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta, Text};
+use crate::vocabulary::{ApprovalTypes, HoldingStatuses, PropertyTypes};
 
 /// What kind of place a listing is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -140,8 +142,9 @@ pub struct ListingReservation {
     pub id: Uuid,
     /// `pending`, `confirmed` or `complete`.
     #[serde(rename = "bookingStatus")]
+    #[schemars(with = "Choice<HoldingStatuses>")]
     pub booking_status: String,
-    /// Index of `bookingStatus` in the spec's enum.
+    /// Position of `bookingStatus`'s value in its list of values (0-based).
     #[serde(rename = "bookingStatus_idx")]
     pub booking_status_idx: i32,
     /// The guest.
@@ -155,7 +158,7 @@ pub struct ListingReservation {
     pub check_out: NaiveDate,
 }
 
-/// A rental listing (spec object `Listing`) with its joins. `title`/`description` are in the
+/// A rental listing with its joins. `title`/`description` are in the
 /// caller's language when a locale text matches (`locale` then names it), else the base text.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
@@ -176,11 +179,13 @@ pub struct Listing {
     #[sqlx(json)]
     pub location: Location,
     /// `apartment`, `house`, `villa`, `room`, `condo`, `loft`, `studio` or `other`.
+    #[schemars(with = "Choice<PropertyTypes>")]
     pub property_type: String,
-    /// Index of `propertyType` in the spec's enum.
+    /// Position of `propertyType`'s value in its list of values (0-based).
     #[serde(rename = "propertyType_idx")]
     pub property_type_idx: i32,
     /// `instant` or `manual` booking approval.
+    #[schemars(with = "Choice<ApprovalTypes>")]
     pub approval_type: String,
     /// Index of `approvalType`.
     #[serde(rename = "approvalType_idx")]
@@ -711,7 +716,7 @@ impl SortBy {
     }
 }
 
-/// Input of `listListings`: the spec's filters plus guest search.
+/// Input of `listListings`: field filters plus guest search.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListingFilters {
@@ -726,7 +731,7 @@ pub struct ListingFilters {
     #[schemars(with = "Option<crate::types::MoneyFilter>")]
     pub price_per_night: Option<Filter>,
     /// Property types (case-insensitive).
-    pub property_type: Option<Filter>,
+    pub property_type: Option<EnumFilter<PropertyTypes>>,
     /// Partial, case-insensitive currency match.
     pub currency: Option<Filter>,
     /// Only published (true) or only drafts (false; yours, or all for admins).
@@ -740,6 +745,7 @@ pub struct ListingFilters {
     /// Stay end (exclusive; send with checkIn); also respects the listings' min/max stay.
     pub check_out: Option<NaiveDate>,
     /// Only listings that take at least this many guests.
+    #[schemars(range(min = 1, max = 100))]
     pub guest_count: Option<u16>,
     /// Lowest base nightly price.
     pub min_price: Option<Money>,
@@ -781,6 +787,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_listing),
         Operation::build("updateListing", Service::Catalog)
             .title("Update a listing")
+            .who("the listing's host, or an admin")
             .describe("Changes any fields of a listing (lists such as photos or amenityIds are replaced). Only its host or an admin (others get 403, or 404 for drafts they cannot see). Send recordVersion to get 409 instead of overwriting a concurrent edit. Returns the listing.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listings/{listingId}")
             .access(Access::Authenticated)
@@ -789,6 +796,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("deleteListing", Service::Catalog)
             .core(Flow::Admin, 70)
             .title("Delete a listing")
+            .who("the listing's host, or an admin")
             .describe("Soft-deletes a listing: it disappears from search and reads; existing reservations keep their data. Only its host or an admin. Returns its last state (isActive false).")
             .rest(Method::Delete, "/propertycatalog-api/v1/listings/{listingId}")
             .access(Access::Authenticated)
@@ -797,6 +805,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("getListing", Service::Catalog)
             .core(Flow::Guest, 20)
             .title("Get a listing")
+            .who("anyone (no login needed) for published listings; drafts only their host and admins")
             .describe("Returns a listing with its amenities, all localeTexts, reviewAggregate and the latest 20 published reviews; title/description follow your Accept-Language when a translation matches (locale names it). Hosts and admins also get rezervations (reservations holding its nights). Drafts are visible only to their host and admins (404 for others).")
             .rest(Method::Get, "/propertycatalog-api/v1/listings/{listingId}")
             .access(Access::Public)
@@ -805,7 +814,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("listListings", Service::Catalog)
             .core(Flow::Guest, 10)
             .title("Search listings")
-            .describe("Searches published listings (plus your own drafts) with amenities and reviewAggregate: filter by city, free text q, checkIn+checkOut (only listings free on every night and whose min/max stay fits), guestCount, minPrice/maxPrice, amenityIds (all required), and the spec's title, hostId, address, pricePerNight ($gte-100, $btw-50-120…), propertyType, currency, isPublished. sortBy newest (default), priceAsc, priceDesc or rating. Titles follow Accept-Language. Paginated.")
+            .who("anyone (no login needed); drafts only for their host and admins")
+            .describe("Searches published listings (plus your own drafts) with amenities and reviewAggregate: filter by city, free text q, checkIn+checkOut (only listings free on every night and whose min/max stay fits), guestCount, minPrice/maxPrice, amenityIds (all required), and by title, hostId, address, pricePerNight ($gte-100, $btw-50-120…), propertyType, currency, isPublished. sortBy newest (default), priceAsc, priceDesc or rating. Titles follow Accept-Language. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listings")
             .access(Access::Public)
             .reads(Action::List, "listings")
@@ -911,7 +921,7 @@ async fn list_listings(ctx: Ctx, input: ListingFilters) -> Result<ListingList, T
                 .into_iter()
                 .map(|v| {
                     Uuid::parse_str(v)
-                        .map_err(|_| ToolError::field("amenityIds", format!("`{v}` is not a UUID")))
+                        .map_err(|_| ToolError::field("amenityIds", format!("must be ids (UUIDs such as 3f2b8c4e-9d1a-4c55-8e0f-2a6b7c8d9e01); got \"{v}\"")))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -927,7 +937,7 @@ async fn list_listings(ctx: Ctx, input: ListingFilters) -> Result<ListingList, T
         "pricePerNight",
         input.price_per_night.as_ref(),
     )?;
-    sql::enum_filter(&mut qb, "l.property_type", input.property_type.as_ref());
+    sql::enum_filter(&mut qb, "l.property_type", input.property_type.as_deref());
     sql::text_filter(&mut qb, "l.currency", input.currency.as_ref());
     sql::enum_filter(&mut qb, "l.city", input.city.as_ref());
     if let Some(published) = input.is_published {

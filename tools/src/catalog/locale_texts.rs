@@ -17,7 +17,7 @@ use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Filter, LongText, Name, Paging, RecordMeta};
 
-/// A listing's title and description in one language (spec object `ListingLocaleText`).
+/// A listing's title and description in one language.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingLocaleText {
@@ -108,6 +108,7 @@ pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("createListingLocaleText", Service::Catalog)
             .title("Add a listing translation")
+            .who("the listing's host, or an admin")
             .describe("Adds a listing's title and description in one language (languageCode such as `de` or `pt-BR`). Only the listing's host or an admin; one text per listing and language (409 on a duplicate). Guests whose Accept-Language matches see it in getListing/listListings. Returns the text.")
             .rest(Method::Post, "/propertycatalog-api/v1/listinglocaletexts")
             .access(Access::Authenticated)
@@ -115,6 +116,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_text),
         Operation::build("updateListingLocaleText", Service::Catalog)
             .title("Update a listing translation")
+            .who("the listing's host, or an admin")
             .describe("Changes a translation's title and/or description (listing and language are fixed). Only the listing's host or an admin; send recordVersion to get 409 instead of overwriting a concurrent edit. Returns the text.")
             .rest(Method::Patch, "/propertycatalog-api/v1/listinglocaletexts/{listingLocaleTextId}")
             .access(Access::Authenticated)
@@ -122,6 +124,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_text),
         Operation::build("deleteListingLocaleText", Service::Catalog)
             .title("Delete a listing translation")
+            .who("the listing's host, or an admin")
             .describe("Soft-deletes a translation; the language can then be added again. Only the listing's host or an admin. Returns its last state (isActive false).")
             .rest(Method::Delete, "/propertycatalog-api/v1/listinglocaletexts/{listingLocaleTextId}")
             .access(Access::Authenticated)
@@ -129,6 +132,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_text),
         Operation::build("getListingLocaleText", Service::Catalog)
             .title("Get a listing translation")
+            .who("anyone (no login needed) for published listings; drafts only their host and admins")
             .describe("Returns one translation by id. Translations of published listings are public; those of drafts only for the host and admins (others get 404).")
             .rest(Method::Get, "/propertycatalog-api/v1/listinglocaletexts/{listingLocaleTextId}")
             .access(Access::Public)
@@ -136,6 +140,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_text),
         Operation::build("listListingLocaleTexts", Service::Catalog)
             .title("List listing translations")
+            .who("anyone (no login needed), for the listings they can see (drafts: their host and admins)")
             .describe("Lists the translations of listings you can see, filtered by listingId and/or partial languageCode, ordered by listing and language. Paginated.")
             .rest(Method::Get, "/propertycatalog-api/v1/listinglocaletexts")
             .access(Access::Public)

@@ -120,6 +120,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_key),
         Operation::build("listApiKeys", Service::PlatformAdmin)
             .title("List API keys")
+            .who("any logged-in user, for their own keys; admins for every key")
             .describe(
                 "Lists API keys with their status and prefix, never the secret: the caller's own, or everyone's \
                  for admins. Newest first, paginated.",
@@ -129,6 +130,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_keys),
         Operation::build("updateApiKey", Service::PlatformAdmin)
             .title("Update or revoke an API key")
+            .who("the key's owner, or an admin")
             .describe(
                 "Changes a key's description or revokes it (`active: false` or `revokedAt`); a revoked key stops \
                  working at once and cannot be re-enabled. Owners manage their own keys; admins any key.",

@@ -16,7 +16,9 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
+use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, Paging, RecordMeta};
+use crate::vocabulary::{RevieweeTypes, Visibilities};
 
 /// One reviewee whose aggregate a change may have moved.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -27,7 +29,7 @@ pub struct Reviewee {
     pub kind: String,
 }
 
-/// Rating statistics for one reviewee (spec object `ReviewAggregate`).
+/// Rating statistics for one reviewee.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewAggregate {
@@ -36,6 +38,7 @@ pub struct ReviewAggregate {
     /// The rated listing or user.
     pub reviewee_id: Uuid,
     /// `host`, `guest` or `listing`.
+    #[schemars(with = "Choice<RevieweeTypes>")]
     pub reviewee_type: String,
     /// Index of `revieweeType`.
     #[serde(rename = "revieweeType_idx")]
@@ -45,6 +48,7 @@ pub struct ReviewAggregate {
     /// Published, approved, active reviews counted.
     pub review_count: i32,
     /// `public` (counts reviews) or `hidden` (counts none).
+    #[schemars(with = "Choice<Visibilities>")]
     pub visibility_status: String,
     /// Index of `visibilityStatus`.
     #[serde(rename = "visibilityStatus_idx")]
@@ -77,7 +81,7 @@ pub struct AggregateFilters {
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reviewee_id: Option<Filter>,
     /// `host`, `guest` and/or `listing` (case-insensitive).
-    pub reviewee_type: Option<Filter>,
+    pub reviewee_type: Option<EnumFilter<RevieweeTypes>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -101,6 +105,7 @@ pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("getReviewAggregate", Service::Reviews)
             .title("Get a rating aggregate")
+            .who("anyone (no login needed) for public aggregates; hidden ones only admins")
             .describe(
                 "Returns one rating aggregate by its own id: averageRating (number, 2 decimals) \
                  and reviewCount over the published, approved reviews of a listing, host or guest.",
@@ -114,6 +119,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_aggregate),
         Operation::build("listReviewAggregates", Service::Reviews)
             .title("List rating aggregates")
+            .who("anyone (no login needed) for public aggregates; admins also see hidden ones")
             .describe(
                 "Lists rating aggregates (averageRating, reviewCount) of listings, hosts and \
                  guests, most reviewed first. Filters: revieweeId, revieweeType (host/guest/listing), \
@@ -191,7 +197,7 @@ async fn list_aggregates(ctx: Ctx, input: AggregateFilters) -> Result<AggregateL
         "revieweeId",
         input.reviewee_id.as_ref(),
     )?;
-    sql::enum_filter(&mut qb, "reviewee_type", input.reviewee_type.as_ref());
+    sql::enum_filter(&mut qb, "reviewee_type", input.reviewee_type.as_deref());
     let mut db = ctx.db().await?;
     let (review_aggregates, paging) =
         sql::fetch_page(&mut db, qb, "review_count DESC, id", page).await?;

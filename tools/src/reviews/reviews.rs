@@ -34,9 +34,11 @@ use crate::context::Ctx;
 use crate::error::{self, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
+use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, LongText, Paging, RecordMeta};
+use crate::vocabulary::{ModerationStatuses, RevieweeTypes};
 
-/// Who or what a review is about (the spec's `revieweeType`).
+/// Who or what a review is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RevieweeType {
@@ -59,7 +61,7 @@ impl RevieweeType {
     }
 }
 
-/// A review's moderation state (the spec's `moderationStatus`).
+/// A review's moderation state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ModerationStatus {
@@ -93,7 +95,7 @@ impl TryFrom<i64> for Rating {
         if (1..=5).contains(&n) {
             Ok(Rating(n as i32))
         } else {
-            Err(format!("a rating is a whole number from 1 to 5 (got {n})"))
+            Err(format!("must be a whole number from 1 to 5 (got {n})"))
         }
     }
 }
@@ -107,7 +109,7 @@ impl JsonSchema for Rating {
     }
 }
 
-/// A review (spec object `Review`).
+/// A review.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Review {
@@ -120,6 +122,7 @@ pub struct Review {
     /// The reviewed host, guest (user ids) or listing (listing id).
     pub reviewee_id: Uuid,
     /// `host`, `guest` or `listing`.
+    #[schemars(with = "Choice<RevieweeTypes>")]
     pub reviewee_type: String,
     /// Index of `revieweeType`.
     #[serde(rename = "revieweeType_idx")]
@@ -129,6 +132,7 @@ pub struct Review {
     /// The text.
     pub review_text: String,
     /// `pending`, `approved` or `rejected`.
+    #[schemars(with = "Choice<ModerationStatuses>")]
     pub moderation_status: String,
     /// Index of `moderationStatus`.
     #[serde(rename = "moderationStatus_idx")]
@@ -238,7 +242,7 @@ pub struct ReviewFilters {
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reviewer_id: Option<Filter>,
     /// `host`, `guest` and/or `listing` (case-insensitive).
-    pub reviewee_type: Option<Filter>,
+    pub reviewee_type: Option<EnumFilter<RevieweeTypes>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -263,6 +267,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("createReview", Service::Reviews)
             .core(Flow::Guest, 110)
             .title("Review a completed stay")
+            .who("the guest or the host of the completed reservation")
             .describe(
                 "Writes a review of a completed reservation. The guest reviews the host \
                  (revieweeType=host, revieweeId=hostId) and/or the listing (revieweeType=listing, \
@@ -280,6 +285,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("updateReview", Service::Reviews)
             .core(Flow::Admin, 40)
             .title("Edit or moderate a review")
+            .who("the reviewer (the text, while unpublished); admins (moderation)")
             .describe(
                 "The reviewer may change reviewText while the review is still unpublished; \
                  admins moderate with moderationStatus (pending/approved/rejected) and isPublished. \
@@ -292,6 +298,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(update_review),
         Operation::build("deleteReview", Service::Reviews)
             .title("Delete a review")
+            .who("the reviewer while the review is unpublished; admins at any time")
             .describe(
                 "Soft-deletes a review: its reviewer while it is unpublished, admins at any time. \
                  The reviewee's aggregate is recomputed. Returns the review's last state \
@@ -303,6 +310,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_review),
         Operation::build("getReview", Service::Reviews)
             .title("Get a review")
+            .who("anyone (no login needed) once published and approved; before that its author and admins")
             .describe(
                 "Returns one review. Everyone sees it once it is published and approved; before \
                  that only its author and admins do (others get not found).",
@@ -641,7 +649,7 @@ async fn list_reviews(ctx: Ctx, input: ReviewFilters) -> Result<ReviewList, Tool
         "reviewerId",
         input.reviewer_id.as_ref(),
     )?;
-    sql::enum_filter(&mut qb, "reviewee_type", input.reviewee_type.as_ref());
+    sql::enum_filter(&mut qb, "reviewee_type", input.reviewee_type.as_deref());
     let mut db = ctx.db().await?;
     let (reviews, paging): (Vec<Review>, Paging) =
         sql::fetch_page(&mut db, qb, "published_at DESC, id DESC", page).await?;

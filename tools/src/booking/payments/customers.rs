@@ -12,7 +12,9 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
+use crate::types::Choice;
 use crate::types::{Filter, OwnedRecordMeta, Paging};
+use crate::vocabulary::Platforms;
 
 /// A user's customer record at a payment provider.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -25,6 +27,7 @@ pub struct PaymentCustomer {
     /// The provider's customer id (`cus_…`).
     pub customer_id: String,
     /// The provider (`local`, `stripe`).
+    #[schemars(with = "Choice<Platforms>")]
     pub platform: String,
     /// System fields (`isActive`, `recordVersion`, `createdAt`, `updatedAt`); `_owner`: the user it belongs to.
     #[serde(flatten)]
@@ -52,6 +55,7 @@ pub struct PaymentMethod {
     /// Billing postal code.
     pub card_holder_zip: Option<String>,
     /// The provider (`local`, `stripe`).
+    #[schemars(with = "Choice<Platforms>")]
     pub platform: String,
     /// Card details without secrets: brand, last4, expMonth, expYear.
     pub card_info: Option<Value>,
@@ -144,6 +148,7 @@ pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("getPaymentCustomerByUserId", Service::Booking)
             .title("Get a user's payment customer")
+            .who("the user themself, or an admin")
             .describe(
                 "Returns the payment-provider customer record (customerId, platform) of a user; \
                  created automatically the first time the user pays. Users may read only their \
@@ -169,6 +174,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(list_customers),
         Operation::build("listPaymentCustomerMethods", Service::Booking)
             .title("List a user's saved payment methods")
+            .who("the user themself, or an admin")
             .describe(
                 "Lists the payment methods a user has paid with (card brand, last4, expiry, \
                  holder name and zip; never card numbers), newest first, filtered by partial \
@@ -231,7 +237,7 @@ async fn list_methods(ctx: Ctx, input: MethodFilters) -> Result<MethodList, Tool
         .into_iter()
         .map(|u| {
             Uuid::parse_str(u)
-                .map_err(|_| ToolError::field("userId", format!("`{u}` is not a UUID")))
+                .map_err(|_| ToolError::field("userId", format!("must be ids (UUIDs such as 3f2b8c4e-9d1a-4c55-8e0f-2a6b7c8d9e01); got \"{u}\"")))
         })
         .collect::<Result<Vec<Uuid>, _>>()?;
     if !ctx.is_admin() && users.iter().any(|u| ctx.user_id() != Some(*u)) {

@@ -26,7 +26,9 @@ use crate::context::{Ctx, Services};
 use crate::error::{ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Annotations, Envelope, Flow, Method, Operation, Service};
+use crate::types::Choice;
 use crate::types::Text;
+use crate::vocabulary::PaymentConfirmations;
 
 /// What the payer supplies to start a payment.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -68,7 +70,7 @@ pub struct PaymentCallback {
     pub reservation_id: Option<Uuid>,
 }
 
-/// The spec's `paymentResult`.
+/// The payment's state as the provider reports it (`paymentResult`).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentResult {
@@ -83,6 +85,7 @@ pub struct PaymentResult {
     /// What the client may need to finish the payment (client secret, last error).
     pub payment_intent_info: Value,
     /// Haven's status: `pending`, `processing`, `paid` or `canceled`.
+    #[schemars(with = "Choice<PaymentConfirmations>")]
     pub status_literal: String,
     /// Amount charged.
     pub amount: Money,
@@ -109,10 +112,39 @@ pub struct PaymentOutcome {
     pub payment_result: PaymentResult,
 }
 
+/// What `callbackReservationPayment` always says: the payment was read again from the provider.
+pub const RECHECKED: &str = "re-checked";
+
+/// The answer of `callbackReservationPayment`. Anyone may call it (gateways and redirect pages do),
+/// so only the reservation's guest, host and admins see the reservation and the payment; everyone
+/// else gets the acknowledgement alone.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackOutcome {
+    /// Always `re-checked`: Haven re-read the payment from the provider and applied it.
+    pub acknowledgement: String,
+    /// The reservation after the re-check (guest, host and admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Reservation>,
+    /// The payment's state (guest, host and admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_result: Option<PaymentResult>,
+}
+
+/// Re-reading a payment from the provider and applying it: reaches the provider, moves no money.
 const PAYMENT_ANNOTATIONS: Annotations = Annotations {
     read_only: false,
     destructive: false,
     idempotent: true,
+    open_world: true,
+};
+
+/// Charging the guest's card: irreversible money movement through the provider, so clients must
+/// ask before calling it, and a retry (e.g. with another card after a decline) may charge again.
+const CHARGE_ANNOTATIONS: Annotations = Annotations {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
     open_world: true,
 };
 
@@ -122,6 +154,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("startReservationPayment", Service::Booking)
             .core(Flow::Guest, 60)
             .title("Pay for a reservation")
+            .who("the reservation's guest")
             .describe(
                 "The guest pays a pending reservation (after the host's approval on manual listings) with \
                  paymentUserParams.paymentMethodId. With the default local provider use Stripe's test ids: \
@@ -132,12 +165,13 @@ pub fn operations() -> Vec<Operation> {
             .rest(Method::Patch, "/bookingmanagement-api/v1/startreservationpayment/{reservationId}")
             .access(Access::Authenticated)
             .updates("reservation")
-            .annotations(PAYMENT_ANNOTATIONS)
+            .annotations(CHARGE_ANNOTATIONS)
             .envelope(Envelope::Fields)
             .handler(start_payment),
         Operation::build("refreshReservationPayment", Service::Booking)
             .core(Flow::Guest, 70)
             .title("Refresh a reservation's payment")
+            .who("the reservation's guest or host, or an admin")
             .describe(
                 "Re-reads the reservation's payment from the provider and applies it (e.g. a `processing` payment \
                  that has since succeeded confirms the reservation). Guest, host or admin.",
@@ -150,10 +184,12 @@ pub fn operations() -> Vec<Operation> {
             .handler(refresh_payment),
         Operation::build("callbackReservationPayment", Service::Booking)
             .title("Payment gateway callback")
+            .who("anyone (no login needed); the reservation and payment in the answer are shown only to its guest, its host and admins")
             .describe(
                 "Called by a payment gateway or redirect page with the reservation id: Haven re-reads the payment \
-                 from the provider (it never trusts the caller's data) and applies it. Public; the reservation \
-                 itself is returned only to its guest, host or admins. Signed Stripe webhooks go to \
+                 from the provider (it never trusts the caller's data) and applies it. Public; it answers \
+                 acknowledgement `re-checked`, and only the reservation's guest, host or admins also get the \
+                 reservation and the payment result. Signed Stripe webhooks go to \
                  POST /bookingmanagement-api/v1/webhooks/stripe.",
             )
             .rest(Method::Post, "/bookingmanagement-api/v1/callbackreservationpayment")
@@ -533,7 +569,7 @@ async fn refresh_payment(ctx: Ctx, input: RefreshPayment) -> Result<PaymentOutco
     .await
 }
 
-async fn callback_payment(ctx: Ctx, input: PaymentCallback) -> Result<PaymentOutcome, ToolError> {
+async fn callback_payment(ctx: Ctx, input: PaymentCallback) -> Result<CallbackOutcome, ToolError> {
     let id = input.reservation_id.ok_or_else(|| {
         ToolError::field(
             "reservationId",
@@ -544,7 +580,17 @@ async fn callback_payment(ctx: Ctx, input: PaymentCallback) -> Result<PaymentOut
         .await?
         .ok_or_else(|| ToolError::not_found("reservation"))?;
     let (updated, intent) = resync(&ctx, &reservation).await?;
-    outcome(&ctx, updated, Some(&intent), None, None).await
+    let (reservation, payment_result) = if updated.party(&ctx).is_some() {
+        let full = outcome(&ctx, updated, Some(&intent), None, None).await?;
+        (full.reservation, Some(full.payment_result))
+    } else {
+        (None, None)
+    };
+    Ok(CallbackOutcome {
+        acknowledgement: RECHECKED.into(),
+        reservation,
+        payment_result,
+    })
 }
 
 /// Builds the answer; callers who are not party to the reservation see only the payment status.

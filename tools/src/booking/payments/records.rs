@@ -1,4 +1,4 @@
-//! The payment ledger (spec object `PaymentRecord`): append-only. The payment flow appends one row
+//! The payment ledger: append-only. The payment flow appends one row
 //! per provider fact (deduplicated by `dedupe_key`, so replayed webhooks cannot book money twice)
 //! and admins may append manual entries; there is no update or delete operation, and a database
 //! trigger rejects any UPDATE or DELETE. A refund is a new row with status `refunded`.
@@ -16,7 +16,9 @@ use crate::error::ToolError;
 use crate::money::{Currency, Money};
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
+use crate::types::{Choice, EnumFilter};
 use crate::types::{Filter, Paging, RecordMeta, Text};
+use crate::vocabulary::PaymentStatuses;
 
 /// One ledger entry.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -35,8 +37,9 @@ pub struct PaymentRecord {
     /// What the guest paid.
     pub amount_paid: Money,
     /// `pending`, `paid`, `refunded` or `failed`.
+    #[schemars(with = "Choice<PaymentStatuses>")]
     pub payment_status: String,
-    /// Index of `paymentStatus` in the spec's enum.
+    /// Position of `paymentStatus`'s value in its list of values (0-based).
     #[serde(rename = "paymentStatus_idx")]
     pub payment_status_idx: i32,
     /// City tax included in the amount.
@@ -131,7 +134,7 @@ pub struct RecordFilters {
     #[schemars(with = "Option<crate::types::UuidFilter>")]
     pub reservation_id: Option<Filter>,
     /// Only these statuses (`pending`, `paid`, `refunded`, `failed`).
-    pub payment_status: Option<Filter>,
+    pub payment_status: Option<EnumFilter<PaymentStatuses>>,
     /// Page number (1-based; 0 returns all rows up to 1000).
     #[schemars(range(max = 1_000_000))]
     pub page_number: Option<u32>,
@@ -195,6 +198,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(create_record),
         Operation::build("getPaymentRecord", Service::Booking)
             .title("Get a payment record")
+            .who("the reservation's guest and host, and admins")
             .describe(
                 "Returns one payment-ledger entry (amountPaid, paymentStatus, fees, payout, refund) \
                  by id, without joins. Visible to the guest and host of its reservation and to \
@@ -209,6 +213,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_record),
         Operation::build("listPaymentRecords", Service::Booking)
             .title("List payment records")
+            .who("any logged-in user, for reservations they are guest or host of; admins for all")
             .describe(
                 "Lists payment-ledger entries, newest first, filtered by reservationId and \
                  paymentStatus. Admins see every record; other users only records of reservations \
@@ -370,7 +375,7 @@ async fn list_records(ctx: Ctx, input: RecordFilters) -> Result<RecordList, Tool
         "reservationId",
         input.reservation_id.as_ref(),
     )?;
-    sql::enum_filter(&mut qb, "p.payment_status", input.payment_status.as_ref());
+    sql::enum_filter(&mut qb, "p.payment_status", input.payment_status.as_deref());
     push_party_scope(&mut qb, &ctx, "p.reservation_id", &[]);
     let mut db = ctx.db().await?;
     let (payment_records, paging) =

@@ -1,4 +1,4 @@
-//! Payment tickets (spec object `Sys_reservationPayment`): one active ticket per reservation
+//! Payment tickets: one active ticket per reservation
 //! (`orderId`) tracking the provider-side payment (`paymentId`, the provider's raw `paymentStatus`
 //! and Haven's `statusLiteral`). The payment flow creates and updates tickets itself through
 //! [`upsert_ticket`]; the CRUD operations exist for admins repairing data. Reads are open to the
@@ -17,7 +17,9 @@ use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::money::Money;
 use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
+use crate::types::Choice;
 use crate::types::{Filter, OwnedRecordMeta, Paging, Text};
+use crate::vocabulary::Platforms;
 
 /// A payment ticket.
 #[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
@@ -38,6 +40,7 @@ pub struct Ticket {
     /// The frontend page that shows the payment result.
     pub redirect_url: Option<String>,
     /// The provider (`local`, `stripe`).
+    #[schemars(with = "Choice<Platforms>")]
     pub platform: String,
     /// The amount being charged.
     pub amount: Money,
@@ -171,6 +174,7 @@ pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("getReservationPayment", Service::Booking)
             .title("Get a payment ticket")
+            .who("the ticket's owner (the guest), the reservation's host, and admins")
             .describe(
                 "Returns one payment ticket (Sys_reservationPayment) by id: the provider payment \
                  id, its raw status, Haven's statusLiteral, amount and currency. Visible to the \
@@ -186,6 +190,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_ticket),
         Operation::build("listReservationPayments", Service::Booking)
             .title("List payment tickets")
+            .who("any logged-in user, for tickets they own or of reservations they host; admins for all")
             .describe(
                 "Lists payment tickets (Sys_reservationPayment), newest first, filtered by \
                  ownerId, orderId (reservation id) and partial paymentId, paymentStatus, \
@@ -236,6 +241,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(delete_ticket),
         Operation::build("getReservationPaymentByOrderId", Service::Booking)
             .title("Get a reservation's payment ticket")
+            .who("the reservation's guest and host, and admins")
             .describe(
                 "Returns the active payment ticket of a reservation (orderId = reservation id). \
                  Visible to the guest, the host and admins; anyone else, or a reservation with no \
@@ -250,6 +256,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_by_order),
         Operation::build("getReservationPaymentByPaymentId", Service::Booking)
             .title("Get a payment ticket by provider payment id")
+            .who("the reservation's guest and host, and admins")
             .describe(
                 "Returns the active payment ticket whose provider payment id (e.g. a PaymentIntent \
                  `pi_…`) is paymentId. Visible to the guest, the host and admins; anyone else gets \
