@@ -143,7 +143,7 @@ fn events() -> Value {
             { "name": "kinds", "in": "query", "required": false, "schema": { "type": "string" }, "description": "Comma-separated operation names to keep" }
         ],
         "responses": {
-            "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+            "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": {} } } },
             "400": error("An unknown parameter, a lastEventId that is not a whole number, or a kind that is not an operation"),
             "401": error("No login, or an invalid token"),
             "429": error("Too many requests: wait for Retry-After seconds"),
@@ -248,7 +248,7 @@ fn mcp_sse() -> Value {
         "description": "Opens a server-sent event stream whose first `endpoint` event names the /mcp/message URL to POST JSON-RPC messages to; answers arrive as `message` events. The session belongs to the caller that opened it, with the tool selection given here.",
         "parameters": selection_parameters(),
         "responses": {
-            "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+            "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": {} } } },
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
             "403": text("Host or Origin not allowed (DNS-rebinding protection)")
         },
@@ -302,7 +302,7 @@ fn stripe_webhook() -> Value {
 
 fn agent_run(id: &str, summary: &str, agent: Option<&Value>, body: Value, stream: bool) -> Value {
     let success = if stream {
-        json!({ "description": "The run's events (run_started, text_delta, tool_call_started, tool_call_finished, run_finished) while it runs", "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+        json!({ "description": "The run's events (run_started, text_delta, tool_call_started, tool_call_finished, run_finished) while it runs", "content": { "text/event-stream": { "schema": {} } } })
     } else {
         json!({ "description": "The finished run", "content": { "application/json": { "schema": schema_of::<RunResult>() } } })
     };
