@@ -310,7 +310,8 @@ pub async fn verify_credentials(
         Err(_) => throttle::Outcome::Abandoned,
     };
     throttle::settle(ctx, email, outcome).await?;
-    Ok(checked?.map(|(id, role, fullname)| (id, Role::parse(&role).unwrap_or(Role::User), fullname)))
+    Ok(checked?
+        .map(|(id, role, fullname)| (id, Role::parse(&role).unwrap_or(Role::User), fullname)))
 }
 
 /// The active user with `email` and this password (id, role, name), or `None`; always spends one
