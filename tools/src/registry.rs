@@ -733,7 +733,8 @@ impl OperationBuilder {
         Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
     {
         let input_schema = schema_for::<I>();
-        let output_schema = schema_for::<O>();
+        let mut output_schema = schema_for::<O>();
+        drop_multiple_of(&mut output_schema);
         let fields = field_kinds(&input_schema);
         let input_schema = Arc::new(input_schema);
         let schema = input_schema.clone();
@@ -830,6 +831,24 @@ pub fn schema_for<T: JsonSchema>() -> Map<String, Value> {
         return map.clone();
     }
     Map::new()
+}
+
+/// Removes `multipleOf` from an output schema: clients validate `structuredContent` with binary
+/// floating point, where 310.4 is not a multiple of 0.01, so the rule (amounts have at most two
+/// decimals, which the server guarantees) is kept only where inputs are checked.
+fn drop_multiple_of(schema: &mut Map<String, Value>) {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("multipleOf");
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    schema.remove("multipleOf");
+    schema.values_mut().for_each(walk);
 }
 
 /// Removes schemars' Rust-specific `format`s (`uint32`, `int64`, …): they are not JSON Schema
@@ -1084,6 +1103,14 @@ mod tests {
             if op.annotations.read_only {
                 assert!(!op.annotations.destructive, "{}", op.name);
             }
+        }
+    }
+
+    #[test]
+    fn output_schemas_carry_no_multiple_of() {
+        for op in Registry::global().all() {
+            let text = Value::Object((*op.output_schema).clone()).to_string();
+            assert!(!text.contains("multipleOf"), "{}", op.name);
         }
     }
 
