@@ -64,6 +64,8 @@ async fn swagger_init() -> impl IntoResponse {
 /// The whole document.
 pub fn document(registry: &Registry) -> Value {
     let mut paths: Map<String, Value> = super::openapi_routes::paths();
+    // The hand-described routes (agent runs, MCP, webhooks) refuse NUL in their strings too.
+    paths.values_mut().for_each(refuse_nul);
     for op in registry.all() {
         for path in std::iter::once(&op.path).chain(op.aliases.iter()) {
             let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
@@ -105,9 +107,15 @@ fn operation(op: &Operation, alias: bool) -> Value {
                 .collect()
         })
         .unwrap_or_default();
+    let mut props = props;
+    props.values_mut().for_each(refuse_nul);
     let mut parameters: Vec<Value> = path_params
         .iter()
-        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": props.get(*p).cloned().unwrap_or(json!({"type":"string"})) }))
+        .map(|p| {
+            let mut schema = props.get(*p).cloned().unwrap_or(json!({"type":"string"}));
+            single_value(&mut schema);
+            json!({ "name": p, "in": "path", "required": true, "schema": schema })
+        })
         .collect();
     let mut body_props = Map::new();
     for (name, schema) in &props {
@@ -151,6 +159,41 @@ fn operation(op: &Operation, alias: bool) -> Value {
         entry["security"] = json!([{ "bearer": [] }]);
     }
     entry
+}
+
+/// Adds the rule every string input follows (no NUL characters, refused with a 400 naming the
+/// field) to the free strings of `schema`, so the document says exactly what the server accepts.
+fn refuse_nul(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let free_string = map.get("type").is_some_and(|t| {
+                t == "string"
+                    || t.as_array()
+                        .is_some_and(|ts| ts.iter().any(|x| x == "string"))
+            }) && !["format", "enum", "const", "pattern"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            if free_string {
+                map.insert("pattern".into(), Value::String("^[^\\u0000]*$".into()));
+            }
+            map.values_mut().for_each(refuse_nul);
+        }
+        Value::Array(items) => items.iter_mut().for_each(refuse_nul),
+        _ => {}
+    }
+}
+
+/// A path segment carries one value: drops the list alternatives of a filter schema ("one value or
+/// an array of values"), which only a query string can carry.
+fn single_value(schema: &mut Value) {
+    if let Value::Object(map) = schema {
+        for key in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(alts)) = map.get_mut(key) {
+                alts.retain(|a| a.get("type") != Some(&Value::String("array".into())));
+                alts.iter_mut().for_each(single_value);
+            }
+        }
+    }
 }
 
 fn success_code(op: &Operation) -> &'static str {
