@@ -64,8 +64,13 @@ async fn swagger_init() -> impl IntoResponse {
 /// The whole document.
 pub fn document(registry: &Registry) -> Value {
     let mut paths: Map<String, Value> = super::openapi_routes::paths();
-    // The hand-described routes (agent runs, MCP, webhooks) refuse NUL in their strings too.
-    paths.values_mut().for_each(refuse_nul);
+    // The agent run routes refuse NUL in their strings like the registry operations (a JSON-RPC
+    // message is rmcp's to judge).
+    for (path, entry) in paths.iter_mut() {
+        if path.starts_with("/agenthub-api/") {
+            refuse_nul(entry);
+        }
+    }
     for op in registry.all() {
         for path in std::iter::once(&op.path).chain(op.aliases.iter()) {
             let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));

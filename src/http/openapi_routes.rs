@@ -79,6 +79,15 @@ fn json_body(schema: Value) -> Value {
     json!({ "content": { "application/json": { "schema": schema } } })
 }
 
+/// A refusal answered as plain text by the transport itself, or as JSON by the layers in front of
+/// it (the NUL and Host/Origin guards).
+fn text_or_json(description: &str) -> Value {
+    json!({ "description": description, "content": {
+        "text/plain": { "schema": { "type": "string" } },
+        "application/json": { "schema": { "type": "object" } }
+    } })
+}
+
 fn text(description: &str) -> Value {
     json!({ "description": description, "content": { "text/plain": { "schema": { "type": "string" } } } })
 }
@@ -229,7 +238,7 @@ fn mcp_post() -> Value {
         "responses": {
             "200": { "description": "The JSON-RPC answer (a JSON-RPC error is still HTTP 200)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
             "202": { "description": "A notification or response, accepted" },
-            "400": { "description": "Malformed JSON-RPC: error -32700 or -32600; or an unknown toolset or selection value (-32602)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
+            "400": { "description": "Malformed JSON-RPC: error -32700 or -32600; an unknown toolset or selection value (-32602); or a NUL character in the URL (the error envelope)", "content": { "application/json": { "schema": { "anyOf": [jsonrpc_answer(), { "$ref": "#/components/schemas/Error" }] } } } },
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
             "403": { "description": "Host or Origin not allowed (DNS-rebinding protection)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
             "406": { "description": "The Accept header does not allow both application/json and text/event-stream" },
@@ -249,8 +258,9 @@ fn mcp_sse() -> Value {
         "parameters": selection_parameters(),
         "responses": {
             "200": { "description": "The event stream", "content": { "text/event-stream": { "schema": {} } } },
+            "400": { "description": "An unknown toolset or selection value (-32602), or a NUL character in the URL", "content": { "application/json": { "schema": { "type": "object" } } } },
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
-            "403": text("Host or Origin not allowed (DNS-rebinding protection)")
+            "403": text_or_json("Host or Origin not allowed (DNS-rebinding protection)")
         },
         "security": [{}, { "bearer": [] }]
     })
@@ -267,9 +277,9 @@ fn mcp_message() -> Value {
         "requestBody": body,
         "responses": {
             "202": { "description": "Accepted; the answer arrives on the stream" },
-            "400": text("Not a JSON-RPC message, or no sessionId"),
+            "400": text_or_json("Not a JSON-RPC message, no sessionId, or a NUL character in the URL (the error envelope)"),
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
-            "403": text("Host or Origin not allowed, or the session belongs to another caller"),
+            "403": text_or_json("Host or Origin not allowed (a JSON-RPC error), or the session belongs to another caller"),
             "404": text("Unknown or closed session"),
             "410": text("The session closed"),
             "413": text("The request body is larger than HAVEN_MAX_BODY_BYTES")
