@@ -227,17 +227,7 @@ pub fn find_credential(req: &Request) -> Option<(String, TokenSource)> {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_string())
     };
-    let from_cookie = || {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| {
-                let (name, value) = c.trim().split_once('=')?;
-                (name == TOKEN_NAME).then(|| value.to_string())
-            })
-    };
+    let from_cookie = || cookie(headers, TOKEN_NAME);
     let found = [
         (from_query, TokenSource::Query),
         (from_bearer(), TokenSource::Bearer),
@@ -248,6 +238,19 @@ pub fn find_credential(req: &Request) -> Option<(String, TokenSource)> {
         .into_iter()
         .find_map(|(token, source)| token.map(|t| (t, source)))
         .filter(|(t, _)| !t.is_empty())
+}
+
+/// The value of the cookie `name` in the request's `Cookie` headers, if sent.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (key, value) = c.trim().split_once('=')?;
+            (key == name).then(|| value.to_string())
+        })
 }
 
 #[cfg(test)]

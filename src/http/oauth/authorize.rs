@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use subtle::ConstantTimeEq;
@@ -226,15 +226,7 @@ fn refused(state: &AppState, status: StatusCode, refusal: Refusal) -> Response {
 }
 
 fn cookie_csrf(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            let (name, value) = c.trim().split_once('=')?;
-            (name == CSRF_COOKIE && value.len() >= 32).then(|| value.to_string())
-        })
+    crate::http::auth::cookie(headers, CSRF_COOKIE).filter(|value| value.len() >= 32)
 }
 
 fn set_csrf_cookie(state: &AppState, resp: &mut Response, csrf: &str) {

@@ -205,26 +205,28 @@ type CodeRow = (
     Option<Uuid>,
 );
 
+/// The non-empty form parameter `key`, or the `invalid_request` answer saying `missing`.
+// The error is the HTTP answer itself, as in the grant handlers that use it.
+#[allow(clippy::result_large_err)]
+fn required<'a>(
+    p: &'a HashMap<String, String>,
+    key: &str,
+    missing: &str,
+) -> Result<&'a str, Response> {
+    p.get(key)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", missing))
+}
+
 async fn by_code(
     state: &AppState,
     client_id: &str,
     p: &HashMap<String, String>,
 ) -> Result<Response, Response> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    let code = get("code").ok_or_else(|| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "code is required",
-        )
-    })?;
-    let verifier = get("code_verifier").ok_or_else(|| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "code_verifier is required (PKCE)",
-        )
-    })?;
+    let code = required(p, "code", "code is required")?;
+    let verifier = required(p, "code_verifier", "code_verifier is required (PKCE)")?;
     let mut tx = state.services.db.begin().await.map_err(server_error)?;
     let row: Option<CodeRow> = sqlx::query_as(
         "SELECT client_id, user_id, redirect_uri, scope, code_challenge, resource,
@@ -326,13 +328,7 @@ async fn by_refresh(
     p: &HashMap<String, String>,
 ) -> Result<Response, Response> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    let presented = get("refresh_token").ok_or_else(|| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "refresh_token is required",
-        )
-    })?;
+    let presented = required(p, "refresh_token", "refresh_token is required")?;
     let mut tx = state.services.db.begin().await.map_err(server_error)?;
     let row: Option<RefreshRow> = sqlx::query_as(
         "SELECT r.session_id, r.used_at IS NOT NULL, r.expires_at <= now(), g.client_id, g.user_id,
