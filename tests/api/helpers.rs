@@ -104,6 +104,7 @@ async fn server() -> &'static Server {
                 .await
                 .unwrap();
             }
+            drop_stale_databases(&mut lock, &template).await;
             sqlx::query("SELECT pg_advisory_unlock(7213)")
                 .execute(&mut lock)
                 .await
@@ -115,6 +116,42 @@ async fn server() -> &'static Server {
             }
         })
         .await
+}
+
+/// How long a test database outlives the run that made it: long enough for any test still running
+/// in another process (a helper's `cargo test` beside this one), short enough that the cluster under
+/// `target/tmp` does not grow without end across runs.
+const STALE_AFTER_SECS: u64 = 2 * 60 * 60;
+
+/// Drops the test databases of earlier runs (`t_<unix secs>_<uuid>` older than
+/// [`STALE_AFTER_SECS`]) and templates of other migration sets; each test's database is otherwise
+/// kept for post-mortem inspection.
+async fn drop_stale_databases(conn: &mut sqlx::PgConnection, template: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%' OR datname LIKE 'haven\\_tmpl\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let stale = match name.strip_prefix("t_") {
+            Some(rest) => match rest.split_once('_').and_then(|(secs, _)| secs.parse::<u64>().ok()) {
+                Some(made) => now.saturating_sub(made) > STALE_AFTER_SECS,
+                None => true, // the unstamped names of older harness versions
+            },
+            None => name != template && !name.ends_with("_building"),
+        };
+        if stale {
+            // Best effort: a database still in use elsewhere is left for a later run.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -178,7 +215,11 @@ impl TestApp {
         route: impl FnOnce(PgConnectOptions) -> PgConnectOptions,
     ) -> TestApp {
         let server = server().await;
-        let name = format!("t_{}", Uuid::new_v4().simple());
+        let made = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let name = format!("t_{made}_{}", Uuid::new_v4().simple());
         db::create_database(server.admin.clone(), &name, Some(&server.template))
             .await
             .unwrap();
