@@ -847,11 +847,12 @@ async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
         .execute(&app.db)
         .await
         .unwrap();
-    let sign = |aud: &str| {
+    let sign_by = |aud: &str, iss: Option<&str>| {
         let grant = haven_tools::auth::tokens::Grant {
             audience: aud.into(),
             scope: Some("haven:read haven:full".into()),
             client_id: Some("c".into()),
+            issuer: iss.map(str::to_string),
         };
         app.state
             .services
@@ -866,15 +867,55 @@ async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
             .unwrap()
             .0
     };
+    let sign = |aud: &str| sign_by(aud, Some(PUBLIC));
     let foreign = sign("https://other.example/mcp");
     let (s, challenge) = mcp_status(&app, "/mcp", Some(&foreign)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("invalid_token"));
+    // An OAuth token must carry the authorization server's issuer URL, not the login issuer,
+    // nor another server's.
+    for iss in [None, Some("https://other.example")] {
+        let (s, _) = mcp_status(&app, "/mcp", Some(&sign_by(RESOURCE, iss))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "iss {iss:?}");
+    }
     // The same token for this resource is accepted: only the audience differs.
     assert_eq!(
         mcp_status(&app, "/mcp", Some(&sign(RESOURCE))).await.0,
         StatusCode::OK
     );
+}
+
+/// The claims of a JWT (its middle part), without checking the signature.
+fn claims_of(token: &str) -> Value {
+    let body = token.split('.').nth(1).expect("a JWT");
+    let bytes = URL_SAFE_NO_PAD.decode(body).expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test]
+async fn access_tokens_name_the_authorization_server_as_issuer() {
+    let app = spawn().await;
+    let user = app.user("iss@haven.test").await;
+    let client_id = client(&app).await;
+    let t = tokens_for(&app, &client_id, &user, &[]).await;
+    let claims = claims_of(t["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["iss"], PUBLIC,
+        "iss = the metadata's issuer: {claims}"
+    );
+    assert_eq!(claims["aud"], RESOURCE);
+    assert_eq!(claims["client_id"], client_id.as_str());
+    let (_, meta) = app
+        .rest(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(meta["issuer"], claims["iss"]);
+    // A login token keeps the JWT issuer.
+    assert_eq!(claims_of(&user.token)["iss"], "haven");
 }
 
 #[tokio::test]
