@@ -420,7 +420,13 @@ async fn consent(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> R
         };
     let issuer = state.config.issuer();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    if p.get("decision").map(String::as_str) != Some("allow") {
+    let decision = p.get("decision").map(String::as_str);
+    // "Allow read-only" narrows what the app asked for (RFC 6749 §3.3: the server may grant less).
+    let scope = match decision {
+        Some("allow_read") => super::SCOPE_READ.to_string(),
+        _ => scope,
+    };
+    if !matches!(decision, Some("allow") | Some("allow_read")) {
         pairs.push(("error", "access_denied"));
         pairs.push(("error_description", "the user denied access"));
         if let Some(s) = &st {

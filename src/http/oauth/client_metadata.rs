@@ -151,10 +151,12 @@ pub fn check_document(url: &str, body: &[u8]) -> Result<ClientDocument, String> 
         .and_then(Value::as_str)
     {
         None | Some("none") => {}
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "token_endpoint_auth_method `{}` is not supported; Haven serves public clients (none)",
             other.chars().take(40).collect::<String>()
-        )),
+        ))
+        }
     }
     if let Some(grants) = obj.get("grant_types") {
         let ok = grants

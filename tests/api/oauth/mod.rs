@@ -878,6 +878,40 @@ async fn the_read_scope_makes_the_connection_read_only() {
 }
 
 #[tokio::test]
+async fn the_person_may_grant_read_only_access_when_the_app_asks_for_more() {
+    let app = spawn().await;
+    let user = app.user("narrow@haven.test").await;
+    let client_id = client(&app).await;
+    let params = auth_params(&client_id, &[]);
+    let (s, page, cookie) = sign_in(&app, &params, &user.email, "password123").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("value=\"allow_read\""), "{page}");
+    let resp = consent(&app, &page, &cookie, "allow_read").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let code = query_of(&location(&resp).unwrap())["code"].clone();
+    let (s, t) = exchange(&app, &client_id, &code, VERIFIER).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        t["scope"], "haven:read",
+        "the token answer says what was granted"
+    );
+    let (status, challenge, _) = mcp_raw(
+        &app,
+        "/mcp",
+        t["access_token"].as_str().unwrap(),
+        "tools/call",
+        &json!({ "name": "createApiKey", "arguments": { "description": "x" } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    // A read-only request gets no such button: there is nothing to narrow.
+    let params = auth_params(&client_id, &[("scope", "haven:read")]);
+    let (_, page, _) = sign_in(&app, &params, &user.email, "password123").await;
+    assert!(!page.contains("allow_read"), "{page}");
+}
+
+#[tokio::test]
 async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
     let app = spawn().await;
     let user = app.user("aud@haven.test").await;
