@@ -39,4 +39,5 @@ mod reservations;
 mod reviews;
 mod scripted_llm;
 mod tokens;
+mod verification;
 mod words;
