@@ -9,6 +9,10 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::Operation;
 
+/// The domain-event kinds that are not operation names: a notification for its recipient, and the
+/// changes the system makes by itself ([`record_system`]). `/events?kinds=` accepts them too.
+pub const SYSTEM_KINDS: &[&str] = &["notification", "expireReservation", "paymentWebhook"];
+
 /// Writes the audit row and the domain event for `op`'s successful `output`.
 pub async fn record(
     db: &mut PgConnection,

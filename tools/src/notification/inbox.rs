@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::model::{EventTypes, Notification, NotificationSorts, NOTIFICATION_COLUMNS};
 use crate::context::Ctx;
 use crate::error::ToolError;
-use crate::registry::{Action, Flow, Method, Operation, Service};
+use crate::registry::{Action, Envelope, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter, Page, Paging};
 
@@ -110,6 +110,7 @@ pub fn operations() -> Vec<Operation> {
             .describe("Answers how many of the caller's notifications are not yet seen (for a badge).")
             .rest(Method::Get, "/notification-api/v1/notifications/unseencount")
             .reads(Action::Get, "unseenCount")
+            .envelope(Envelope::Fields)
             .handler(unseen),
     ]
 }
@@ -165,6 +166,12 @@ async fn list(ctx: Ctx, input: NotificationQuery) -> Result<NotificationList, To
 
 async fn mark_seen(ctx: Ctx, input: SeenInput) -> Result<SeenResult, ToolError> {
     let owner = ctx.caller()?.user_id;
+    if input.notification_ids.is_empty() || input.notification_ids.len() > 100 {
+        return Err(ToolError::field(
+            "notificationIds",
+            "must list between 1 and 100 notification ids",
+        ));
+    }
     let mut ids = input.notification_ids;
     ids.sort();
     ids.dedup();

@@ -161,6 +161,9 @@ async fn get(ctx: Ctx, _input: NoInput) -> Result<Preferences, ToolError> {
 
 async fn update(ctx: Ctx, input: PreferencesPatch) -> Result<Preferences, ToolError> {
     let user = ctx.caller()?.user_id;
+    if input.events.as_ref().is_some_and(|e| e.len() > 50) {
+        return Err(ToolError::field("events", "must list at most 50 changes"));
+    }
     if let Some(phone) = &input.phone_number {
         let phone = phone.trim();
         if !phone.is_empty() && !is_e164(phone) {

@@ -64,9 +64,21 @@ pub fn operations() -> Vec<Operation> {
 
 async fn send(ctx: Ctx, input: NewNotification) -> Result<SentNotification, ToolError> {
     let admin = ctx.caller()?.user_id;
+    if input.recipient_ids.is_empty() || input.recipient_ids.len() > 1000 {
+        return Err(ToolError::field(
+            "recipientIds",
+            "must list between 1 and 1000 user ids",
+        ));
+    }
     let mut recipients = input.recipient_ids;
     recipients.sort();
     recipients.dedup();
+    if input.channels.as_ref().is_some_and(|c| c.len() > 3) {
+        return Err(ToolError::field(
+            "channels",
+            "must list at most 3 channels (email, sms, push)",
+        ));
+    }
     let only: Option<Vec<&'static str>> = input
         .channels
         .map(|cs| cs.iter().map(|c| c.as_str()).collect());
