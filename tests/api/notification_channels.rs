@@ -361,11 +361,14 @@ async fn a_dead_workers_lease_runs_out_and_a_refused_address_fails_for_good() {
     sink.stop().await;
 }
 
+/// One SMS request: authorization, form fields, idempotency key.
+type SmsRequest = (String, HashMap<String, String>, String);
+
 /// What the fake Twilio and FCM servers received.
 #[derive(Default)]
 struct Wire {
     /// (authorization, form fields, idempotency key) per SMS request.
-    sms: Mutex<Vec<(String, HashMap<String, String>, String)>>,
+    sms: Mutex<Vec<SmsRequest>>,
     /// (authorization, body, idempotency key) per push request.
     push: Mutex<Vec<(String, Value, String)>>,
 }

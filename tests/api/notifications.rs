@@ -203,7 +203,7 @@ async fn expired_holds_disputes_and_check_in_reminders_notify_the_parties() {
         .filter(|(e, _, _)| e == "checkInReminder")
         .map(|(_, t, _)| t)
         .collect();
-    assert_eq!(reminders, [format!("Check-in tomorrow at Sea view loft")]);
+    assert_eq!(reminders, ["Check-in tomorrow at Sea view loft".to_string()]);
 
     // The guest opens a dispute → the host is told, the guest not.
     let (s, b) = app
