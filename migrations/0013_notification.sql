@@ -66,7 +66,8 @@ CREATE TABLE notification.preferences (
 -- next attempt with exponential backoff until max_attempts, then `failed`.
 CREATE TABLE notification.deliveries (
     id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    notification_id     uuid NOT NULL REFERENCES notification.notifications (id),
+    -- Null for messages that are not notifications (verification codes).
+    notification_id     uuid REFERENCES notification.notifications (id),
     user_id             uuid NOT NULL REFERENCES auth.users (id),
     channel             text NOT NULL CHECK (channel IN ('email', 'sms', 'push')),
     destination         text NOT NULL,
@@ -75,6 +76,8 @@ CREATE TABLE notification.deliveries (
     body_text           text NOT NULL,
     body_html           text,
     payload             jsonb NOT NULL DEFAULT '{}',
+    -- Secret content (a verification code): the text is wiped once the row is sent or failed.
+    sensitive           boolean NOT NULL DEFAULT false,
     status              text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
     attempts            integer NOT NULL DEFAULT 0,
     max_attempts        integer NOT NULL DEFAULT 8,

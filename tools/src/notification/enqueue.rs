@@ -258,3 +258,42 @@ async fn queue_deliveries(
         .await?;
     Ok(targets.len())
 }
+
+/// Queues one message that is not a notification (a verification code) on `channel` to
+/// `destination`, whatever the recipient's preferences say. It is `sensitive`: the text is wiped
+/// from the outbox once sent or given up, and admins never see it. Answers whether the channel is
+/// configured (nothing is queued when it is not).
+#[allow(clippy::too_many_arguments)]
+pub async fn send_direct(
+    db: &mut PgConnection,
+    settings: &NotificationSettings,
+    user_id: Uuid,
+    channel: &'static str,
+    destination: &str,
+    subject: &str,
+    text: &str,
+) -> Result<bool, ToolError> {
+    if !settings.channels.has(channel) {
+        return Ok(false);
+    }
+    let html = (channel == "email").then(|| texts::email_html("en", subject, text));
+    sqlx::query(
+        "INSERT INTO notification.deliveries (user_id, channel, destination, subject, body_text, body_html,
+             max_attempts, sensitive)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, true)",
+    )
+    .bind(user_id)
+    .bind(channel)
+    .bind(destination)
+    .bind(subject)
+    .bind(text)
+    .bind(html)
+    .bind(settings.max_attempts)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(OUTBOX_CHANNEL)
+        .execute(&mut *db)
+        .await?;
+    Ok(true)
+}

@@ -118,8 +118,8 @@ pub const NOTIFICATION_COLUMNS: &str = "id, user_id, event_type, title, body, da
 pub struct Delivery {
     /// The delivery's id; also the idempotency key and email Message-ID sent to the provider.
     pub id: Uuid,
-    /// The in-app notification it delivers.
-    pub notification_id: Uuid,
+    /// The in-app notification it delivers (null for a verification code).
+    pub notification_id: Option<Uuid>,
     /// The recipient.
     pub user_id: Uuid,
     /// `email`, `sms` or `push`.

@@ -149,7 +149,9 @@ impl Outbox {
                 sqlx::query(
                     "UPDATE notification.deliveries
                         SET status = 'sent', provider_message_id = $3, sent_at = now(),
-                            lease_until = NULL, last_error = NULL, updated_at = now()
+                            lease_until = NULL, last_error = NULL, updated_at = now(),
+                            body_text = CASE WHEN sensitive THEN '' ELSE body_text END,
+                            body_html = CASE WHEN sensitive THEN NULL ELSE body_html END
                       WHERE id = $1 AND leased_by = $2 AND attempts = $4 AND status = 'pending'",
                 )
                 .bind(row.id)
@@ -166,7 +168,9 @@ impl Outbox {
                     "UPDATE notification.deliveries
                         SET status = CASE WHEN $3 OR attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
                             next_attempt_at = now() + make_interval(secs => $4),
-                            lease_until = NULL, last_error = $5, updated_at = now()
+                            lease_until = NULL, last_error = $5, updated_at = now(),
+                            body_text = CASE WHEN sensitive AND ($3 OR attempts >= max_attempts)
+                                             THEN '' ELSE body_text END
                       WHERE id = $1 AND leased_by = $2 AND attempts = $6 AND status = 'pending'",
                 )
                 .bind(row.id)
