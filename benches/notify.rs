@@ -22,6 +22,8 @@ use sqlx::PgPool;
 use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
+// Shared with the other benches; this one uses only the server and seeding parts.
+#[allow(dead_code)]
 mod common;
 use common::{Database, Server};
 
