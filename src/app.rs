@@ -128,7 +128,11 @@ impl AppState {
         let services = Services {
             db: pool,
             tokens: Arc::new(tokens),
-            settings: Arc::new(Settings::default()),
+            settings: Arc::new(Settings {
+                messages_per_minute: config.messages_per_minute,
+                inquiries_per_hour: config.inquiries_per_hour,
+                ..Settings::default()
+            }),
             payments,
             extension: Some(hub.clone()),
             limits: Arc::new(haven_tools::limits::Limits::new(config.limit_settings())),

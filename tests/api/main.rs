@@ -29,6 +29,7 @@ mod legacy_and_stdio;
 mod limits;
 mod live_events;
 mod mcp_surface;
+mod messaging;
 mod nul_bytes;
 mod oauth;
 mod overload;

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod context;
 pub mod error;
 pub mod limits;
+pub mod messaging;
 pub mod money;
 pub mod platformadmin;
 pub mod principal;
