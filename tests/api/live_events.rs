@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 use crate::fixtures::{booked, listing};
 use crate::helpers::*;
 
-/// An open `/events` stream.
-struct Events {
+/// An open `/events` stream (also used by the messaging tests).
+pub(crate) struct Events {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
     buf: String,
 }
 
 impl Events {
-    async fn open(base: &str, token: &str, last_event_id: Option<&str>) -> Events {
+    pub(crate) async fn open(base: &str, token: &str, last_event_id: Option<&str>) -> Events {
         let client = reqwest::Client::new();
         let mut req = client
             .get(format!("{base}/events"))
@@ -39,7 +39,7 @@ impl Events {
     }
 
     /// The events (id, kind, data) that arrive within `wait`.
-    async fn within(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
+    pub(crate) async fn within(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + wait;
         loop {

@@ -30,6 +30,7 @@ mod limits;
 mod live_events;
 mod mcp_surface;
 mod messaging;
+mod messaging_live;
 mod nul_bytes;
 mod oauth;
 mod overload;
