@@ -200,4 +200,9 @@ async fn the_live_page_is_served_by_haven_itself_with_the_registry_s_event_types
         .unwrap();
     assert!(script.contains("\"createReservation\"") && !script.contains("\"listListings\""));
     assert!(script.contains("EventSource(\"/events"));
+    // Conversations: the page lists threads, reads one and replies through the messaging routes.
+    for route in ["/messagethreads", "/threadmessages/", "/messages"] {
+        assert!(script.contains(route), "live.js uses {route}");
+    }
+    assert!(html.contains("id=\"reply\""), "a reply form");
 }
