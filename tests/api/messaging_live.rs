@@ -216,3 +216,51 @@ async fn a_message_posted_through_one_process_reaches_the_other_participant_on_a
         "a third user sees none of it"
     );
 }
+
+#[tokio::test]
+async fn concurrent_messages_in_many_threads_all_reach_the_host_s_stream() {
+    // Event ids are taken before commit and changes commit in their own order: a stream must not
+    // drop an event because one with a higher id went out first.
+    let app = TestApp::spawn().await;
+    let host = app.user("host@haven.test").await;
+    let listing = listing(&app, &host, json!({})).await;
+    let mut askers = Vec::new();
+    for i in 0..8 {
+        let asker = app.user(&format!("asker{i}@haven.test")).await;
+        let (status, body) = app
+            .rest(
+                Method::POST,
+                "/messaging-api/v1/messagethreads",
+                Some(&asker.token),
+                Some(json!({ "listingId": listing })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let thread = body["messageThread"]["id"].as_str().unwrap().to_string();
+        askers.push((asker, thread));
+    }
+    let mut host_events = Events::open(&app.base, &host.token, None).await;
+    let (http, base) = (&app.http, app.base.as_str());
+    let posts = askers.iter().flat_map(|(asker, thread)| {
+        (0..5).map(move |n| async move {
+            post_at(http, base, &asker.token, thread, &format!("question {n}")).await
+        })
+    });
+    let sent: Vec<Value> = futures::future::join_all(posts).await;
+    let mut seen: Vec<(String, String, Value)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.iter().filter(|e| e.1 == "createMessage").count() < sent.len()
+        && Instant::now() < deadline
+    {
+        seen.extend(host_events.within(Duration::from_millis(200)).await);
+    }
+    let mut got: Vec<&str> = seen
+        .iter()
+        .filter(|e| e.1 == "createMessage")
+        .filter_map(|e| e.2["objectId"].as_str())
+        .collect();
+    let mut want: Vec<&str> = sent.iter().filter_map(|m| m["id"].as_str()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "every message's event, once");
+}
