@@ -131,6 +131,7 @@ impl AppState {
             settings: Arc::new(Settings {
                 messages_per_minute: config.messages_per_minute,
                 inquiries_per_hour: config.inquiries_per_hour,
+                verification: config.verification_settings(),
                 ..Settings::default()
             }),
             payments,

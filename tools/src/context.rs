@@ -58,6 +58,8 @@ pub struct Settings {
     pub inquiries_per_hour: u32,
     /// Largest uploaded message attachment, in bytes.
     pub max_attachment_bytes: usize,
+    /// Verification codes, login verification and 2FA rules.
+    pub verification: crate::auth::verification::VerificationSettings,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             messages_per_minute: 30,
             inquiries_per_hour: 10,
             max_attachment_bytes: 1024 * 1024,
+            verification: Default::default(),
         }
     }
 }
