@@ -785,6 +785,24 @@ async fn anyone_may_ask_a_host_about_a_published_listing_and_floods_are_limited(
         )
         .await;
     assert_error(status, &resp, StatusCode::UNPROCESSABLE_ENTITY, "booked");
+    let (status, _) = app
+        .rest(
+            Method::POST,
+            THREADS,
+            Some(&asker.token),
+            Some(json!({ "hostId": Uuid::new_v4() })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an unknown host");
+    let (status, resp) = app
+        .rest(
+            Method::POST,
+            THREADS,
+            Some(&asker.token),
+            Some(json!({ "hostId": host.id, "guestId": nobody.id })),
+        )
+        .await;
+    assert_error(status, &resp, StatusCode::FORBIDDEN, "must be you");
     let (status, resp) = app
         .rest(Method::POST, THREADS, Some(&asker.token), Some(json!({})))
         .await;

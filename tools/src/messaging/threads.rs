@@ -23,6 +23,12 @@ use crate::types::{Filter, Paging};
 /// Input of `createMessageThread`: a context (reservation, listing) and/or the other party.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "required": ["reservationId"], "properties": { "reservationId": { "type": "string" } } },
+    { "required": ["listingId"], "properties": { "listingId": { "type": "string" } } },
+    { "required": ["hostId"], "properties": { "hostId": { "type": "string" } } },
+    { "required": ["guestId"], "properties": { "guestId": { "type": "string" } } }
+]))]
 pub struct NewThread {
     /// The reservation the thread is about (you are its guest or its host); sets both parties.
     pub reservation_id: Option<Uuid>,
@@ -284,20 +290,30 @@ async fn context_of(ctx: &Ctx, me: Uuid, input: &NewThread) -> Result<Context, T
             reservation: None,
         });
     }
-    match (input.host_id, input.guest_id) {
-        (Some(_), Some(_)) => Err(ToolError::bad_input(
-            "send hostId (you are the guest) or guestId (you are the host), not both",
-        )),
-        (Some(host), None) => {
+    // Both parties named: the caller must be one of them.
+    let (host, guest) = match (input.host_id, input.guest_id) {
+        (Some(host), Some(guest)) if guest == me => (Some(host), None),
+        (Some(host), Some(guest)) if host == me => (None, Some(guest)),
+        (Some(_), Some(_)) => {
+            return Err(ToolError::forbidden(
+                "you open threads you take part in: hostId or guestId must be you",
+            ))
+        }
+        other => other,
+    };
+    match (host, guest) {
+        (Some(host), _) => {
             if host == me {
                 return Err(ToolError::field(
                     "hostId",
                     "must be someone else: you cannot open a thread with yourself",
                 ));
             }
-            let reachable = user_is_active(ctx, host).await?
-                && (exists(ctx, SHARE_A_RESERVATION, me, host).await?
-                    || hosts_a_published_listing(ctx, host).await?);
+            if !user_is_active(ctx, host).await? {
+                return Err(ToolError::not_found("host"));
+            }
+            let reachable = exists(ctx, SHARE_A_RESERVATION, me, host).await?
+                || hosts_a_published_listing(ctx, host).await?;
             if !reachable {
                 return Err(ToolError::unprocessable(
                     "you can write to a host who has a published listing or who hosts one of your reservations; this user is neither",
@@ -317,9 +333,10 @@ async fn context_of(ctx: &Ctx, me: Uuid, input: &NewThread) -> Result<Context, T
                     "must be someone else: you cannot open a thread with yourself",
                 ));
             }
-            if !(user_is_active(ctx, guest).await?
-                && exists(ctx, SHARE_A_RESERVATION, guest, me).await?)
-            {
+            if !user_is_active(ctx, guest).await? {
+                return Err(ToolError::not_found("guest"));
+            }
+            if !exists(ctx, SHARE_A_RESERVATION, guest, me).await? {
                 return Err(ToolError::unprocessable(
                     "as a host you can write to a guest who booked one of your listings; this user has not",
                 ));
