@@ -129,6 +129,8 @@ impl AppState {
         tokio::spawn(hub.runs.clone().listen(pool.clone()));
         let notification_providers = Arc::new(config.notify.providers()?);
         let mut settings = Settings {
+            messages_per_minute: config.messages_per_minute,
+            inquiries_per_hour: config.inquiries_per_hour,
             verification: config.verification_settings(),
             ..Settings::default()
         };

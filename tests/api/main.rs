@@ -31,6 +31,8 @@ mod live_events;
 mod mcp_surface;
 mod notification_channels;
 mod notifications;
+mod messaging;
+mod messaging_live;
 mod nul_bytes;
 mod oauth;
 mod overload;

@@ -128,6 +128,9 @@ const PARTY_FIELDS: &[&str] = &[
     "revieweeId",
     "raisedBy",
     "createdBy",
+    "senderId",
+    "recipientId",
+    "reportedBy",
 ];
 
 /// The users who may watch the event: the actor and every party the output names.
@@ -148,7 +151,9 @@ pub fn audience(actor: Option<Uuid>, output: &Value) -> Vec<Uuid> {
 }
 
 /// What a live viewer reads of an event: the object's kind and the action, plus the state fields
-/// people follow (a reservation's status and payment, a review's publication, a dispute's status).
+/// people follow (a reservation's status and payment, a review's publication, a dispute's status,
+/// a message's thread). Never free text such as a message's content: an event outlives a later
+/// moderation or deletion, and replays must not show what the object no longer shows.
 fn event_payload(data_name: &str, action: &str, output: &Value) -> Value {
     let mut payload = json!({ "dataName": data_name, "action": action });
     for field in [
@@ -160,6 +165,9 @@ fn event_payload(data_name: &str, action: &str, output: &Value) -> Value {
         "resolutionStatus",
         "listingId",
         "reservationId",
+        "threadId",
+        "messageId",
+        "isOpen",
         "title",
     ] {
         if let Some(v) = output.get(field).filter(|v| !v.is_null()) {

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod context;
 pub mod error;
 pub mod limits;
+pub mod messaging;
 pub mod money;
 pub mod notification;
 pub mod platformadmin;
