@@ -33,6 +33,7 @@ mod nul_bytes;
 mod oauth;
 mod overload;
 mod payments;
+mod platformadmin;
 mod rate_limits;
 mod registry_faces;
 mod reservations;

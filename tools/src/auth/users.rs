@@ -286,6 +286,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<User, ToolError> {
+    check_preferred_language(ctx, input.preferred_language.as_ref()).await?;
     let hash = password::hash(ctx, input.password.expose()).await?;
     let id = Uuid::new_v4();
     let avatar = input.avatar.map(String::from).unwrap_or_else(|| {
@@ -389,7 +390,22 @@ fn may_manage(caller: &Principal, target: &User) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// Refuses a `preferredLanguage` the localization settings do not support.
+async fn check_preferred_language(
+    ctx: &Ctx,
+    language: Option<&LanguageTag>,
+) -> Result<(), ToolError> {
+    match language {
+        Some(l) => {
+            crate::platformadmin::localization::check_language(ctx, "preferredLanguage", l.as_str())
+                .await
+        }
+        None => Ok(()),
+    }
+}
+
 async fn patch_user(ctx: &Ctx, input: UserPatch) -> Result<User, ToolError> {
+    check_preferred_language(ctx, input.preferred_language.as_ref()).await?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE auth.users SET
