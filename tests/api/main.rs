@@ -34,6 +34,7 @@ mod oauth;
 mod overload;
 mod payments;
 mod platformadmin;
+mod platformadmin_gdpr;
 mod rate_limits;
 mod registry_faces;
 mod reservations;

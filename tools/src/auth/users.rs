@@ -176,7 +176,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_user),
         Operation::build("getBriefUser", Service::Auth)
             .title("Get a public profile")
-            .describe("Returns the public profile of an active user: id, full name, avatar and biography.")
+            .describe("Returns the public profile of an active user: id, full name, avatar and biography. A user erased on request answers as \"Deleted user\" (isActive false), so names on reservations and reviews stay readable.")
             .rest(Method::Get, "/auth-api/v1/briefuser/{userId}")
             .access(Access::Public)
             .reads(Action::Get, "user")
@@ -371,7 +371,9 @@ async fn get_user(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
 async fn get_brief_user(ctx: Ctx, input: UserRef) -> Result<BriefUser, ToolError> {
     let mut db = ctx.db().await?;
     sqlx::query_as::<_, BriefUser>(
-        "SELECT id, fullname, avatar, bio, is_active FROM auth.users WHERE id = $1 AND is_active",
+        // An erased user (GDPR) still answers, as "Deleted user", so counterparts' views hold.
+        "SELECT id, fullname, avatar, bio, is_active FROM auth.users
+         WHERE id = $1 AND (is_active OR erased_at IS NOT NULL)",
     )
     .bind(input.user_id)
     .fetch_optional(&mut *db)
