@@ -103,6 +103,30 @@ pub struct Config {
         global = true
     )]
     pub oauth_token_ttl_minutes: u64,
+    /// Accept Client ID Metadata Documents: an app may use an `https` URL as its OAuth
+    /// `client_id` instead of registering, and Haven fetches the document there (public hosts
+    /// only, bounded; see `http::oauth::client_metadata`).
+    #[arg(
+        long,
+        env = "HAVEN_OAUTH_CLIENT_METADATA",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub oauth_client_metadata: bool,
+    /// An extra root certificate (PEM) trusted when fetching client metadata documents, for a
+    /// private CA or a test server; the public web roots are always trusted.
+    #[arg(long, env = "HAVEN_OAUTH_CLIENT_METADATA_CA_FILE", global = true)]
+    pub oauth_client_metadata_ca_file: Option<std::path::PathBuf>,
+    /// Hosts whose metadata documents may be fetched although they resolve to loopback or
+    /// private addresses, comma-separated (empty by default: only public addresses).
+    #[arg(
+        long,
+        env = "HAVEN_OAUTH_CLIENT_METADATA_PRIVATE_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub oauth_client_metadata_private_hosts: Vec<String>,
     /// Database pool size.
     #[arg(
         long,
@@ -296,6 +320,9 @@ impl Config {
             mcp_require_auth: false,
             mcp_anonymous: AnonymousMcp::Allow,
             oauth_token_ttl_minutes: 60,
+            oauth_client_metadata: true,
+            oauth_client_metadata_ca_file: None,
+            oauth_client_metadata_private_hosts: vec![],
             db_max_connections,
             admin_email: "admin@haven.local".into(),
             payment_provider: None,

@@ -10,6 +10,7 @@ use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE, WWW_AUTHENTICAT
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use haven_tools::auth::tokens::OAuthAudience;
 use haven_tools::{Principal, ToolError};
 
 use super::csrf;
@@ -79,13 +80,17 @@ pub async fn authenticate(
     let path = req.uri().path();
     let on_mcp = path == "/mcp" || path.starts_with("/mcp/");
     // OAuth tokens are minted for the MCP endpoint (RFC 8707): accepted there, nowhere else.
-    let resource = on_mcp.then(|| state.config.mcp_resource());
+    let (resource, issuer) = (state.config.mcp_resource(), state.config.issuer());
+    let oauth = on_mcp.then_some(OAuthAudience {
+        resource: &resource,
+        issuer: &issuer,
+    });
     let (principal, scope) = match credential.map(|(token, _)| token) {
         None => (None, None),
         Some(token) => match state
             .services
             .tokens
-            .authenticate_for(&state.services.db, &token, resource.as_deref())
+            .authenticate_for(&state.services.db, &token, oauth)
             .await
         {
             Ok((p, grant)) => (Some(p), grant.scope),
