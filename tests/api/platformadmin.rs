@@ -783,3 +783,46 @@ async fn financial_reports_are_computed_from_the_ledger_and_never_change() {
         assert!(err.to_string().contains(needle), "{statement}: {err}");
     }
 }
+
+#[tokio::test]
+async fn an_agent_runs_changes_are_audited_with_the_run_and_the_agent_face() {
+    let (fake, base) = crate::scripted_llm::fake_provider(vec![]).await;
+    let mut config = test_config();
+    config.llm_base_url = Some(base);
+    let app = TestApp::spawn_with(config).await;
+    let host = app.user("a-host@haven.test").await;
+    let guest = app.user("a-guest@haven.test").await;
+    let admin = app.user_with_role("a-admin@haven.test", "admin").await;
+    let listing_id = listing(&app, &host, json!({})).await;
+    fake.push([
+        crate::scripted_llm::tool_turn(
+            "call_1",
+            "createReservation",
+            json!({ "listingId": listing_id, "checkIn": day(10), "checkOut": day(13), "guestCount": 2 }),
+            (100, 20),
+        ),
+        crate::scripted_llm::text_turn("Booked.", (100, 5)),
+    ]);
+    let (s, run) = app
+        .rest(
+            Method::POST,
+            "/agenthub-api/v1/agents/guest-booking-assistant/run",
+            Some(&guest.token),
+            Some(json!({ "input": "Book the loft" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "success", "{run}");
+    let execution = run["executionId"].as_str().unwrap();
+    let rows = audit_rows(&app, &admin, &format!("agentExecutionId={execution}")).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["operation"], "createReservation");
+    assert_eq!(rows[0]["face"], "agent");
+    assert_eq!(rows[0]["performedBy"], guest.id.to_string());
+    assert_eq!(rows[0]["credentialKind"], "session");
+    assert_eq!(
+        rows[0]["changes"]["fields"]["booking_status"]["after"],
+        "pending"
+    );
+    assert_eq!(audit_rows(&app, &admin, "face=agent").await.len(), 1);
+}

@@ -72,7 +72,10 @@ async fn occurrences(app: &TestApp, needle: &str) -> (usize, Vec<String>) {
 
 #[tokio::test]
 async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
-    let app = TestApp::spawn().await;
+    let (fake, base) = crate::scripted_llm::fake_provider(vec![]).await;
+    let mut config = test_config();
+    config.llm_base_url = Some(base);
+    let app = TestApp::spawn_with(config).await;
     let admin = app.user_with_role("g-admin@haven.test", "admin").await;
     let other = app.user("g-other@haven.test").await;
     let (s, body) = app
@@ -188,16 +191,25 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
         .await;
     assert!(!is_error, "{r}");
     let hosted = booked(&app, &guest_of_mine, mine, 5, 2).await;
-    sqlx::query(
-        "INSERT INTO agenthub.agent_executions (agent_name, agent_type, source, user_id, input, output, status)
-         VALUES ('guest-booking-assistant', 'design', 'rest', $1, $2, $3, 'success')",
-    )
-    .bind(me.id)
-    .bind(json!(format!("I am {NAME}, find me a flat")))
-    .bind(json!({ "text": format!("Hello {NAME}") }))
-    .execute(&app.db)
-    .await
-    .unwrap();
+    fake.push([
+        crate::scripted_llm::tool_turn(
+            "call_1",
+            "listListings",
+            json!({ "pageRowCount": 5 }),
+            (50, 10),
+        ),
+        crate::scripted_llm::text_turn(&format!("Hello {NAME}, here are flats."), (50, 10)),
+    ]);
+    let (s, run) = app
+        .rest(
+            Method::POST,
+            "/agenthub-api/v1/agents/guest-booking-assistant/run",
+            Some(&me.token),
+            Some(json!({ "input": format!("I am {NAME} ({PHONE}), find me a flat") })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "success", "{run}");
     let (is_error, consent) = app
         .tool(
             Some(&me.token),
@@ -361,7 +373,13 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     nonempty(&["disputes"]);
     nonempty(&["reviews", "written"]);
     nonempty(&["reviews", "received"]);
-    nonempty(&["agentRuns"]);
+    let runs = nonempty(&["agentRuns"]);
+    assert!(
+        runs[0]["toolCalls"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{runs}"
+    );
     nonempty(&["gdpr", "consents"]);
     nonempty(&["gdpr", "requests"]);
     nonempty(&["auditTrail"]);
