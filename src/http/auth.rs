@@ -97,6 +97,18 @@ pub async fn authenticate(
             Err(err) => return unauthorized(&state, on_mcp, err, true),
         },
     };
+    if principal
+        .as_ref()
+        .is_some_and(haven_tools::Principal::owes_second_factor)
+        && !reachable_before_second_factor(path)
+    {
+        return error_response(&ToolError::forbidden(
+            "this session still needs its second factor: complete the email or mobile 2FA \
+             verification (/auth-api/verification-services/…-2factor-verification/start, then \
+             /complete) before calling anything else",
+        ))
+        .into_response();
+    }
     if principal.is_none() && on_mcp && !anonymous_allowed(&state, &req) {
         return unauthorized(
             &state,
@@ -123,6 +135,16 @@ pub async fn authenticate(
         scope,
     });
     next.run(req).await
+}
+
+/// The paths a session that owes its second factor may reach: the 2FA routes and logout, and MCP,
+/// where every operation but those refuses it itself (`Operation::before_second_factor`).
+fn reachable_before_second_factor(path: &str) -> bool {
+    path == "/auth-api/logout"
+        || path == "/mcp"
+        || path.starts_with("/mcp/")
+        || (path.starts_with("/auth-api/verification-services/")
+            && path.contains("-2factor-verification/"))
 }
 
 /// Parses `Accept-Language` (`de-CH, de;q=0.9, en;q=0.5`) into tags ordered by quality, best

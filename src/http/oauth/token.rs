@@ -437,7 +437,7 @@ pub async fn revoke(
             {
                 Ok((principal, grant)) if grant.client_id.as_deref() == Some(&client_id) => {
                     match principal.credential {
-                        Credential::Session(s) => Some(s),
+                        Credential::Session(s) | Credential::SecondFactorPending(s) => Some(s),
                         Credential::ApiKey(_) => None,
                     }
                 }

@@ -281,14 +281,15 @@ impl TokenService {
             return Err(invalid());
         }
         let session_id = Uuid::parse_str(&claims.sid).map_err(|_| invalid())?;
-        let row: Option<(Uuid, String, String, String)> = sqlx::query_as(
-            "SELECT u.id, u.role_id, u.email, u.fullname FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+        let row: Option<(Uuid, String, String, String, bool)> = sqlx::query_as(
+            "SELECT u.id, u.role_id, u.email, u.fullname, s.needs_email_2fa OR s.needs_mobile_2fa
+             FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
              WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active",
         )
         .bind(session_id)
         .fetch_optional(db)
         .await?;
-        let (user_id, role, email, fullname) = row.ok_or_else(invalid)?;
+        let (user_id, role, email, fullname, owes_second_factor) = row.ok_or_else(invalid)?;
         if user_id.to_string() != claims.sub {
             return Err(invalid());
         }
@@ -297,7 +298,11 @@ impl TokenService {
             role: Role::parse(&role).unwrap_or(Role::User),
             email,
             fullname,
-            credential: Credential::Session(session_id),
+            credential: if owes_second_factor {
+                Credential::SecondFactorPending(session_id)
+            } else {
+                Credential::Session(session_id)
+            },
         };
         let grant = Grant {
             audience: claims.aud,
