@@ -16,6 +16,7 @@ const PA: &str = "/platformadmin-api/v1";
 const NAME: &str = "Zelda Quixote-Marlowe";
 const EMAIL: &str = "zelda.quixote@haven.test";
 const PHONE: &str = "+351 912 345 678";
+const MOBILE: &str = "+351936661234";
 
 /// Waits (up to 20 s) until the request is no longer pending; returns it.
 async fn settled(app: &TestApp, who: &TestUser, id: &str) -> Value {
@@ -95,6 +96,15 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
         email: EMAIL.into(),
         token: app.login(EMAIL, "password123").await,
     };
+
+    let (is_error, profile) = app
+        .tool(
+            Some(&me.token),
+            "updateProfile",
+            json!({ "userId": me.id, "mobile": MOBILE }),
+        )
+        .await;
+    assert!(!is_error, "{profile}");
 
     // Everything a user makes: a group membership, an API key, a listing with a text and a
     // calendar entry, a stay booked and paid with a note, a dispute, reviews both ways, an agent
@@ -341,6 +351,7 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     };
     assert_eq!(data["profile"]["email"], EMAIL);
     assert_eq!(data["profile"]["fullname"], NAME);
+    assert_eq!(data["profile"]["mobile"], MOBILE);
     assert!(data["profile"].get("password_hash").is_none());
     nonempty(&["groups"]);
     let keys = nonempty(&["credentials", "apiKeys"]);
@@ -385,7 +396,7 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
     nonempty(&["auditTrail"]);
 
     // Before the erasure the values are there to find (so the search below proves something).
-    for needle in [EMAIL, NAME, PHONE] {
+    for needle in [EMAIL, NAME, PHONE, MOBILE] {
         let (_, found) = occurrences(&app, needle).await;
         assert!(
             !found.is_empty(),
@@ -438,7 +449,7 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
 
     // No personal value is left in any text column of any table.
     let mut total = 0;
-    for needle in [EMAIL, NAME, PHONE, "912 345 678"] {
+    for needle in [EMAIL, NAME, PHONE, "912 345 678", MOBILE, "936661234"] {
         let (columns, found) = occurrences(&app, needle).await;
         println!(
             "erasure check: {columns} columns searched for {needle:?}: {} found {found:?}",

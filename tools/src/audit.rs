@@ -65,7 +65,7 @@ async fn write_audit_row(
 ) -> Result<(), ToolError> {
     let details = json!({ "operation": op.name, "requestId": ctx.request_id });
     let (session, api_key) = match ctx.principal.as_ref().map(|p| &p.credential) {
-        Some(Credential::Session(id)) => (Some(*id), None),
+        Some(Credential::Session(id) | Credential::SecondFactorPending(id)) => (Some(*id), None),
         Some(Credential::ApiKey(id)) => (None, Some(*id)),
         None => (None, None),
     };

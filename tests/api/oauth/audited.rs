@@ -10,12 +10,18 @@ use super::{client, spawn, tokens_for};
 async fn a_connectors_change_names_its_oauth_client_in_the_audit_row() {
     let app = spawn().await;
     let user = app.user("connector-user@haven.test").await;
-    let admin = app.user_with_role("connector-admin@haven.test", "admin").await;
+    let admin = app
+        .user_with_role("connector-admin@haven.test", "admin")
+        .await;
     let client_id = client(&app).await;
     let t = tokens_for(&app, &client_id, &user, &[]).await;
     let access = t["access_token"].as_str().unwrap().to_string();
     let (is_error, key) = app
-        .tool(Some(&access), "createApiKey", json!({ "description": "via connector" }))
+        .tool(
+            Some(&access),
+            "createApiKey",
+            json!({ "description": "via connector" }),
+        )
         .await;
     assert!(!is_error, "{key}");
     let (s, body) = app

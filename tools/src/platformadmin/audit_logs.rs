@@ -233,7 +233,7 @@ async fn create_log(ctx: Ctx, input: NewAuditLog) -> Result<AuditLog, ToolError>
         ));
     }
     let (session, api_key) = match caller.credential {
-        Credential::Session(id) => (Some(id), None),
+        Credential::Session(id) | Credential::SecondFactorPending(id) => (Some(id), None),
         Credential::ApiKey(id) => (None, Some(id)),
     };
     let details = details.unwrap_or_else(|| json!({}));

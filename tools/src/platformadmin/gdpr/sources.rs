@@ -3,7 +3,7 @@
 //! personal data from it. A domain that adds tables adds its entry here.
 //!
 //! Every statement takes `$1` = the user's id and `$2` = the personal values to scrub out of other
-//! people's records (the user's email and name, read from `auth.users` before the profile step,
+//! people's records (the user's email, name and mobile number, read from `auth.users` before the profile step,
 //! which runs last). Erasure statements are idempotent, so a step interrupted by a crash is simply
 //! run again. What the law requires is kept: ledger amounts (`booking.payment_records` is never
 //! touched), the existence of every audit row, reservations and reviews (pointing at a "Deleted
@@ -46,6 +46,8 @@ pub const SOURCES: &[Source] = &[
             "UPDATE oauth.consent_tickets SET used_at = COALESCE(used_at, now()), state = NULL
              WHERE user_id = $1 AND $2::text[] IS NOT NULL",
             "UPDATE oauth.codes SET used_at = COALESCE(used_at, now()) WHERE user_id = $1 AND $2::text[] IS NOT NULL",
+            "UPDATE auth.verification_codes SET used_at = COALESCE(used_at, now())
+             WHERE user_id = $1 AND used_at IS NULL AND $2::text[] IS NOT NULL",
             "DELETE FROM auth.login_throttle WHERE scope = 'account' AND lower(key) = ANY (SELECT lower(n) FROM unnest($2::text[]) n)
                 AND $1::uuid IS NOT NULL",
         ],
@@ -236,6 +238,7 @@ pub const SOURCES: &[Source] = &[
             // The email becomes a placeholder, so the address can register again.
             "UPDATE auth.users SET email = 'deleted-' || id || '@deleted.haven.invalid',
                 fullname = 'Deleted user', avatar = NULL, bio = NULL, preferred_language = NULL,
+                mobile = NULL, mobile_verified = false,
                 password_hash = '!erased', email_verified = false, role_id = 'user', is_active = false,
                 erased_at = COALESCE(erased_at, now()), record_version = record_version + 1, updated_at = now()
              WHERE id = $1 AND $2::text[] IS NOT NULL",

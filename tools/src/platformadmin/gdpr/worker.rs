@@ -101,17 +101,20 @@ async fn give_up_or_retry(pool: &PgPool, job: &Job, error: &str) -> Result<(), s
     tx.commit().await
 }
 
-/// The personal values other people's records may quote: the user's email and name.
+/// The personal values other people's records may quote: the user's email, name and mobile
+/// number.
 async fn needles(
     tx: &mut Transaction<'_, Postgres>,
     user: Uuid,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT email, fullname FROM auth.users WHERE id = $1")
+    let row: Option<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT email, fullname, mobile FROM auth.users WHERE id = $1")
             .bind(user)
             .fetch_optional(&mut **tx)
             .await?;
-    Ok(row.map(|(e, n)| vec![e, n]).unwrap_or_default())
+    Ok(row
+        .map(|(e, n, m)| [Some(e), Some(n), m].into_iter().flatten().collect())
+        .unwrap_or_default())
 }
 
 async fn process(pool: &PgPool, job: &Job) -> Result<(), sqlx::Error> {
