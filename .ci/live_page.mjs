@@ -1,6 +1,8 @@
 // A real browser on the /live page (headless Debian Chromium driven by playwright-core):
 // sign in through the page's form, watch a change made elsewhere arrive over GET /events, and run
-// an agent from the page while its stream arrives (CI's scripted LLM answers "Found N homes.").
+// an agent from the page while its stream arrives (CI's scripted LLM answers "Found N homes."),
+// and talk: another user asks about the viewer's listing through the API, the message appears on
+// the page, the viewer replies from the page and the other user reads the reply through the API.
 //
 //   node .ci/live_page.mjs http://127.0.0.1:PORT [screenshot.png]
 //
@@ -21,11 +23,11 @@ function check(ok, what) {
   if (!ok) failed += 1;
 }
 
-async function api(path, body, token) {
+async function api(path, body, token, method = "POST") {
   const resp = await fetch(base + path, {
-    method: "POST",
+    method,
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: resp.status, body: await resp.json().catch(() => null) };
 }
@@ -62,6 +64,35 @@ try {
   const arrived = await page.waitForSelector('#events li[data-kind="createListing"]', { timeout: 15000 })
     .then(() => true).catch(() => false);
   check(arrived, "the createListing event appeared on the page");
+
+  // Messaging: another user asks about the listing; the page shows the thread and the message.
+  const listingId = created.body && created.body.listing && created.body.listing.id;
+  const otherEmail = `asker-${Date.now()}@example.com`;
+  await api("/auth-api/v1/registeruser", { email: otherEmail, password, fullname: "Curious Guest" });
+  const other = (await api("/auth-api/login", { username: otherEmail, password })).body.accessToken;
+  const thread = await api("/messaging-api/v1/messagethreads", { listingId }, other);
+  check(thread.status === 201, `another user opened an inquiry thread (${thread.status})`);
+  const threadId = thread.body && thread.body.messageThread && thread.body.messageThread.id;
+  const listed = await page.waitForSelector(`#threads li[data-thread-id="${threadId}"]`, { timeout: 15000 })
+    .then(() => true).catch(() => false);
+  check(listed, "the new thread appeared in the page's conversations");
+  await page.click(`#threads li[data-thread-id="${threadId}"]`);
+  const question = "Is the loft quiet at night?";
+  const sent = await api("/messaging-api/v1/messages", { threadId, content: question }, other);
+  check(sent.status === 201, `the other user posted a message through the API (${sent.status})`);
+  const shown = await page.waitForFunction((text) => [...document.querySelectorAll("#messages li .body")]
+    .some((el) => el.textContent === text), question, { timeout: 15000 }).then(() => true).catch(() => false);
+  check(shown, "the message appeared on the page");
+  const answer = "Very quiet, the bedroom faces the courtyard.";
+  await page.fill("#reply-text", answer);
+  await page.click("#reply button");
+  let replied = false;
+  for (let i = 0; i < 30 && !replied; i++) {
+    const read = await api(`/messaging-api/v1/threadmessages/${threadId}`, undefined, other, "GET");
+    replied = ((read.body && read.body.messages) || []).some((m) => m.content === answer && m.senderId === login.body.userId);
+    if (!replied) await new Promise((r) => setTimeout(r, 500));
+  }
+  check(replied, "the reply sent from the page reached the other user (read through the API)");
 
   if (process.env.HAVEN_CI_LLM_URL) {
     await page.fill("#agent-input", "Find me a home");

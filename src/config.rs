@@ -314,6 +314,26 @@ pub struct Config {
         global = true
     )]
     pub login_lockout_secs: u64,
+    /// Notification channels (SMTP, SMS, push) and delivery pacing.
+    #[command(flatten)]
+    pub notify: crate::notifications::NotifyConfig,
+    /// Messages one user may post per minute, on every replica together (0 = unlimited); past it
+    /// `createMessage` answers 429 with `Retry-After`.
+    #[arg(
+        long,
+        env = "HAVEN_MESSAGES_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub messages_per_minute: u32,
+    /// Inquiry threads (threads without a reservation) one user may open per hour (0 = unlimited).
+    #[arg(
+        long,
+        env = "HAVEN_INQUIRIES_PER_HOUR",
+        default_value_t = 10,
+        global = true
+    )]
+    pub inquiries_per_hour: u32,
 }
 
 impl Config {
@@ -368,6 +388,9 @@ impl Config {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_lockout_secs: 900,
+            notify: Default::default(),
+            messages_per_minute: 30,
+            inquiries_per_hour: 10,
         }
     }
 

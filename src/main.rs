@@ -40,7 +40,7 @@ enum Command {
         #[arg(long, env = "HAVEN_API_KEY", hide_env_values = true)]
         api_key: String,
         /// Only these toolsets (comma-separated: auth, platformadmin, propertycatalog,
-        /// bookingmanagement, reviewsystem, agenthub, or all); enforced on every call.
+        /// bookingmanagement, reviewsystem, messaging, agenthub, or all); enforced on every call.
         #[arg(long, env = "HAVEN_MCP_TOOLSETS")]
         toolsets: Option<String>,
         /// Only read-only tools may be listed and called.

@@ -69,6 +69,20 @@ impl Database {
         self.admin.clone().database(&self.name)
     }
 
+    /// A URL for the database itself, for child processes (`haven serve` as a second replica).
+    #[allow(dead_code)] // used by the messaging bench only
+    pub fn url(&self) -> anyhow::Result<String> {
+        match (&self.cluster, std::env::var("DATABASE_URL")) {
+            (Some(attached), _) => Ok(attached.cluster().url(&self.name)),
+            (None, Ok(url)) => {
+                let mut url = reqwest::Url::parse(&url).context("DATABASE_URL is not a URL")?;
+                url.set_path(&format!("/{}", self.name));
+                Ok(url.to_string())
+            }
+            (None, Err(_)) => bail!("no cluster and no DATABASE_URL"),
+        }
+    }
+
     /// Drops the database and stops the private cluster.
     pub async fn drop(self) -> anyhow::Result<()> {
         use sqlx::Connection;

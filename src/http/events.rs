@@ -100,9 +100,11 @@ impl Feed {
                         };
                         let sql =
                             format!("SELECT {COLUMNS} FROM events.domain_events WHERE id = $1");
+                        // Read on the listener's own connection: a busy request pool must not
+                        // make the feed drop an event.
                         match sqlx::query_as::<_, DomainEvent>(&sql)
                             .bind(id)
-                            .fetch_optional(&pool)
+                            .fetch_optional(&mut listener)
                             .await
                         {
                             Ok(Some(event)) => {
@@ -224,14 +226,15 @@ async fn stream(
             .filter(|s| !s.is_empty())
             .collect()
     });
-    if let Some(unknown) = kinds
-        .iter()
-        .flatten()
-        .find(|k| state.registry.get(k).is_none())
-    {
+    if let Some(unknown) = kinds.iter().flatten().find(|k| {
+        state.registry.get(k).is_none() && !haven_tools::audit::SYSTEM_KINDS.contains(&k.as_str())
+    }) {
         return error_response(&ToolError::field(
             "kinds",
-            format!("`{unknown}` is not an operation; kinds are operation names such as createReservation"),
+            format!(
+                "`{unknown}` is not an operation; kinds are operation names such as createReservation, or {}",
+                haven_tools::audit::SYSTEM_KINDS.join(", ")
+            ),
         ));
     }
     let header_id = headers
@@ -266,8 +269,48 @@ async fn stream(
         .into_response()
 }
 
-/// The stream: the backlog, then live events newer than the last one sent; after a lag (the
-/// viewer fell more than the channel's size behind) it re-reads the table.
+/// The ids a stream has sent lately, so an event that reaches it twice (in the backlog and live,
+/// or in a re-read after a lag) goes out once. Event ids are taken when a change inserts its event
+/// but changes commit in their own order, so a live event may carry a lower id than one already
+/// sent: it is new all the same (the notification comes at commit), and only ids actually sent are
+/// skipped, never "everything below the last id".
+struct Sent {
+    ids: std::collections::HashSet<i64>,
+    order: std::collections::VecDeque<i64>,
+    /// The highest id sent (or the stream's starting point): where a re-read after a lag starts.
+    last: i64,
+}
+
+impl Sent {
+    /// How many recent ids are remembered.
+    const WINDOW: usize = 4096;
+
+    fn new(start: i64) -> Self {
+        Sent {
+            ids: Default::default(),
+            order: Default::default(),
+            last: start,
+        }
+    }
+
+    /// Records `id`; false when it was already sent.
+    fn first_time(&mut self, id: i64) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::WINDOW {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.last = self.last.max(id);
+        true
+    }
+}
+
+/// The stream: the backlog, then every live event not already sent; after a lag (the viewer fell
+/// more than the channel's size behind) it re-reads the table from the highest id sent.
 fn events(
     pool: PgPool,
     who: Principal,
@@ -281,36 +324,34 @@ fn events(
         e.visible_to(&who) && kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
     };
     futures::stream::unfold(
-        (backlog.into_iter(), live, start, pool, wanted, who_replay),
-        |(mut backlog, mut live, mut last, pool, wanted, who_replay)| async move {
+        (
+            backlog.into_iter(),
+            live,
+            Sent::new(start),
+            pool,
+            wanted,
+            who_replay,
+        ),
+        |(mut backlog, mut live, mut sent, pool, wanted, who_replay)| async move {
             loop {
-                if let Some(e) = backlog.next() {
-                    last = last.max(e.id);
-                    if wanted(&e) {
-                        return Some((
-                            Ok(sse_event(&e)),
-                            (backlog, live, last, pool, wanted, who_replay),
-                        ));
-                    }
-                    continue;
-                }
-                match live.recv().await {
-                    Ok(e) if e.id > last => {
-                        last = e.id;
-                        if wanted(&e) {
-                            return Some((
-                                Ok(sse_event(&e)),
-                                (backlog, live, last, pool, wanted, who_replay),
-                            ));
+                let event = match backlog.next() {
+                    Some(e) => Arc::new(e),
+                    None => match live.recv().await {
+                        Ok(e) => e,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            if let Ok(rows) = replay(&pool, &who_replay, sent.last).await {
+                                backlog = rows.into_iter();
+                            }
+                            continue;
                         }
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if let Ok(rows) = replay(&pool, &who_replay, last).await {
-                            backlog = rows.into_iter();
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                };
+                if sent.first_time(event.id) && wanted(&event) {
+                    return Some((
+                        Ok(sse_event(&event)),
+                        (backlog, live, sent, pool, wanted, who_replay),
+                    ));
                 }
             }
         },

@@ -46,6 +46,13 @@ pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
         state.services.db.clone(),
         shutdown.clone(),
     ));
+    // Every replica drains the notification outbox (claims are SKIP LOCKED leases).
+    crate::notifications::spawn_worker(
+        state.services.db.clone(),
+        state.notification_providers.clone(),
+        &state.config.notify,
+        shutdown.clone(),
+    );
     Router::new()
         .merge(rest::routes(&state))
         .merge(

@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 use crate::fixtures::{booked, listing};
 use crate::helpers::*;
 
-/// An open `/events` stream.
-struct Events {
+/// An open `/events` stream (also used by the messaging tests).
+pub(crate) struct Events {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
     buf: String,
 }
 
 impl Events {
-    async fn open(base: &str, token: &str, last_event_id: Option<&str>) -> Events {
+    pub(crate) async fn open(base: &str, token: &str, last_event_id: Option<&str>) -> Events {
         let client = reqwest::Client::new();
         let mut req = client
             .get(format!("{base}/events"))
@@ -39,7 +39,7 @@ impl Events {
     }
 
     /// The events (id, kind, data) that arrive within `wait`.
-    async fn within(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
+    pub(crate) async fn within(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -200,4 +200,9 @@ async fn the_live_page_is_served_by_haven_itself_with_the_registry_s_event_types
         .unwrap();
     assert!(script.contains("\"createReservation\"") && !script.contains("\"listListings\""));
     assert!(script.contains("EventSource(\"/events"));
+    // Conversations: the page lists threads, reads one and replies through the messaging routes.
+    for route in ["/messagethreads", "/threadmessages/", "/messages"] {
+        assert!(script.contains(route), "live.js uses {route}");
+    }
+    assert!(html.contains("id=\"reply\""), "a reply form");
 }

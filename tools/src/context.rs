@@ -52,8 +52,16 @@ pub struct Settings {
     pub approval_window: chrono::Duration,
     /// After this long a lone review is released even if the other side never wrote one.
     pub review_blind_window: chrono::Duration,
+    /// Messages one user may post per minute (0 = unlimited): the flood limit.
+    pub messages_per_minute: u32,
+    /// Inquiry threads (no reservation) one user may open per hour (0 = unlimited).
+    pub inquiries_per_hour: u32,
+    /// Largest uploaded message attachment, in bytes.
+    pub max_attachment_bytes: usize,
     /// Verification codes, login verification and 2FA rules.
     pub verification: crate::auth::verification::VerificationSettings,
+    /// Which notification channels are configured and how often a delivery is tried.
+    pub notifications: crate::notification::enqueue::NotificationSettings,
 }
 
 impl Transport {
@@ -78,7 +86,11 @@ impl Default for Settings {
             payment_window: chrono::Duration::minutes(30),
             approval_window: chrono::Duration::hours(24),
             review_blind_window: chrono::Duration::days(14),
+            messages_per_minute: 30,
+            inquiries_per_hour: 10,
+            max_attachment_bytes: 1024 * 1024,
             verification: Default::default(),
+            notifications: Default::default(),
         }
     }
 }

@@ -54,6 +54,14 @@ choices!(
     ModerationStatuses = ["pending", "approved", "rejected"]
 );
 choices!(
+    /// A message's `messageType`.
+    MessageTypes = ["text", "media", "system"]
+);
+choices!(
+    /// A message report's `moderationStatus`.
+    ReportStatuses = ["pending", "reviewed", "closed"]
+);
+choices!(
     /// Whether an aggregate counts reviews.
     Visibilities = ["public", "hidden"]
 );

@@ -207,6 +207,65 @@ pub const SOURCES: &[Source] = &[
         ],
     },
     Source {
+        name: "messaging",
+        export: "SELECT jsonb_build_object(
+            'threads', COALESCE((SELECT jsonb_agg(to_jsonb(t) || jsonb_build_object(
+                    'messages', COALESCE((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.sent_at)
+                        FROM messaging.messages m WHERE m.thread_id = t.id), '[]')) ORDER BY t.created_at)
+                FROM messaging.message_threads t WHERE t.guest_id = $1 OR t.host_id = $1), '[]'),
+            'reports', COALESCE((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.reported_at)
+                FROM messaging.message_reports r WHERE r.reported_by = $1), '[]'))
+            WHERE $2::text[] IS NOT NULL",
+        erase: &[
+            "UPDATE messaging.messages SET content = 'message removed at its author''s request',
+                media_url = NULL, flag_reason = NULL
+             WHERE sender_id = $1 AND content <> 'message removed at its author''s request' AND $2::text[] IS NOT NULL",
+            "UPDATE messaging.message_edits e SET previous_content = 'message removed at its author''s request'
+             FROM messaging.messages m WHERE m.id = e.message_id AND m.sender_id = $1 AND $2::text[] IS NOT NULL",
+            "DELETE FROM messaging.message_attachments WHERE owner_id = $1
+                AND id NOT IN (SELECT attachment_id FROM messaging.messages WHERE attachment_id IS NOT NULL
+                               AND sender_id <> $1) AND $2::text[] IS NOT NULL",
+            "UPDATE messaging.message_reports SET report_reason = 'erased' WHERE reported_by = $1 AND $2::text[] IS NOT NULL",
+            "UPDATE messaging.messages SET content = platformadmin.scrub(to_jsonb(content), $2) #>> '{}'
+             WHERE content ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n) AND $1::uuid IS NOT NULL",
+        ],
+    },
+    Source {
+        name: "notifications",
+        export: "SELECT jsonb_build_object(
+            'notifications', COALESCE((SELECT jsonb_agg(to_jsonb(n) ORDER BY n.created_at)
+                FROM notification.notifications n WHERE n.user_id = $1), '[]'),
+            'devices', COALESCE((SELECT jsonb_agg(to_jsonb(d) - 'push_token' ORDER BY d.created_at)
+                FROM notification.devices d WHERE d.user_id = $1), '[]'),
+            'preferences', COALESCE((SELECT jsonb_agg(to_jsonb(p)) FROM notification.preferences p
+                WHERE p.user_id = $1), '[]'),
+            'contacts', (SELECT to_jsonb(c) FROM notification.contacts c WHERE c.user_id = $1))
+            WHERE $2::text[] IS NOT NULL",
+        erase: &[
+            "DELETE FROM notification.devices WHERE user_id = $1 AND $2::text[] IS NOT NULL",
+            "DELETE FROM notification.contacts WHERE user_id = $1 AND $2::text[] IS NOT NULL",
+            "UPDATE notification.deliveries SET destination = 'erased', subject = 'erased',
+                body_text = 'erased', body_html = NULL, payload = '{}'
+             WHERE user_id = $1 AND destination <> 'erased' AND $2::text[] IS NOT NULL",
+            "UPDATE notification.notifications SET title = 'erased', body = 'erased', data = '{}'
+             WHERE user_id = $1 AND body <> 'erased' AND $2::text[] IS NOT NULL",
+            // Other people's notifications that name this user.
+            "UPDATE notification.notifications SET
+                title = platformadmin.scrub(to_jsonb(title), $2) #>> '{}',
+                body = platformadmin.scrub(to_jsonb(body), $2) #>> '{}',
+                data = platformadmin.scrub(data, $2)
+             WHERE (title || ' ' || body || ' ' || data::text) ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n)
+                AND $1::uuid IS NOT NULL",
+            "UPDATE notification.deliveries SET
+                subject = platformadmin.scrub(to_jsonb(subject), $2) #>> '{}',
+                body_text = platformadmin.scrub(to_jsonb(body_text), $2) #>> '{}',
+                body_html = platformadmin.scrub(to_jsonb(body_html), $2) #>> '{}',
+                payload = platformadmin.scrub(payload, $2)
+             WHERE (subject || ' ' || body_text || ' ' || coalesce(body_html, '') || ' ' || payload::text)
+                ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n) AND $1::uuid IS NOT NULL",
+        ],
+    },
+    Source {
         name: "auditTrail",
         export: "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', a.id, 'occurredAt', a.occurred_at,
                 'actionType', a.action_type, 'actionObject', a.action_object, 'objectId', a.object_id,
@@ -227,8 +286,8 @@ pub const SOURCES: &[Source] = &[
                 OR changes::text ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n))
                 AND $1::uuid IS NOT NULL",
             "UPDATE events.domain_events SET payload = platformadmin.scrub(payload, $2)
-             WHERE (actor_id = $1 OR object_id = $1 OR audience @> ARRAY[$1::uuid])
-                AND payload::text ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n)",
+             WHERE payload::text ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n)
+                AND $1::uuid IS NOT NULL",
         ],
     },
     Source {
