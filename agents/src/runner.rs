@@ -516,7 +516,8 @@ async fn invoke_operation(
         ),
         None,
     )
-    .via(Transport::Agent);
+    .via(Transport::Agent)
+    .in_agent_run(control.execution_id);
     tokio::select! {
         done = op.invoke(ctx, args) => done.map_err(|e| e.to_string()),
         () = control.stopped() => Err("stopped: the run was stopped during this call".to_string()),

@@ -41,6 +41,11 @@ pub use connections::ConnectionLimits;
 /// Builds the whole router. `shutdown` ends long-lived MCP streams when the server stops.
 pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     let limit = state.config.max_body_bytes;
+    // The GDPR worker drains its durable job table (any number of replicas may each run one).
+    tokio::spawn(haven_tools::platformadmin::gdpr::worker::run(
+        state.services.db.clone(),
+        shutdown.clone(),
+    ));
     // Every replica drains the notification outbox (claims are SKIP LOCKED leases).
     crate::notifications::spawn_worker(
         state.services.db.clone(),

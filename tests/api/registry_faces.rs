@@ -127,7 +127,11 @@ async fn toolsets_and_readonly_narrow_the_list() {
         pa,
         vec![
             "createApiKey",
+            "createGdprAction",
+            "getGdprExport",
             "listApiKeys",
+            "listGdprActions",
+            "listLocalizationSettings",
             "updateApiKey",
             "search_tools",
             "describe_tool",

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::context::Ctx;
 use crate::error::ToolError;
+use crate::principal::Credential;
 use crate::registry::Operation;
 
 /// The domain-event kinds that are not operation names: a notification for its recipient, and the
@@ -34,19 +35,10 @@ pub async fn record(
     } else {
         None
     });
-    let details = json!({ "operation": op.name, "requestId": ctx.request_id });
-    sqlx::query(
-        "INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address, action_object, action_type)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(actor)
-    .bind(object_id)
-    .bind(&details)
-    .bind(ctx.ip.as_deref())
-    .bind(op.data_name)
-    .bind(op.name)
-    .execute(&mut *db)
-    .await?;
+    if op.data_name != "auditLog" {
+        // createAuditLog writes its own row: the event is the row.
+        write_audit_row(db, ctx, op, actor, object_id).await?;
+    }
     let audience = audience(actor, output);
     let payload = event_payload(op.data_name, op.action.as_str(), output);
     write_event(db, op.name, object_id, actor, payload, &audience).await?;
@@ -114,6 +106,49 @@ async fn write_event(
         .bind(event_id.to_string())
         .execute(&mut *db)
         .await?;
+    Ok(())
+}
+
+/// The audit row of one call: who (user, credential, OAuth client, agent run), through which face
+/// and request, what operation on which object, and the before/after summary of the rows it
+/// changed (captured by the `platformadmin.capture_change` trigger in the same transaction).
+async fn write_audit_row(
+    db: &mut PgConnection,
+    ctx: &Ctx,
+    op: &Operation,
+    actor: Option<Uuid>,
+    object_id: Option<Uuid>,
+) -> Result<(), ToolError> {
+    let details = json!({ "operation": op.name, "requestId": ctx.request_id });
+    let (session, api_key) = match ctx.principal.as_ref().map(|p| &p.credential) {
+        Some(Credential::Session(id) | Credential::SecondFactorPending(id)) => (Some(*id), None),
+        Some(Credential::ApiKey(id)) => (None, Some(*id)),
+        None => (None, None),
+    };
+    sqlx::query(
+        "WITH grant_of AS (SELECT client_id FROM oauth.grants WHERE session_id = $9)
+         INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address,
+             action_object, action_type, operation, face, request_id, credential_kind, session_id,
+             api_key_id, oauth_client_id, agent_execution_id, changes)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8,
+             CASE WHEN $10::uuid IS NOT NULL THEN 'apiKey'
+                  WHEN EXISTS (SELECT 1 FROM grant_of) THEN 'oauth'
+                  WHEN $9::uuid IS NOT NULL THEN 'session' END,
+             $9, $10, (SELECT client_id FROM grant_of), $11, platformadmin.change_summary($2))",
+    )
+    .bind(actor)
+    .bind(object_id)
+    .bind(&details)
+    .bind(ctx.ip.as_deref())
+    .bind(op.data_name)
+    .bind(op.name)
+    .bind(ctx.transport.as_str())
+    .bind(&ctx.request_id)
+    .bind(session)
+    .bind(api_key)
+    .bind(ctx.agent_execution)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 

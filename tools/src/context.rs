@@ -64,6 +64,18 @@ pub struct Settings {
     pub notifications: crate::notification::enqueue::NotificationSettings,
 }
 
+impl Transport {
+    /// The face's name as the audit log stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Rest => "rest",
+            Transport::Mcp => "mcp",
+            Transport::Agent => "agent",
+            Transport::Internal => "internal",
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -126,6 +138,8 @@ pub struct Ctx {
     pub languages: Vec<String>,
     /// The face the call arrived through.
     pub transport: Transport,
+    /// The agent run making this call, when an agent calls the operation (for the audit row).
+    pub agent_execution: Option<Uuid>,
     /// Cancelled when the client gives up on the call (MCP `notifications/cancelled`, a closed
     /// response stream); [`crate::Operation::invoke`] then stops the handler and rolls back.
     cancel: CancellationToken,
@@ -159,6 +173,7 @@ impl Ctx {
             ip,
             languages: Vec::new(),
             transport: Transport::Internal,
+            agent_execution: None,
             cancel: CancellationToken::new(),
             progress: None,
             tx: Arc::new(Mutex::new(None)),
@@ -175,6 +190,13 @@ impl Ctx {
     /// The same context marked as arriving through `transport`.
     pub fn via(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// The same context marked as a tool call of the agent run `execution` (its audit rows name
+    /// the run).
+    pub fn in_agent_run(mut self, execution: Uuid) -> Self {
+        self.agent_execution = Some(execution);
         self
     }
 

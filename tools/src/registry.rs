@@ -29,7 +29,7 @@ use crate::principal::{Principal, Role};
 pub enum Service {
     /// Users, groups, sessions, tokens.
     Auth,
-    /// Administration: API keys (more later).
+    /// Administration: API keys, audit log, localization, dispute actions, reports, GDPR.
     PlatformAdmin,
     /// Listings, calendars, amenities, locale texts.
     Catalog,
@@ -442,6 +442,17 @@ const SERVER_OWNED: &[(&str, &str)] = &[
     ("reportedBy", "the reporter is always the caller"),
     ("resolutionNotes", "written by the admin handling the report (updateMessageReport)"),
     ("updatedBy", "the last editor is always the caller"),
+    ("performedBy", "the performer is always the caller"),
+    ("ipAddress", "recorded by the server from the request"),
+    ("occurredAt", "timestamps are kept by the server"),
+    ("actionDate", "timestamps are kept by the server"),
+    ("requestedAt", "timestamps are kept by the server"),
+    ("generatedAt", "timestamps are kept by the server"),
+    ("processedAt", "set when the request has been processed"),
+    ("totalRevenue", "report figures are computed by the server from the payment ledger"),
+    ("totalPayouts", "report figures are computed by the server from the payment ledger"),
+    ("totalRefunds", "report figures are computed by the server from the payment ledger"),
+    ("cityTaxByLocation", "report figures are computed by the server from the payment ledger"),
 ];
 
 impl Operation {

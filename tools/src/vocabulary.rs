@@ -80,6 +80,7 @@ choices!(
         "dispute_opened",
         "dispute_status_changed",
         "dispute_resolution",
+        "admin_dispute_action",
     ]
 );
 choices!(

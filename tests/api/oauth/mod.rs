@@ -2,6 +2,7 @@
 //! challenge, dynamic registration, the sign-in and consent pages, PKCE, codes, refresh-token
 //! rotation, audience binding, scopes and revocation, each from the refused side.
 
+mod audited;
 mod client_metadata;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

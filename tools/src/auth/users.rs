@@ -179,7 +179,7 @@ pub fn operations() -> Vec<Operation> {
             .handler(get_user),
         Operation::build("getBriefUser", Service::Auth)
             .title("Get a public profile")
-            .describe("Returns the public profile of an active user: id, full name, avatar and biography.")
+            .describe("Returns the public profile of an active user: id, full name, avatar and biography. A user erased on request answers as \"Deleted user\" (isActive false), so names on reservations and reviews stay readable.")
             .rest(Method::Get, "/auth-api/v1/briefuser/{userId}")
             .access(Access::Public)
             .reads(Action::Get, "user")
@@ -289,6 +289,7 @@ pub fn operations() -> Vec<Operation> {
 }
 
 async fn insert_user(ctx: &Ctx, input: NewUser, owner: Option<Uuid>) -> Result<User, ToolError> {
+    check_preferred_language(ctx, input.preferred_language.as_ref()).await?;
     let hash = password::hash(ctx, input.password.expose()).await?;
     let id = Uuid::new_v4();
     let avatar = input.avatar.map(String::from).unwrap_or_else(|| {
@@ -373,7 +374,9 @@ async fn get_user(ctx: Ctx, input: UserRef) -> Result<User, ToolError> {
 async fn get_brief_user(ctx: Ctx, input: UserRef) -> Result<BriefUser, ToolError> {
     let mut db = ctx.db().await?;
     sqlx::query_as::<_, BriefUser>(
-        "SELECT id, fullname, avatar, bio, is_active FROM auth.users WHERE id = $1 AND is_active",
+        // An erased user (GDPR) still answers, as "Deleted user", so counterparts' views hold.
+        "SELECT id, fullname, avatar, bio, is_active FROM auth.users
+         WHERE id = $1 AND (is_active OR erased_at IS NOT NULL)",
     )
     .bind(input.user_id)
     .fetch_optional(&mut *db)
@@ -392,7 +395,22 @@ fn may_manage(caller: &Principal, target: &User) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// Refuses a `preferredLanguage` the localization settings do not support.
+async fn check_preferred_language(
+    ctx: &Ctx,
+    language: Option<&LanguageTag>,
+) -> Result<(), ToolError> {
+    match language {
+        Some(l) => {
+            crate::platformadmin::localization::check_language(ctx, "preferredLanguage", l.as_str())
+                .await
+        }
+        None => Ok(()),
+    }
+}
+
 async fn patch_user(ctx: &Ctx, input: UserPatch) -> Result<User, ToolError> {
+    check_preferred_language(ctx, input.preferred_language.as_ref()).await?;
     let mut db = ctx.db().await?;
     let sql = format!(
         "UPDATE auth.users SET

@@ -481,7 +481,8 @@ async fn plan_update(
     }))
 }
 
-async fn update_dispute(ctx: Ctx, input: DisputePatch) -> Result<Dispute, ToolError> {
+/// `updateDispute`'s handler; admin dispute actions drive disputes through it too.
+pub(crate) async fn update_dispute(ctx: Ctx, input: DisputePatch) -> Result<Dispute, ToolError> {
     // Lock the reservation before the dispute, in the same order createDispute takes them.
     let seen = load_dispute(&ctx, input.dispute_id, false).await?;
     load_reservation_unchecked(&ctx, seen.reservation_id, true).await?;

@@ -16,6 +16,7 @@ use crate::auth::model::{ImageUrl, LanguageTag};
 use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::money::{Currency, Money};
+use crate::platformadmin::localization;
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::stay::StayRange;
@@ -313,8 +314,10 @@ fn select_listings<'a>(ctx: &Ctx, detail: bool) -> QueryBuilder<'a, Postgres> {
     qb.push("::uuid AS uid, ");
     qb.push_bind(ctx.is_admin());
     qb.push("::boolean AS admin, ");
+    // The caller's languages, falling back along the supported ones (localization settings).
+    qb.push("platformadmin.language_chain(");
     qb.push_bind(ctx.languages.clone());
-    qb.push("::text[] AS langs) SELECT ");
+    qb.push("::text[]) AS langs) SELECT ");
     qb.push(BASE_COLUMNS);
     qb.push(", ");
     qb.push(if detail {
@@ -828,6 +831,12 @@ async fn create_listing(ctx: Ctx, input: NewListing) -> Result<Listing, ToolErro
     let patch = ListingPatch::from(input);
     patch.check((1, None))?;
     patch.check_amenities(&ctx).await?;
+    localization::check_listing(
+        &ctx,
+        patch.currency.as_ref(),
+        patch.languages_supported.as_deref(),
+    )
+    .await?;
     // The required columns first (the NOT NULL ones), then every field through the patch path.
     let id: Uuid = {
         let mut db = ctx.db().await?;
@@ -866,6 +875,12 @@ async fn update_listing(ctx: Ctx, input: ListingPatch) -> Result<Listing, ToolEr
     ToolError::check_version(input.record_version, version, "listing")?;
     input.check((min_stay, max_stay))?;
     input.check_amenities(&ctx).await?;
+    localization::check_listing(
+        &ctx,
+        input.currency.as_ref(),
+        input.languages_supported.as_deref(),
+    )
+    .await?;
     let id = input.listing_id;
     input.apply(&ctx, id, true).await?;
     fetch_listing(&ctx, id, false).await

@@ -151,6 +151,12 @@ pub fn operations() -> Vec<Operation> {
 
 async fn create_text(ctx: Ctx, input: NewLocaleText) -> Result<ListingLocaleText, ToolError> {
     managed_listing(&ctx, input.listing_id, false).await?;
+    crate::platformadmin::localization::check_language(
+        &ctx,
+        "languageCode",
+        input.language_code.as_str(),
+    )
+    .await?;
     let owner = ctx.user_id();
     let mut db = ctx.db().await?;
     let sql = format!(
