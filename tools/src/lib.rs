@@ -15,6 +15,7 @@ pub mod platformadmin;
 pub mod principal;
 pub mod registry;
 pub mod reviews;
+pub mod search;
 pub mod rules;
 pub mod sql;
 pub mod stay;
