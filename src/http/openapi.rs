@@ -73,9 +73,7 @@ pub fn document(registry: &Registry) -> Value {
     }
     for op in registry.all() {
         for route in op.rest_routes() {
-            let entry = paths
-                .entry(route.path.clone())
-                .or_insert_with(|| json!({}));
+            let entry = paths.entry(route.path.clone()).or_insert_with(|| json!({}));
             entry[route.method.as_str().to_lowercase()] = operation(op, &route);
         }
     }

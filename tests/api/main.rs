@@ -38,5 +38,6 @@ mod registry_faces;
 mod reservations;
 mod reviews;
 mod scripted_llm;
+mod search;
 mod tokens;
 mod words;

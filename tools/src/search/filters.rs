@@ -163,13 +163,19 @@ fn parse_value(field: &Field, value: &Value, at: &str) -> Result<Vec<Op>, ToolEr
         Value::Null => Ok(vec![Op::Null(true)]),
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(ToolError::field(at, "an empty list matches nothing; send at least one value"));
+                return Err(ToolError::field(
+                    at,
+                    "an empty list matches nothing; send at least one value",
+                ));
             }
             Ok(vec![Op::In(list(field, items, at)?)])
         }
         Value::Object(ops) => {
             if ops.is_empty() {
-                return Err(ToolError::field(at, "an empty condition object; use operators such as $gte or $in"));
+                return Err(ToolError::field(
+                    at,
+                    "an empty condition object; use operators such as $gte or $in",
+                ));
             }
             ops.iter()
                 .map(|(op, arg)| operator(field, op, arg, &format!("{at}.{op}")))
@@ -286,8 +292,7 @@ fn date_special(field: &Field, text: &str) -> Result<Option<Op>, ToolError> {
         _ => Op::Btw(
             Scalar::Time(from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()),
             Scalar::Time(
-                (to.and_hms_opt(0, 0, 0).unwrap_or_default() - Duration::microseconds(1))
-                    .and_utc(),
+                (to.and_hms_opt(0, 0, 0).unwrap_or_default() - Duration::microseconds(1)).and_utc(),
             ),
         ),
     }))
@@ -340,7 +345,12 @@ fn operator(field: &Field, op: &str, arg: &Value, at: &str) -> Result<Op, ToolEr
         },
         "$null" => match arg {
             Value::Bool(b) => Op::Null(*b),
-            _ => return Err(ToolError::field(at, "takes true (is null) or false (is not null)")),
+            _ => {
+                return Err(ToolError::field(
+                    at,
+                    "takes true (is null) or false (is not null)",
+                ))
+            }
         },
         _ => unreachable!("operators are checked above"),
     })
@@ -352,12 +362,8 @@ fn scalar(field: &Field, value: &Value, at: &str) -> Result<Scalar, ToolError> {
         Value::String(s) => Some(s.as_str()),
         _ => None,
     };
-    let wrong = |what: &str| {
-        ToolError::field(
-            at,
-            format!("must be {what} for the field `{}`", field.name),
-        )
-    };
+    let wrong =
+        |what: &str| ToolError::field(at, format!("must be {what} for the field `{}`", field.name));
     match &field.kind {
         Kind::Text | Kind::TextList => match value {
             Value::String(s) if s.chars().count() <= 500 => Ok(Scalar::Text(s.clone())),
@@ -480,7 +486,11 @@ mod tests {
     #[test]
     fn bad_filters_name_the_field_and_the_valid_choices() {
         let err = run(json!({"nope": 1})).unwrap_err();
-        assert!(err.message.contains("title, price, checkIn, status"), "{}", err.message);
+        assert!(
+            err.message.contains("title, price, checkIn, status"),
+            "{}",
+            err.message
+        );
         let err = run(json!({"title": {"$gt": "a"}})).unwrap_err();
         assert!(err.message.contains("$like"), "{}", err.message);
         let err = run(json!({"status": "shipped"})).unwrap_err();

@@ -314,7 +314,9 @@ fn kind_of(prop: &Value, column_type: Option<&str>) -> (Kind, bool) {
     let format = find(prop, "format").and_then(Value::as_str);
     let kind = if types.iter().any(|t| t == "array") {
         let items = find(prop, "items");
-        let item_format = items.and_then(|i| find(i, "format")).and_then(Value::as_str);
+        let item_format = items
+            .and_then(|i| find(i, "format"))
+            .and_then(Value::as_str);
         let mut item_types = Vec::new();
         if let Some(items) = items {
             types_of(items, &mut item_types);

@@ -375,7 +375,7 @@ pub fn all() -> Vec<Index> {
         Index::of::<BriefUser>("user", "a user's public profile (name, avatar, bio; never email or credentials)", "getBriefUser")
             .select("SELECT u.id, u.fullname, u.avatar, u.bio, u.is_active, u.created_at,
                 bff.text_tsv(u.fullname, u.bio) AS _tsv, lower(u.fullname) AS _fuzzy FROM auth.users u")
-            .seen(Seen { always: Some("d.is_active"), public: Some("true"), parties: &[], login: true })
+            .seen(Seen { always: Some("d.is_active"), public: Some("true"), parties: &[], login: false })
             .search(Search { tsv: "_tsv", fuzzy: Some("_fuzzy"), fields: &["fullname", "bio"] })
             .done(),
     ]

@@ -28,8 +28,16 @@ const LIST_VIEWS: &[&str] = &[
     "PaymentRecordView",
     "disputeDetailView",
 ];
-/// The views with the full index route set under their own name (spec §3.3).
-const FULL_VIEWS: &[&str] = &["ReservationDetailView", "ListingDetailView"];
+/// Every view: a static `/V/{id}` route would shadow the generic `/{indexName}/list` for `V`, so
+/// every view gets the whole generic set bound to its name (the get-all views' `/V/list` too).
+const ALL_VIEWS: &[&str] = &[
+    "BookingListView",
+    "ReviewDisplayView",
+    "PaymentRecordView",
+    "disputeDetailView",
+    "ReservationDetailView",
+    "ListingDetailView",
+];
 
 /// The engine every search runs on.
 const ENGINE: Postgres = Postgres;
@@ -321,7 +329,10 @@ async fn conditions(
             if err.kind == crate::error::ErrorKind::NotFound {
                 ToolError::field(
                     "filterId",
-                    format!("you have no saved filter with this id on index `{}`", index.name),
+                    format!(
+                        "you have no saved filter with this id on index `{}`",
+                        index.name
+                    ),
                 )
             } else {
                 err
@@ -347,12 +358,22 @@ async fn run_search(ctx: Ctx, input: IndexSearch) -> Result<IndexPage, ToolError
             let desc = matches!(input.sort_order, Some(SortOrder::Desc));
             field.column.clone().map(|c| (c, desc))
         }
-        None => input
-            .sort_order
-            .map(|order| (index.default_sort.0.to_string(), matches!(order, SortOrder::Desc))),
+        None => input.sort_order.map(|order| {
+            (
+                index.default_sort.0.to_string(),
+                matches!(order, SortOrder::Desc),
+            )
+        }),
     };
     let query = Query {
-        conds: conditions(&ctx, index, &fields, input.filters.as_ref(), input.filter_id).await?,
+        conds: conditions(
+            &ctx,
+            index,
+            &fields,
+            input.filters.as_ref(),
+            input.filter_id,
+        )
+        .await?,
         q: free_text(input.q)?,
         sort,
         limit: page.limit(),
@@ -378,7 +399,14 @@ async fn count_index(ctx: Ctx, input: IndexCountInput) -> Result<IndexCount, Too
     let index = super::find(&input.index_name)?;
     let fields = index.fields(&ctx).await?;
     let query = Query {
-        conds: conditions(&ctx, index, &fields, input.filters.as_ref(), input.filter_id).await?,
+        conds: conditions(
+            &ctx,
+            index,
+            &fields,
+            input.filters.as_ref(),
+            input.filter_id,
+        )
+        .await?,
         q: free_text(input.q)?,
         ..Query::default()
     };
@@ -443,50 +471,52 @@ async fn create_filter(ctx: Ctx, input: NewSavedFilter) -> Result<SavedFilter, T
     let index = super::find(&input.index_name)?;
     ctx.caller()?;
     let mut name = input.filter_name;
-    let conditions = match (input.conditions, input.filters) {
-        (Some(c), None) => c,
-        (None, Some(mut f)) => {
-            // `{filters: {filterName, conditions}}` is the spec's example nested in `filters`.
-            match (f.remove("conditions"), f.is_empty()) {
-                (Some(Value::Object(c)), _) => {
-                    if let Some(Value::String(n)) = f.remove("filterName") {
-                        name = name.or(Some(n));
+    let conditions =
+        match (input.conditions, input.filters) {
+            (Some(c), None) => c,
+            (None, Some(mut f)) => {
+                // `{filters: {filterName, conditions}}` is the spec's example nested in `filters`.
+                match (f.remove("conditions"), f.is_empty()) {
+                    (Some(Value::Object(c)), _) => {
+                        if let Some(Value::String(n)) = f.remove("filterName") {
+                            name = name.or(Some(n));
+                        }
+                        if let Some(key) = f.keys().next() {
+                            return Err(ToolError::field(
+                                format!("filters.{key}"),
+                                "next to `conditions` only `filterName` is allowed",
+                            ));
+                        }
+                        c
                     }
-                    if let Some(key) = f.keys().next() {
+                    (Some(_), _) => {
                         return Err(ToolError::field(
-                            format!("filters.{key}"),
-                            "next to `conditions` only `filterName` is allowed",
-                        ));
+                            "filters.conditions",
+                            "must be an object of conditions",
+                        ))
                     }
-                    c
+                    (None, _) => f,
                 }
-                (Some(_), _) => {
-                    return Err(ToolError::field(
-                        "filters.conditions",
-                        "must be an object of conditions",
-                    ))
-                }
-                (None, _) => f,
             }
-        }
-        (Some(_), Some(_)) => {
-            return Err(ToolError::field(
-                "filters",
-                "send either `conditions` or `filters`, not both",
-            ))
-        }
-        (None, None) => {
-            return Err(ToolError::field(
+            (Some(_), Some(_)) => {
+                return Err(ToolError::field(
+                    "filters",
+                    "send either `conditions` or `filters`, not both",
+                ))
+            }
+            (None, None) => return Err(ToolError::field(
                 "conditions",
                 "is required: the filters object to save, e.g. {\"bookingStatus\": \"confirmed\"}",
-            ))
-        }
-    };
+            )),
+        };
     let name = name.map(|n| n.trim().to_string()).unwrap_or_default();
     let name = if name.is_empty() {
         "Saved filter".to_string()
     } else if name.chars().count() > 200 {
-        return Err(ToolError::field("filterName", "must be at most 200 characters"));
+        return Err(ToolError::field(
+            "filterName",
+            "must be at most 200 characters",
+        ));
     } else {
         name
     };
@@ -508,13 +538,20 @@ fn bound(method: Method, suffix: &str, views: &[&str], id: &str) -> Vec<Route> {
     views
         .iter()
         .map(|view| {
-            Route::new(method, format!("{PREFIX}/{view}{suffix}"), format!("{id}{view}"))
-                .bind("indexName", *view)
+            Route::new(
+                method,
+                format!("{PREFIX}/{view}{suffix}"),
+                format!("{id}{view}"),
+            )
+            .bind("indexName", *view)
         })
         .collect()
 }
 
-fn with_routes(mut op: crate::registry::OperationBuilder, routes: Vec<Route>) -> crate::registry::OperationBuilder {
+fn with_routes(
+    mut op: crate::registry::OperationBuilder,
+    routes: Vec<Route>,
+) -> crate::registry::OperationBuilder {
     for route in routes {
         op = op.route(route);
     }
@@ -525,8 +562,12 @@ fn with_routes(mut op: crate::registry::OperationBuilder, routes: Vec<Route>) ->
 pub fn operations() -> Vec<Operation> {
     let indexes = super::names().join(", ");
     let mut ops = vec![
-        Operation::build("searchIndex", Service::Search)
-        .route(Route::new(Method::Get, format!("{PREFIX}/{{indexName}}/list"), "Get"))
+        with_routes(Operation::build("searchIndex", Service::Search), {
+            let mut r = vec![Route::new(Method::Get, format!("{PREFIX}/{{indexName}}/list"), "Get")];
+            r.extend(bound(Method::Post, "/list", LIST_VIEWS, ""));
+            r.extend(bound(Method::Get, "/list", LIST_VIEWS, "Get"));
+            r
+        })
         .title("Search an index")
         .describe(&format!("Searches one index of the read side and returns a page of documents. Indexes: {indexes}. Give `q` for free text (every word must match a searchable field by prefix; names and places also match with typos) and/or `filters` ({{field: value}} — text matches partially and case-insensitively, ids/enums/numbers/dates exactly; a list means any of; operators {{\"$gte\": 100, \"$lt\": 200}}, $in, $nin, $ne, $btw [min,max], $like with * wildcards, $null; the conventions' strings \"$gte-100\", \"$btw-2026-01-01-2026-02-01\", \"$today\", \"null\" also work). sortBy/sortOrder order by a sortable field; page/limit page (default 1/25, at most 100). Call getIndexSchema first to learn an index's fields. You only ever see what the owning get operation would show you."))
         .rest(Method::Post, "/bff-api/v1/{indexName}/list")
@@ -536,8 +577,8 @@ pub fn operations() -> Vec<Operation> {
         .handler(run_search),
         with_routes(Operation::build("countIndex", Service::Search), {
             let mut r = vec![Route::new(Method::Get, format!("{PREFIX}/{{indexName}}/count"), "Get")];
-            r.extend(bound(Method::Post, "/count", FULL_VIEWS, ""));
-            r.extend(bound(Method::Get, "/count", FULL_VIEWS, "Get"));
+            r.extend(bound(Method::Post, "/count", ALL_VIEWS, ""));
+            r.extend(bound(Method::Get, "/count", ALL_VIEWS, "Get"));
             r
         })
         .title("Count an index")
@@ -548,14 +589,14 @@ pub fn operations() -> Vec<Operation> {
         .reads(Action::Get, "count")
         .envelope(Envelope::Fields)
         .handler(count_index),
-        with_routes(Operation::build("getIndexSchema", Service::Search), bound(Method::Get, "/schema", FULL_VIEWS, ""))
+        with_routes(Operation::build("getIndexSchema", Service::Search), bound(Method::Get, "/schema", ALL_VIEWS, ""))
         .title("Describe an index")
         .describe("Describes one index: what a document is, whose access rule applies, and every field with its type (enum values listed), whether it is filterable, sortable and searchable by free text, and the filter operators it takes; plus the document's JSON Schema. Use it before searchIndex.")
         .rest(Method::Get, "/bff-api/v1/{indexName}/schema")
         .access(Access::Public)
         .reads(Action::Get, "schema")
         .handler(index_schema),
-        with_routes(Operation::build("listSavedFilters", Service::Search), bound(Method::Get, "/filters", FULL_VIEWS, ""))
+        with_routes(Operation::build("listSavedFilters", Service::Search), bound(Method::Get, "/filters", ALL_VIEWS, ""))
         .title("List your saved filters")
         .describe("Lists your saved filters of one index, newest first (page/limit). Apply one with searchIndex's filterId.")
         .rest(Method::Get, "/bff-api/v1/{indexName}/filters")
@@ -563,7 +604,7 @@ pub fn operations() -> Vec<Operation> {
         .who("any logged-in user, for their own saved filters")
         .reads(Action::List, "savedFilters")
         .handler(list_filters),
-        with_routes(Operation::build("createSavedFilter", Service::Search), bound(Method::Post, "/filters", FULL_VIEWS, ""))
+        with_routes(Operation::build("createSavedFilter", Service::Search), bound(Method::Post, "/filters", ALL_VIEWS, ""))
         .title("Save a filter")
         .describe("Saves a named filter for one index: send {filterName, conditions} (conditions in searchIndex's filters syntax, checked against the index's fields) or {filters} (the view routes' shape). Only you see and use it. Returns the saved filter with its id.")
         .rest(Method::Post, "/bff-api/v1/{indexName}/filters")
@@ -571,7 +612,7 @@ pub fn operations() -> Vec<Operation> {
         .who("any logged-in user, for themself")
         .creates("savedFilter")
         .handler(create_filter),
-        with_routes(Operation::build("deleteSavedFilter", Service::Search), bound(Method::Delete, "/filters/{filterId}", FULL_VIEWS, ""))
+        with_routes(Operation::build("deleteSavedFilter", Service::Search), bound(Method::Delete, "/filters/{filterId}", ALL_VIEWS, ""))
         .title("Delete a saved filter")
         .describe("Deletes one of your saved filters (another user's is not found). Returns its last state.")
         .rest(Method::Delete, "/bff-api/v1/{indexName}/filters/{filterId}")
@@ -579,11 +620,7 @@ pub fn operations() -> Vec<Operation> {
         .who("the filter's owner")
         .deletes("savedFilter")
         .handler(delete_filter),
-        with_routes(Operation::build("getIndexRecord", Service::Search), {
-            let mut views: Vec<&str> = FULL_VIEWS.to_vec();
-            views.extend(LIST_VIEWS);
-            bound(Method::Get, "/{id}", &views, "")
-        })
+        with_routes(Operation::build("getIndexRecord", Service::Search), bound(Method::Get, "/{id}", ALL_VIEWS, ""))
         .title("Get one document of an index")
         .describe("Returns one document of an index by id (a listing, a reservation, a BookingListView row, a ReservationDetailView, …), if you may see it; otherwise 404, whether or not it exists.")
         .rest(Method::Get, "/bff-api/v1/{indexName}/{id}")
@@ -600,12 +637,42 @@ pub fn operations() -> Vec<Operation> {
 
 /// Each view's list operation: (view, operation name, main path, full route set).
 const VIEW_OPS: &[(&str, &str, &str, bool)] = &[
-    ("BookingListView", "listBookingListView", "/bff-api/v1/BookingListView", false),
-    ("ReviewDisplayView", "listReviewDisplayView", "/bff-api/v1/ReviewDisplayView", false),
-    ("PaymentRecordView", "listPaymentRecordView", "/bff-api/v1/PaymentRecordView", false),
-    ("disputeDetailView", "listDisputeDetailView", "/bff-api/v1/disputeDetailView", false),
-    ("ReservationDetailView", "listReservationDetailView", "/bff-api/v1/ReservationDetailView/list", true),
-    ("ListingDetailView", "listListingDetailView", "/bff-api/v1/ListingDetailView/list", true),
+    (
+        "BookingListView",
+        "listBookingListView",
+        "/bff-api/v1/BookingListView",
+        false,
+    ),
+    (
+        "ReviewDisplayView",
+        "listReviewDisplayView",
+        "/bff-api/v1/ReviewDisplayView",
+        false,
+    ),
+    (
+        "PaymentRecordView",
+        "listPaymentRecordView",
+        "/bff-api/v1/PaymentRecordView",
+        false,
+    ),
+    (
+        "disputeDetailView",
+        "listDisputeDetailView",
+        "/bff-api/v1/disputeDetailView",
+        false,
+    ),
+    (
+        "ReservationDetailView",
+        "listReservationDetailView",
+        "/bff-api/v1/ReservationDetailView/list",
+        true,
+    ),
+    (
+        "ListingDetailView",
+        "listListingDetailView",
+        "/bff-api/v1/ListingDetailView/list",
+        true,
+    ),
 ];
 
 /// The one list operation of a view: `GET /V` for the get-all views, `POST|GET /I/list` for the
