@@ -475,7 +475,7 @@ mod tests {
         );
         assert_eq!(
             run(json!({"status": ["PAID"], "title": null})).unwrap(),
-            vec![Op::Null(true), Op::In(vec![Scalar::Text("paid".into())])]
+            vec![Op::In(vec![Scalar::Text("paid".into())]), Op::Null(true)]
         );
         assert_eq!(
             run(json!({"price": {"$gte": 5, "$lt": "7"}})).unwrap(),

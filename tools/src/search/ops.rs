@@ -190,6 +190,10 @@ pub struct FiltersPageInput {
 /// optional `filterName`, or `filters` holding `{filterName, conditions}`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    { "required": ["conditions"], "not": { "required": ["filters"] } },
+    { "required": ["filters"], "not": { "required": ["conditions"] } }
+]))]
 pub struct NewSavedFilter {
     /// The index.
     #[schemars(with = "IndexName")]
@@ -234,15 +238,20 @@ pub struct IndexCount {
     pub count: i64,
 }
 
+crate::choices!(
+    /// The field types of an index schema (see [`super::index::Kind`]).
+    FieldTypes = ["text", "id", "enum", "boolean", "integer", "number", "date", "datetime", "idList", "textList", "object"]
+);
+
 /// One field of an index, as the schema route shows it.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldInfo {
     /// The field's name.
     pub name: String,
-    /// `text`, `id`, `enum`, `boolean`, `integer`, `number`, `date`, `datetime`, `idList`,
-    /// `textList` or `object`.
+    /// Its type, which decides how a filter value matches.
     #[serde(rename = "type")]
+    #[schemars(with = "crate::types::Choice<FieldTypes>")]
     pub kind: String,
     /// The allowed values of an enum field.
     #[serde(skip_serializing_if = "Option::is_none")]
