@@ -40,4 +40,5 @@ mod reviews;
 mod scripted_llm;
 mod search;
 mod tokens;
+mod verification;
 mod words;
