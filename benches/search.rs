@@ -74,8 +74,12 @@ async fn bench(
     cluster: Option<&PrivateCluster>,
 ) -> anyhow::Result<()> {
     println!("\n== seed");
-    let guest = server.register("guest000@bench.haven", "Bench Guest 0").await?;
-    let host = server.register("host000@bench.haven", "Bench Host 0").await?;
+    let guest = server
+        .register("guest000@bench.haven", "Bench Guest 0")
+        .await?;
+    let host = server
+        .register("host000@bench.haven", "Bench Host 0")
+        .await?;
     let admin = server.register("admin@bench.haven", "Bench Admin").await?;
     sqlx::query("UPDATE auth.users SET role_id = 'admin' WHERE email = 'admin@bench.haven'")
         .execute(&server.pool)
@@ -90,7 +94,10 @@ async fn bench(
                 json!({"username": "admin@bench.haven", "password": "bench-password-123"}),
             )
             .await?;
-        body["accessToken"].as_str().context("admin login")?.to_string()
+        body["accessToken"]
+            .as_str()
+            .context("admin login")?
+            .to_string()
     };
     seed(&server.pool).await?;
     let reservation: (uuid::Uuid,) = sqlx::query_as(
@@ -145,7 +152,7 @@ async fn bench(
         },
         Case {
             label: "ReservationDetailView get one: guest",
-            path: format!("/bff-api/v1/ReservationDetailView/list?limit=1"),
+            path: "/bff-api/v1/ReservationDetailView/list?limit=1".into(),
             who: Some("guest"),
             body: json!({"filters": {"id": reservation.0}}),
         },
@@ -155,10 +162,7 @@ async fn bench(
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     println!("\n== measure over REST, {reads} sequential calls per case");
-    println!(
-        "  {:<52} {:>10} {:>10} {:>8}",
-        "case", "p50", "p99", "rows"
-    );
+    println!("  {:<52} {:>10} {:>10} {:>8}", "case", "p50", "p99", "rows");
     for case in &cases {
         let token = match case.who {
             Some("guest") => Some(guest.as_str()),
@@ -244,11 +248,11 @@ async fn seed(pool: &PgPool) -> anyhow::Result<()> {
          INSERT INTO booking.reservations (listing_id, guest_id, host_id, approval_type, booking_status,
              payment_confirmation, check_in, check_out, guest_count, currency, total_price, price_breakdown,
              booking_policies_snapshot, cancellation_policy_snapshot, owner_id, created_at)
-         SELECT l.id, gs.ids[1 + (l.n * 10 + i) % {GUESTS}], l.host_id, l.approval_type,
-                CASE WHEN (l.n + i) % 10 = 0 THEN 'cancelled' ELSE 'confirmed' END,
-                CASE WHEN (l.n + i) % 10 = 0 THEN 'canceled' ELSE 'paid' END,
+         SELECT l.id, gs.ids[1 + (l.n * 7 + i * 13) % {GUESTS}], l.host_id, l.approval_type,
+                CASE WHEN i = 9 THEN 'cancelled' ELSE 'confirmed' END,
+                CASE WHEN i = 9 THEN 'canceled' ELSE 'paid' END,
                 current_date + 30 * i + 1, current_date + 30 * i + 4, 1, 'EUR', l.price_per_night * 3,
-                '{{}}', '{{}}', '{{}}', gs.ids[1 + (l.n * 10 + i) % {GUESTS}], now() - make_interval(mins => (l.n * 10 + i)::int)
+                '{{}}', '{{}}', '{{}}', gs.ids[1 + (l.n * 7 + i * 13) % {GUESTS}], now() - make_interval(mins => (l.n * 10 + i)::int)
            FROM ls l CROSS JOIN generate_series(0, {STAYS_PER_LISTING} - 1) i CROSS JOIN guests gs")).await?;
     step(pool, "payment records", "INSERT INTO booking.payment_records (reservation_id, payment_intent_id,
              currency, amount_paid, payment_status, owner_id)
@@ -273,7 +277,7 @@ async fn explain(
         return Ok(());
     };
     let pool = PgPoolOptions::new()
-        .max_connections(1)
+        .max_connections(4)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(
@@ -300,10 +304,17 @@ async fn explain(
         let mut args = case.body.as_object().cloned().unwrap_or_default();
         args.insert("indexName".into(), json!(parts.join("/")));
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            let v: Value = v.parse::<i64>().map(Value::from).unwrap_or(Value::String(v.into_owned()));
+            let v: Value = v
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(v.into_owned()));
             args.insert(k.into_owned(), v);
         }
-        let op = if verb == "count" { "countIndex" } else { "searchIndex" };
+        let op = if verb == "count" {
+            "countIndex"
+        } else {
+            "searchIndex"
+        };
         let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         state
             .call(op, principal, Value::Object(args))
@@ -313,7 +324,10 @@ async fn explain(
         let text = std::fs::read(&log)?;
         let text = String::from_utf8_lossy(&text[(offset as usize).min(text.len())..]).into_owned();
         println!("\n-- {}", case.label);
-        for chunk in text.split("LOG:  duration: ").filter(|c| c.contains(" d WHERE true")) {
+        for chunk in text
+            .split("LOG:  duration: ")
+            .filter(|c| c.contains(" d WHERE true"))
+        {
             let plan: Vec<&str> = chunk
                 .lines()
                 .skip_while(|l| !l.contains("(cost="))
