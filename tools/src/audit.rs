@@ -9,6 +9,10 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::Operation;
 
+/// The domain-event kinds that are not operation names: a notification for its recipient, and the
+/// changes the system makes by itself ([`record_system`]). `/events?kinds=` accepts them too.
+pub const SYSTEM_KINDS: &[&str] = &["notification", "expireReservation", "paymentWebhook"];
+
 /// Writes the audit row and the domain event for `op`'s successful `output`.
 pub async fn record(
     db: &mut PgConnection,
@@ -43,15 +47,67 @@ pub async fn record(
     .bind(op.name)
     .execute(&mut *db)
     .await?;
+    let audience = audience(actor, output);
+    let payload = event_payload(op.data_name, op.action.as_str(), output);
+    write_event(db, op.name, object_id, actor, payload, &audience).await?;
+    // Automatic notifications for the people the change concerns, in the same transaction.
+    crate::notification::automatic::on_event(
+        db,
+        &ctx.services.settings.notifications,
+        op.name,
+        actor,
+        &audience,
+        output,
+    )
+    .await
+}
+
+/// Records a change the system made by itself, outside any operation (an unpaid hold expiring, a
+/// payment provider's webhook): the domain event (`kind`, e.g. `expireReservation`, with the
+/// audience the object names) and its automatic notifications, on the change's own connection.
+pub async fn record_system(
+    db: &mut PgConnection,
+    ctx: &Ctx,
+    kind: &str,
+    data_name: &str,
+    output: &Value,
+) -> Result<(), ToolError> {
+    let object_id = output
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let audience = audience(None, output);
+    let payload = event_payload(data_name, "update", output);
+    write_event(db, kind, object_id, None, payload, &audience).await?;
+    crate::notification::automatic::on_event(
+        db,
+        &ctx.services.settings.notifications,
+        kind,
+        None,
+        &audience,
+        output,
+    )
+    .await
+}
+
+/// Inserts one domain event and announces it on `haven_events` (delivered at commit).
+async fn write_event(
+    db: &mut PgConnection,
+    kind: &str,
+    object_id: Option<Uuid>,
+    actor: Option<Uuid>,
+    payload: Value,
+    audience: &[Uuid],
+) -> Result<(), ToolError> {
     let event_id: i64 = sqlx::query_scalar(
         "INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
-    .bind(op.name)
+    .bind(kind)
     .bind(object_id)
     .bind(actor)
-    .bind(event_payload(op, output))
-    .bind(audience(actor, output))
+    .bind(payload)
+    .bind(audience)
     .fetch_one(&mut *db)
     .await?;
     sqlx::query("SELECT pg_notify('haven_events', $1)")
@@ -93,8 +149,8 @@ pub fn audience(actor: Option<Uuid>, output: &Value) -> Vec<Uuid> {
 
 /// What a live viewer reads of an event: the object's kind and the action, plus the state fields
 /// people follow (a reservation's status and payment, a review's publication, a dispute's status).
-fn event_payload(op: &Operation, output: &Value) -> Value {
-    let mut payload = json!({ "dataName": op.data_name, "action": op.action.as_str() });
+fn event_payload(data_name: &str, action: &str, output: &Value) -> Value {
+    let mut payload = json!({ "dataName": data_name, "action": action });
     for field in [
         "bookingStatus",
         "paymentConfirmation",

@@ -41,11 +41,13 @@ pub enum Service {
     AgentHub,
     /// The BFF read side: index search, counts, schemas, saved filters and aggregated views.
     Search,
+    /// Notifications: push devices, the in-app inbox, channel preferences, admin sends, deliveries.
+    Notification,
 }
 
 impl Service {
     /// Every service, in the order toolsets are listed.
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Auth,
         Service::PlatformAdmin,
         Service::Catalog,
@@ -53,6 +55,7 @@ impl Service {
         Service::Reviews,
         Service::AgentHub,
         Service::Search,
+        Service::Notification,
     ];
 
     /// The service whose toolset name ([`Service::segment`]) is `name`.
@@ -70,6 +73,7 @@ impl Service {
             Service::Reviews => "reviewsystem",
             Service::AgentHub => "agenthub",
             Service::Search => "search",
+            Service::Notification => "notification",
         }
     }
     /// The spec's service name, e.g. `airbnb-auth-service`.
@@ -82,6 +86,7 @@ impl Service {
             Service::Reviews => "Review system",
             Service::AgentHub => "Agent hub",
             Service::Search => "Search (BFF)",
+            Service::Notification => "Notification",
         }
     }
 }
@@ -1092,6 +1097,7 @@ impl Registry {
             .chain(crate::booking::operations())
             .chain(crate::reviews::operations())
             .chain(crate::search::operations())
+            .chain(crate::notification::operations())
         {
             registry.add(op);
         }
