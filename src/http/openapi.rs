@@ -10,7 +10,7 @@ use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
-use haven_tools::registry::{Action, Envelope, Method, Operation};
+use haven_tools::registry::{Action, Envelope, Method, Operation, Route};
 use haven_tools::{ErrorKind, Registry};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -72,9 +72,9 @@ pub fn document(registry: &Registry) -> Value {
         }
     }
     for op in registry.all() {
-        for path in std::iter::once(&op.path).chain(op.aliases.iter()) {
-            let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-            entry[op.method.as_str().to_lowercase()] = operation(op, path != &op.path);
+        for route in op.rest_routes() {
+            let entry = paths.entry(route.path.clone()).or_insert_with(|| json!({}));
+            entry[route.method.as_str().to_lowercase()] = operation(op, &route);
         }
     }
     json!({
@@ -94,8 +94,12 @@ pub fn document(registry: &Registry) -> Value {
     })
 }
 
-fn operation(op: &Operation, alias: bool) -> Value {
-    let path_params = op.path_params();
+fn operation(op: &Operation, route: &Route) -> Value {
+    let path_params = haven_tools::registry::path_params(&route.path);
+    let bound: Vec<&str> = route.bound.iter().map(|(field, _)| *field).collect();
+    // A GET route of an operation declared as another verb takes only its scalar inputs from the
+    // query string (a `filters` object travels in the POST body).
+    let extra_get = route.method == Method::Get && op.method != Method::Get;
     let props = op
         .input_schema
         .get("properties")
@@ -124,27 +128,30 @@ fn operation(op: &Operation, alias: bool) -> Value {
         .collect();
     let mut body_props = Map::new();
     for (name, schema) in &props {
-        if path_params.contains(&name.as_str()) {
+        if path_params.contains(&name.as_str()) || bound.contains(&name.as_str()) {
             continue;
         }
-        if op.method == Method::Get {
+        if extra_get && takes_object(schema) {
+            continue;
+        }
+        if route.method == Method::Get {
             parameters.push(json!({ "name": name, "in": "query", "required": required.contains(name), "schema": schema }));
         } else {
             body_props.insert(name.clone(), schema.clone());
         }
     }
     let mut entry = json!({
-        "operationId": if alias { format!("{}Alias", op.name) } else { op.name.to_string() },
+        "operationId": format!("{}{}", op.name, route.id_suffix),
         "summary": op.title,
         "description": op.description,
         "tags": [op.service.segment()],
         "parameters": parameters,
         "responses": responses(op),
     });
-    if op.method != Method::Get {
+    if route.method != Method::Get {
         let body_required: Vec<&String> = required
             .iter()
-            .filter(|r| !path_params.contains(&r.as_str()))
+            .filter(|r| !path_params.contains(&r.as_str()) && !bound.contains(&r.as_str()))
             .collect();
         let mut body = json!({
             "type": "object", "properties": body_props, "required": body_required, "additionalProperties": false
@@ -164,6 +171,25 @@ fn operation(op: &Operation, alias: bool) -> Value {
         entry["security"] = json!([{ "bearer": [] }]);
     }
     entry
+}
+
+/// Whether a property schema admits a JSON object (it then cannot come from a query string).
+fn takes_object(schema: &Value) -> bool {
+    let mut found = false;
+    let mut stack = vec![schema];
+    while let Some(s) = stack.pop() {
+        match s.get("type") {
+            Some(Value::String(t)) if t == "object" => found = true,
+            Some(Value::Array(ts)) if ts.iter().any(|t| t == "object") => found = true,
+            _ => {}
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(alts)) = s.get(key) {
+                stack.extend(alts.iter());
+            }
+        }
+    }
+    found
 }
 
 /// Adds the rule every string input follows (no NUL characters, refused with a 400 naming the

@@ -35,10 +35,12 @@ const COMMON_QUERY: &[&str] = &[
 
 /// Every operation's route (and aliases), grouped by path.
 pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
-    let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
+    let mut by_path: BTreeMap<String, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for op in state.registry.all() {
-        for path in std::iter::once(&op.path).chain(op.aliases.iter()) {
-            let method = op.method;
+        for route in op.rest_routes() {
+            let method = route.method;
+            let path = route.path.clone();
+            let bound = route.bound.clone();
             let op = op.clone();
             let handler = move |State(state): State<Arc<AppState>>,
                                 Extension(caller): Extension<Caller>,
@@ -46,7 +48,11 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
                                 RawQuery(query): RawQuery,
                                 headers: HeaderMap,
                                 body: Bytes| async move {
-                let params = path.map(|Path(p)| p).unwrap_or_default();
+                let mut params = path.map(|Path(p)| p).unwrap_or_default();
+                // A route that fixes a field (`/ReservationDetailView/list`) wins over the request.
+                if let Some((field, value)) = &bound {
+                    params.insert(field.to_string(), value.clone());
+                }
                 if let Err(err) = cookie_get_allowed(&op, &caller, &headers) {
                     return error_response(&err).into_response();
                 }
@@ -58,14 +64,14 @@ pub fn routes(state: &AppState) -> Router<Arc<AppState>> {
                 Method::Patch => MethodFilter::PATCH,
                 Method::Delete => MethodFilter::DELETE,
             };
-            let route = by_path.remove(*path).unwrap_or_default();
-            by_path.insert(path, route.merge(on(filter, handler)));
+            let methods = by_path.remove(&path).unwrap_or_default();
+            by_path.insert(path, methods.merge(on(filter, handler)));
         }
     }
     by_path
         .into_iter()
         .fold(Router::new(), |router, (path, route)| {
-            router.route(path, route)
+            router.route(&path, route)
         })
 }
 

@@ -44,6 +44,7 @@ mod registry_faces;
 mod reservations;
 mod reviews;
 mod scripted_llm;
+mod search;
 mod tokens;
 mod verification;
 mod words;

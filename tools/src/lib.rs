@@ -18,6 +18,7 @@ pub mod principal;
 pub mod registry;
 pub mod reviews;
 pub mod rules;
+pub mod search;
 pub mod sql;
 pub mod stay;
 pub mod types;

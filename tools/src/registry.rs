@@ -41,6 +41,8 @@ pub enum Service {
     Messaging,
     /// The agent hub: agent configuration, the tool catalog and the execution log.
     AgentHub,
+    /// The BFF read side: index search, counts, schemas, saved filters and aggregated views.
+    Search,
     /// Notifications: push devices, the in-app inbox, channel preferences, admin sends, deliveries.
     Notification,
 }
@@ -55,6 +57,7 @@ impl Service {
         Service::Reviews,
         Service::Messaging,
         Service::AgentHub,
+        Service::Search,
         Service::Notification,
     ];
 
@@ -73,6 +76,7 @@ impl Service {
             Service::Reviews => "reviewsystem",
             Service::Messaging => "messaging",
             Service::AgentHub => "agenthub",
+            Service::Search => "search",
             Service::Notification => "notification",
         }
     }
@@ -86,6 +90,7 @@ impl Service {
             Service::Reviews => "Review system",
             Service::Messaging => "Messaging",
             Service::AgentHub => "Agent hub",
+            Service::Search => "Search (BFF)",
             Service::Notification => "Notification",
         }
     }
@@ -225,6 +230,38 @@ impl Method {
     }
 }
 
+/// One more REST route serving an operation, with its own verb, and path parameters the route
+/// fixes (the spec's `/ReservationDetailView/list` is the generic `/{indexName}/list` with
+/// `indexName` bound): a bound value overrides whatever the request sends for that field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// REST verb.
+    pub method: Method,
+    /// Path with `{param}` placeholders.
+    pub path: String,
+    /// The input field this route fixes, and its value.
+    pub bound: Option<(&'static str, String)>,
+    /// Unique suffix of the route's OpenAPI `operationId` (empty for the main route).
+    pub id_suffix: String,
+}
+
+impl Route {
+    /// A route with its own verb and path.
+    pub fn new(method: Method, path: impl Into<String>, id_suffix: impl Into<String>) -> Route {
+        Route {
+            method,
+            path: path.into(),
+            bound: None,
+            id_suffix: id_suffix.into(),
+        }
+    }
+    /// The same route with `field` fixed to `value`.
+    pub fn bind(mut self, field: &'static str, value: impl Into<String>) -> Route {
+        self.bound = Some((field, value.into()));
+        self
+    }
+}
+
 /// The spec's response `action`; decides the REST status (create → 201) and the envelope shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -326,6 +363,8 @@ pub struct Operation {
     pub path: &'static str,
     /// Extra REST paths serving the same operation.
     pub aliases: &'static [&'static str],
+    /// Extra REST routes with their own verb and bound parameters (see [`Route`]).
+    pub routes: Vec<Route>,
     /// Who may call it.
     pub access: Access,
     /// The business rule in words when it is narrower than [`Operation::access`] (object-level
@@ -466,6 +505,7 @@ impl Operation {
             method: Method::Get,
             path: "",
             aliases: &[],
+            routes: Vec::new(),
             access: Access::Authenticated,
             who: None,
             annotations: Annotations {
@@ -491,6 +531,19 @@ impl Operation {
     /// The REST path parameters, in order (`{userId}` → `userId`).
     pub fn path_params(&self) -> Vec<&'static str> {
         path_params(self.path)
+    }
+
+    /// Every REST route of the operation: the main one, its aliases (same verb, operationId
+    /// suffix `Alias`), then the extra [`Route`]s.
+    pub fn rest_routes(&self) -> Vec<Route> {
+        std::iter::once(Route::new(self.method, self.path, ""))
+            .chain(
+                self.aliases
+                    .iter()
+                    .map(|path| Route::new(self.method, *path, "Alias")),
+            )
+            .chain(self.routes.iter().cloned())
+            .collect()
     }
 
     /// Runs the operation for `ctx.principal` on raw JSON arguments: the caller's request rate
@@ -656,6 +709,7 @@ pub struct OperationBuilder {
     method: Method,
     path: &'static str,
     aliases: &'static [&'static str],
+    routes: Vec<Route>,
     access: Access,
     who: Option<&'static str>,
     annotations: Annotations,
@@ -687,6 +741,11 @@ impl OperationBuilder {
     /// Extra paths serving the same operation.
     pub fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
         self.aliases = aliases;
+        self
+    }
+    /// One more REST route (its own verb, some input fields fixed), see [`Route`].
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
         self
     }
     /// Who may call it.
@@ -821,6 +880,7 @@ impl OperationBuilder {
             method: self.method,
             path: self.path,
             aliases: self.aliases,
+            routes: self.routes,
             access: self.access,
             who: self.who,
             annotations: self.annotations,
@@ -1064,6 +1124,7 @@ impl Registry {
             .chain(crate::catalog::operations())
             .chain(crate::booking::operations())
             .chain(crate::reviews::operations())
+            .chain(crate::search::operations())
             .chain(crate::notification::operations())
             .chain(crate::messaging::operations())
         {
