@@ -42,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
 async fn run(database: &Database) -> anyhow::Result<()> {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/smtp_sink.py");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let dir = std::env::temp_dir().join(format!("haven-bench-smtp-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let mut sink = tokio::process::Command::new(&python)
@@ -57,7 +59,10 @@ async fn run(database: &Database) -> anyhow::Result<()> {
         .context("starting the SMTP sink (.ci/venv/bin/python with aiosmtpd)")?;
     let mut lines = tokio::io::BufReader::new(sink.stdout.take().context("sink stdout")?).lines();
     let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await??;
-    ensure!(ready.as_deref() == Some("ready"), "the SMTP sink did not start");
+    ensure!(
+        ready.as_deref() == Some("ready"),
+        "the SMTP sink did not start"
+    );
 
     // The real server (no SMTP configured, so its own worker stays off: this bench drives them).
     let server = Server::start(&Config::loopback(10), database.options(), 2).await?;
@@ -78,7 +83,11 @@ async fn run(database: &Database) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut handles = Vec::new();
         for _ in 0..workers {
-            let outbox = Outbox::new(server.pool.clone(), providers.clone(), WorkerSettings::default());
+            let outbox = Outbox::new(
+                server.pool.clone(),
+                providers.clone(),
+                WorkerSettings::default(),
+            );
             handles.push(tokio::spawn(async move {
                 loop {
                     match outbox.drain_once().await {
@@ -93,9 +102,11 @@ async fn run(database: &Database) -> anyhow::Result<()> {
             h.await??;
         }
         let elapsed = started.elapsed();
-        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM notification.deliveries WHERE status = 'sent'")
-            .fetch_one(&server.pool)
-            .await?;
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notification.deliveries WHERE status = 'sent'",
+        )
+        .fetch_one(&server.pool)
+        .await?;
         // Let the sink finish writing its last files.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let received = count(&dir) - before;
@@ -104,7 +115,10 @@ async fn run(database: &Database) -> anyhow::Result<()> {
             elapsed.as_secs_f64(),
             DELIVERIES as f64 / elapsed.as_secs_f64()
         );
-        ensure!(received == DELIVERIES, "expected each email exactly once, got {received}");
+        ensure!(
+            received == DELIVERIES,
+            "expected each email exactly once, got {received}"
+        );
     }
     server.stop().await;
     let _ = sink.kill().await;
@@ -122,7 +136,9 @@ async fn register(server: &Server) -> anyhow::Result<Uuid> {
         )
         .await?;
     ensure!(status.is_success(), "registering: {body}");
-    Ok(Uuid::parse_str(body["user"]["id"].as_str().context("user id")?)?)
+    Ok(Uuid::parse_str(
+        body["user"]["id"].as_str().context("user id")?,
+    )?)
 }
 
 /// Queues `n` pending email deliveries (each with its in-app notification).

@@ -128,7 +128,10 @@ impl AppState {
         // Cancels of runs in this process arrive by NOTIFY, wherever the request landed.
         tokio::spawn(hub.runs.clone().listen(pool.clone()));
         let notification_providers = Arc::new(config.notify.providers()?);
-        let mut settings = Settings::default();
+        let mut settings = Settings {
+            verification: config.verification_settings(),
+            ..Settings::default()
+        };
         settings.notifications.channels = notification_providers.channels();
         settings.notifications.max_attempts =
             config.notify.notify_max_attempts.clamp(1, 100) as i32;

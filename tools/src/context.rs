@@ -54,6 +54,8 @@ pub struct Settings {
     pub review_blind_window: chrono::Duration,
     /// Which notification channels are configured and how often a delivery is tried.
     pub notifications: crate::notification::enqueue::NotificationSettings,
+    /// Verification codes, login verification and 2FA rules.
+    pub verification: crate::auth::verification::VerificationSettings,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             approval_window: chrono::Duration::hours(24),
             review_blind_window: chrono::Duration::days(14),
             notifications: Default::default(),
+            verification: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod session;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod verification;
 
 use crate::registry::Operation;
 
@@ -22,6 +23,7 @@ pub fn operations() -> Vec<Operation> {
         members::operations(),
         avatars::operations(),
         oauth_clients::operations(),
+        verification::operations(),
     ]
     .into_iter()
     .flatten()
