@@ -22,6 +22,7 @@ use sqlx::PgPool;
 use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
+// Shared with the other benches; this one uses only the server and seeding parts.
 #[allow(dead_code)]
 mod common;
 use common::{Database, Server};
@@ -121,39 +122,10 @@ async fn run(database: &Database) -> anyhow::Result<()> {
             "expected each email exactly once, got {received}"
         );
     }
-    // The outbox alone (claim, lease, mark) with a provider that accepts at once: what the
-    // worker costs apart from SMTP.
-    let null = Arc::new(Providers {
-        email: Some(Arc::new(Accept)),
-        ..Providers::default()
-    });
-    seed(&server.pool, user, DELIVERIES).await?;
-    let started = Instant::now();
-    let outbox = Outbox::new(server.pool.clone(), null, WorkerSettings::default());
-    while outbox.drain_once().await? > 0 {}
-    let elapsed = started.elapsed();
-    println!(
-        "outbox alone (no SMTP): {DELIVERIES} deliveries in {:.2} s = {:.0}/s",
-        elapsed.as_secs_f64(),
-        DELIVERIES as f64 / elapsed.as_secs_f64()
-    );
     server.stop().await;
     let _ = sink.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-/// A provider that accepts every message at once.
-struct Accept;
-
-#[async_trait::async_trait]
-impl haven_tools::notification::channels::Provider for Accept {
-    async fn send(
-        &self,
-        message: &haven_tools::notification::channels::Outgoing,
-    ) -> Result<String, haven_tools::notification::channels::SendError> {
-        Ok(format!("accepted-{}", message.id))
-    }
 }
 
 /// Registers the recipient over REST; returns its id.

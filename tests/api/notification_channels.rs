@@ -23,7 +23,7 @@ use crate::helpers::*;
 const N: &str = "/notification-api/v1";
 
 /// The Python that runs the SMTP sink: `.ci/venv/bin/python` with aiosmtpd installed.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
     let ok = std::process::Command::new(&venv)
         .args(["-c", "import aiosmtpd"])
@@ -38,7 +38,7 @@ fn python() -> PathBuf {
 }
 
 /// A free loopback port (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -47,13 +47,13 @@ fn free_port() -> u16 {
 }
 
 /// A real SMTP server process that stores what it receives.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: tokio::process::Child,
     dir: PathBuf,
 }
 
 impl SmtpSink {
-    async fn start(port: u16, dir: PathBuf) -> SmtpSink {
+    pub(crate) async fn start(port: u16, dir: PathBuf) -> SmtpSink {
         std::fs::create_dir_all(&dir).unwrap();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/smtp_sink.py");
         let mut child = tokio::process::Command::new(python())
@@ -77,7 +77,7 @@ impl SmtpSink {
     }
 
     /// The messages received so far, oldest first.
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let mut files: Vec<_> = std::fs::read_dir(&self.dir)
             .unwrap()
             .filter_map(Result::ok)
@@ -91,17 +91,17 @@ impl SmtpSink {
             .collect()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
 
-fn sink_dir() -> PathBuf {
+pub(crate) fn sink_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("smtp-{}", Uuid::new_v4().simple()))
 }
 
 /// Waits up to `secs` for `check` to hold.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -128,7 +128,7 @@ async fn deliveries(app: &TestApp) -> Vec<Row> {
     .unwrap()
 }
 
-fn with_smtp(port: u16) -> haven::config::Config {
+pub(crate) fn with_smtp(port: u16) -> haven::config::Config {
     let mut config = test_config();
     config.notify.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
     config.notify.email_from = "Haven <no-reply@haven.test>".into();

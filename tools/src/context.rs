@@ -52,10 +52,10 @@ pub struct Settings {
     pub approval_window: chrono::Duration,
     /// After this long a lone review is released even if the other side never wrote one.
     pub review_blind_window: chrono::Duration,
-    /// Which notification channels are configured and how often a delivery is tried.
-    pub notifications: crate::notification::enqueue::NotificationSettings,
     /// Verification codes, login verification and 2FA rules.
     pub verification: crate::auth::verification::VerificationSettings,
+    /// Which notification channels are configured and how often a delivery is tried.
+    pub notifications: crate::notification::enqueue::NotificationSettings,
 }
 
 impl Default for Settings {
@@ -68,8 +68,8 @@ impl Default for Settings {
             payment_window: chrono::Duration::minutes(30),
             approval_window: chrono::Duration::hours(24),
             review_blind_window: chrono::Duration::days(14),
-            notifications: Default::default(),
             verification: Default::default(),
+            notifications: Default::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::Purpose;
 use crate::context::Ctx;
 use crate::error::ToolError;
+use crate::notification::enqueue::send_direct;
 
 /// Where a code goes.
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +50,10 @@ pub fn texts(purpose: Purpose, code: &str, minutes: i64) -> (String, String) {
     )
 }
 
-/// Queues the code for `user_id` to `to` in the notification outbox, on `db` (the code's own
-/// transaction): the outbox worker sends it by email or SMS and then wipes its text. Without a
-/// configured channel the code is only logged as issued (the development setting
-/// `HAVEN_VERIFICATION_CODES_IN_RESPONSES` shows it in the answer instead).
+/// Queues the code for `user_id` to `to` through the notification outbox (in the caller's
+/// transaction; the text is wiped from the outbox once sent, and admins never see it). Without a
+/// provider for the channel the code cannot reach anyone: refused with 503 naming the setting,
+/// except in the development mode, where the response carries the code.
 pub async fn send(
     db: &mut PgConnection,
     ctx: &Ctx,
@@ -61,15 +62,16 @@ pub async fn send(
     to: Destination<'_>,
     code: &str,
 ) -> Result<(), ToolError> {
-    let minutes = purpose.lifetime_secs(&ctx.services.settings.verification) / 60;
-    let (subject, text) = texts(purpose, code, minutes.max(1));
-    let (channel, destination) = match to {
-        Destination::Email(address) => ("email", address),
-        Destination::Sms(number) => ("sms", number),
+    let settings = &ctx.services.settings;
+    let minutes = purpose.lifetime_secs(&settings.verification) / 60;
+    let (subject, text) = texts(purpose, code, minutes);
+    let (channel, destination, setting) = match to {
+        Destination::Email(email) => ("email", email, "HAVEN_SMTP_URL"),
+        Destination::Sms(mobile) => ("sms", mobile, "HAVEN_SMS_BASE_URL"),
     };
-    let queued = crate::notification::enqueue::send_direct(
+    let queued = send_direct(
         db,
-        &ctx.services.settings.notifications,
+        &settings.notifications,
         user_id,
         channel,
         destination,
@@ -77,11 +79,11 @@ pub async fn send(
         &text,
     )
     .await?;
-    if queued {
-        tracing::info!(%user_id, purpose = purpose.as_str(), channel, "verification code queued");
-    } else {
-        tracing::warn!(%user_id, purpose = purpose.as_str(), channel,
-            "verification code issued but no {channel} channel is configured to send it");
+    if !queued && !settings.verification.codes_in_responses {
+        return Err(ToolError::unavailable(
+            format!("this Haven cannot send codes by {channel}: no {channel} provider is configured ({setting})"),
+            3600,
+        ));
     }
     Ok(())
 }
