@@ -97,10 +97,15 @@ async fn guests_and_hosts_watch_their_own_changes_live_and_resume_after_a_drop()
     let reservation = booked(&app, &guest, listing_id, 40, 2).await;
 
     let seen_by_host = host_events.within(Duration::from_secs(3)).await;
+    // The host also gets the booking request's notification; the guest does not.
     assert_eq!(
         kinds(&seen_by_host),
-        ["createListing", "createReservation"],
+        ["createListing", "createReservation", "notification"],
         "{seen_by_host:?}"
+    );
+    assert_eq!(
+        seen_by_host[2].2["payload"]["eventType"],
+        "bookingRequested"
     );
     let (_, _, booking) = &seen_by_host[1];
     assert_eq!(booking["objectId"], reservation.to_string());
@@ -120,7 +125,7 @@ async fn guests_and_hosts_watch_their_own_changes_live_and_resume_after_a_drop()
     );
     assert_eq!(
         kinds(&admin_events.within(Duration::from_secs(1)).await).len(),
-        2,
+        3,
         "admins see all"
     );
 

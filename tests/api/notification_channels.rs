@@ -559,3 +559,65 @@ async fn sms_and_push_go_out_in_twilio_and_fcm_wire_formats_with_retries() {
         Some("projects/haven-test/messages/1")
     );
 }
+
+#[tokio::test]
+async fn a_verification_code_goes_out_by_email_and_its_text_is_wiped_once_sent() {
+    let port = free_port();
+    let sink = SmtpSink::start(port, sink_dir()).await;
+    let app = TestApp::spawn_with(with_smtp(port)).await;
+    let user = app.user("verify@codes.test").await;
+    let vs = "/auth-api/verification-services/email-verification";
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{vs}/start"),
+            None,
+            Some(json!({ "email": user.email })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Not in the answer (production mode): only in the email.
+    assert!(b.get("secretCode").is_none_or(Value::is_null), "{b}");
+    eventually(15, "the code's email", || async {
+        !sink.messages().is_empty()
+    })
+    .await;
+    let mail = &sink.messages()[0];
+    assert_eq!(mail["to"], json!(["verify@codes.test"]));
+    assert_eq!(mail["subject"], "Verify your email for Haven");
+    let text = mail["parts"][0]["content"].as_str().unwrap();
+    let code: String = text
+        .split_whitespace()
+        .find(|w| {
+            w.trim_end_matches('.').len() == 6
+                && w.trim_end_matches('.').chars().all(|c| c.is_ascii_digit())
+        })
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    eventually(5, "sent", || async {
+        deliveries(&app)
+            .await
+            .first()
+            .is_some_and(|d| d.1 == "sent")
+    })
+    .await;
+    // The outbox keeps no copy of the code, and it is in nobody's in-app list.
+    let (body, html): (String, Option<String>) =
+        sqlx::query_as("SELECT body_text, body_html FROM notification.deliveries")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(!body.contains(&code) && html.is_none(), "{body}");
+    assert_eq!(app.count("notification.notifications").await, 0);
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            &format!("{vs}/complete"),
+            None,
+            Some(json!({ "email": user.email, "secretCode": code })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    sink.stop().await;
+}

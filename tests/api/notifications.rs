@@ -628,3 +628,43 @@ async fn notifications_reach_the_recipients_event_stream_and_nobody_elses() {
     }
     assert!(!other.contains("bookingRequested"), "guest stream: {other}");
 }
+
+#[tokio::test]
+async fn a_new_message_notifies_the_other_participant() {
+    // Messaging lands on main from its own branch; this runs once `createMessage` exists.
+    if haven::registry().get("createMessage").is_none() {
+        eprintln!("createMessage is not in the registry yet: nothing to test");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let host = app.user("host@chat.test").await;
+    let guest = app.user("guest@chat.test").await;
+    let home = listing(&app, &host, json!({})).await;
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            "/messaging-api/v1/messagethreads",
+            Some(&guest.token),
+            Some(json!({ "listingId": home })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let thread = b["messageThread"]["id"].as_str().unwrap().to_string();
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            "/messaging-api/v1/messages",
+            Some(&guest.token),
+            Some(json!({ "threadId": thread, "content": "Is parking included?" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let host_inbox = inbox(&app, &host).await;
+    let message = host_inbox
+        .iter()
+        .find(|(e, _, _)| e == "newMessage")
+        .expect("the host is told");
+    assert_eq!(message.1, "New message from Test User");
+    assert_eq!(message.2, "Is parking included?");
+    assert!(!events_of(&inbox(&app, &guest).await).contains(&"newMessage"));
+}

@@ -12,7 +12,7 @@ use crate::registry::{Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, Paging, Text};
 
-/// Input of `registerDevice`: the spec's `device` object.
+/// Input of `registerDevice`: the device to register.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDevice {

@@ -204,13 +204,15 @@ async fn queue_deliveries(
         match channel {
             "email" => targets.push(("email", email.to_string(), None)),
             "sms" => {
+                // The number set in the preferences, else the account's verified mobile.
                 let phone: Option<String> = sqlx::query_scalar(
-                    "SELECT phone_number FROM notification.contacts WHERE user_id = $1",
+                    "SELECT COALESCE(
+                         (SELECT phone_number FROM notification.contacts WHERE user_id = $1),
+                         (SELECT mobile FROM auth.users WHERE id = $1 AND mobile_verified))",
                 )
                 .bind(draft.user_id)
-                .fetch_optional(&mut *db)
-                .await?
-                .flatten();
+                .fetch_one(&mut *db)
+                .await?;
                 if let Some(phone) = phone {
                     targets.push(("sms", phone, None));
                 }

@@ -12,7 +12,7 @@ use crate::registry::{Action, Envelope, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter, Page, Paging};
 
-/// Input of `getNotifications` (the spec's `page`, `limit`, `sortBy`).
+/// Input of `getNotifications`: `page`, `limit`, `sortBy` and filters.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotificationQuery {

@@ -13,7 +13,7 @@ use crate::error::ToolError;
 use crate::registry::{Access, Method, Operation, Service};
 use crate::types::{Choice, Text};
 
-/// Input of `sendNotification`: the spec's `notification` object.
+/// Input of `sendNotification`: the notification and its recipients.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewNotification {
@@ -53,12 +53,14 @@ pub fn operations() -> Vec<Operation> {
         .describe(
             "An admin sends a notification (title, body) to the given users: always in-app, and on email, SMS \
              and push where configured and allowed by each recipient's preferences for announcements \
-             (optionally only the `channels` listed). External deliveries go through the outbox and are \
+             (or just the `channels` listed). External deliveries go through the outbox and are \
              retried; follow them with listNotificationDeliveries.",
         )
         .rest(Method::Post, "/notification-api/v1/notifications")
         .access(Access::Admin)
         .creates("notification")
+        // Email, SMS and push reach outside Haven.
+        .open_world()
         .handler(send)]
 }
 
