@@ -49,7 +49,7 @@ pub enum Service {
 
 impl Service {
     /// Every service, in the order toolsets are listed.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Auth,
         Service::PlatformAdmin,
         Service::Catalog,
