@@ -139,7 +139,10 @@ async fn drop_stale_databases(conn: &mut sqlx::PgConnection, template: &str) {
     .unwrap_or_default();
     for name in names {
         let stale = match name.strip_prefix("t_") {
-            Some(rest) => match rest.split_once('_').and_then(|(secs, _)| secs.parse::<u64>().ok()) {
+            Some(rest) => match rest
+                .split_once('_')
+                .and_then(|(secs, _)| secs.parse::<u64>().ok())
+            {
                 Some(made) => now.saturating_sub(made) > STALE_AFTER_SECS,
                 None => true, // the unstamped names of older harness versions
             },

@@ -33,6 +33,8 @@ mod nul_bytes;
 mod oauth;
 mod overload;
 mod payments;
+mod perf_principals;
+mod perf_search;
 mod rate_limits;
 mod registry_faces;
 mod reservations;

@@ -31,9 +31,19 @@ pub async fn record(
         None
     });
     let details = json!({ "operation": op.name, "requestId": ctx.request_id });
-    sqlx::query(
-        "INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address, action_object, action_type)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    // One statement, one round trip: the audit row, the domain event, its NOTIFY, and the users
+    // whose principals the call changed (noted by the triggers of migration 0016 in the
+    // transaction-local `haven.principals_changed`), which the dispatcher's cache forgets after
+    // the commit. Extend the CTE (or add statements after it) for more rows of the same write.
+    let changed: Option<String> = sqlx::query_scalar(
+        "WITH audit AS (
+            INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address, action_object, action_type)
+            VALUES ($1, $2, $3, $4, $5, $6)),
+         event AS (
+            INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
+            VALUES ($6, $2, $1, $7, $8) RETURNING id)
+         SELECT current_setting('haven.principals_changed', true)
+           FROM event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS n",
     )
     .bind(actor)
     .bind(object_id)
@@ -41,23 +51,17 @@ pub async fn record(
     .bind(ctx.ip.as_deref())
     .bind(op.data_name)
     .bind(op.name)
-    .execute(&mut *db)
-    .await?;
-    let event_id: i64 = sqlx::query_scalar(
-        "INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(op.name)
-    .bind(object_id)
-    .bind(actor)
     .bind(event_payload(op, output))
     .bind(audience(actor, output))
     .fetch_one(&mut *db)
     .await?;
-    sqlx::query("SELECT pg_notify('haven_events', $1)")
-        .bind(event_id.to_string())
-        .execute(&mut *db)
-        .await?;
+    *ctx.principals_changed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = changed
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
     Ok(())
 }
 
