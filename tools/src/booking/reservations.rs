@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use super::lifecycle;
 use super::model::{load_reservation, record_activity, Party, Reservation, RESERVATION_COLUMNS};
-use super::pricing::price_stay;
-use crate::catalog::common::lock_listing;
+use super::pricing::price_stay_locking;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
@@ -283,15 +282,15 @@ pub fn operations() -> Vec<Operation> {
 
 async fn create_reservation(ctx: Ctx, input: NewReservation) -> Result<Reservation, ToolError> {
     let guest = ctx.caller()?.user_id;
-    // First the listing's lock, the order every write of a listing's nights follows; the terms
-    // read after it are the current ones.
-    lock_listing(&ctx, input.listing_id).await?;
-    let (terms, stay, quote) = price_stay(
+    // First the listing's lock, the order every write of a listing's nights follows, taken by
+    // the statement that reads the terms (so they are the current ones).
+    let (terms, stay, quote) = price_stay_locking(
         &ctx,
         input.listing_id,
         input.check_in,
         input.check_out,
         input.guest_count,
+        true,
     )
     .await?;
     if terms.host_id == guest {
