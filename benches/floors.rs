@@ -178,6 +178,8 @@ async fn start_floors(floor: Floor, stop: CancellationToken) -> anyhow::Result<(
 #[derive(Debug, Clone, Default)]
 struct Sample {
     rps: f64,
+    /// Postgres CPU per request, in ms.
+    pg_ms: f64,
     p50: Duration,
     p99: Duration,
     errors: usize,
@@ -226,6 +228,7 @@ where
     let s = sorted(&all);
     Sample {
         rps: all.len() as f64 / wall,
+        pg_ms: 0.0,
         p50: percentile(&s, 50.0),
         p99: percentile(&s, 99.0),
         errors,
@@ -337,6 +340,58 @@ impl Env {
 
 /// One case: call `i` with the environment; answers whether it succeeded.
 type Call = Arc<dyn Fn(usize, Arc<Env>) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// CPU time (user + system) of every backend of the private cluster whose postmaster is
+/// `postmaster`, in seconds; 0 without one (`DATABASE_URL`). Read from `/proc`, so it includes
+/// only this cluster's processes, not other users' clusters on the machine.
+fn postgres_cpu(postmaster: Option<u32>) -> f64 {
+    let Some(root) = postmaster else {
+        return 0.0;
+    };
+    let ticks = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid = fields.get(1).and_then(|f| f.parse::<u32>().ok());
+        if pid != root && ppid != Some(root) {
+            continue;
+        }
+        let utime: f64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0.0);
+        let stime: f64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0.0);
+        total += (utime + stime) / ticks;
+    }
+    total
+}
+
+/// The postmaster's pid of the private cluster `database` lives in, if any.
+fn postmaster_of(database: &Database) -> Option<u32> {
+    let dir = database
+        .cluster
+        .as_ref()?
+        .cluster()
+        .data_dir()
+        .to_path_buf();
+    std::fs::read_to_string(dir.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
 
 /// The resident set of process `pid`, in MB.
 fn rss_mb(pid: u32) -> f64 {
@@ -557,10 +612,17 @@ async fn run(database: &Database) -> anyhow::Result<()> {
             })
         }),
     ));
+    let postmaster = postmaster_of(database);
     let run = |call: &Call| {
         let call = call.clone();
         let env = env.clone();
-        load(seconds, move |i| call(i, env.clone()))
+        async move {
+            let before = postgres_cpu(postmaster);
+            let mut sample = load(seconds, move |i| call(i, env.clone())).await;
+            let used = postgres_cpu(postmaster) - before;
+            sample.pg_ms = used * 1000.0 / sample.count.max(1) as f64;
+            sample
+        }
     };
 
     // Warm-up: every case once, briefly (plans cached, connections open).
@@ -572,10 +634,11 @@ async fn run(database: &Database) -> anyhow::Result<()> {
         for (k, (name, call)) in cases.iter().enumerate() {
             let sample = run(call).await;
             println!(
-                "  round {round} {name:<40} {:>8.0} req/s  p50 {}  p99 {}  errors {}/{}",
+                "  round {round} {name:<40} {:>8.0} req/s  p50 {}  p99 {}  pg {:.2} ms/req  errors {}/{}",
                 sample.rps,
                 ms(sample.p50),
                 ms(sample.p99),
+                sample.pg_ms,
                 sample.errors,
                 sample.count
             );
@@ -589,8 +652,8 @@ async fn run(database: &Database) -> anyhow::Result<()> {
     };
     println!("\n== medians over {rounds} rounds ({CLIENTS} clients)");
     println!(
-        "  {:<40} {:>9} {:>10} {:>10} {:>8}  ratio",
-        "case", "req/s", "p50", "p99", "p99/p50"
+        "  {:<40} {:>9} {:>10} {:>10} {:>8} {:>11}  ratio",
+        "case", "req/s", "p50", "p99", "p99/p50", "pg ms/req"
     );
     let axum_floor = median(0).rps;
     let rmcp_floor = median(1).rps;
@@ -604,15 +667,16 @@ async fn run(database: &Database) -> anyhow::Result<()> {
             _ => String::new(),
         };
         println!(
-            "  {name:<40} {:>9.0} {:>10} {:>10} {:>8.2}  {ratio}",
+            "  {name:<40} {:>9.0} {:>10} {:>10} {:>8.2} {:>11.2}  {ratio}",
             m.rps,
             ms(m.p50),
             ms(m.p99),
             m.p99.as_secs_f64() / m.p50.as_secs_f64().max(1e-9),
+            m.pg_ms,
         );
     }
 
-    // Postgres CPU per search is not visible from here; its execution time is (one EXPLAIN).
+    // The city page alone, as Postgres runs it (the index the search's page step uses).
     let city = &cities[0];
     let plan: Vec<String> = sqlx::query_scalar(&format!(
         "EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) SELECT id FROM catalog.listings l
