@@ -241,6 +241,17 @@ fn rpc(method: &str, params: Value) -> Value {
     json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params })
 }
 
+/// The first failure of the run, printed once (so a broken case shows why).
+static FIRST_FAILURE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Notes a failure's answer for [`FIRST_FAILURE`]; always false.
+fn failed(what: String) -> bool {
+    if FIRST_FAILURE.set(what.clone()).is_ok() {
+        println!("  first failure: {}", &what[..what.len().min(400)]);
+    }
+    false
+}
+
 /// POSTs an MCP request; true when it answered a result that is not an error.
 async fn mcp(http: &reqwest::Client, url: &str, token: Option<&str>, body: &Value) -> bool {
     let mut req = http
@@ -252,11 +263,12 @@ async fn mcp(http: &reqwest::Client, url: &str, token: Option<&str>, body: &Valu
         req = req.bearer_auth(t);
     }
     match req.send().await {
-        Ok(r) if r.status().is_success() => match r.json::<Value>().await {
-            Ok(v) => v["result"].is_object() && v["result"]["isError"] != json!(true),
-            Err(_) => false,
+        Ok(r) => match r.json::<Value>().await {
+            Ok(v) if v["result"].is_object() && v["result"]["isError"] != json!(true) => true,
+            Ok(v) => failed(format!("{} {v}", body["params"]["name"])),
+            Err(e) => failed(e.to_string()),
         },
-        _ => false,
+        Err(e) => failed(e.to_string()),
     }
 }
 
