@@ -419,16 +419,6 @@ fn rss_mb(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// A `DATABASE_URL` for `options` (host may be a unix-socket directory).
-fn url_of(options: &sqlx::postgres::PgConnectOptions, database: &str) -> String {
-    format!(
-        "postgres://{}@/{database}?host={}&port={}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port()
-    )
-}
-
 async fn run(database: &Database) -> anyhow::Result<()> {
     let seconds: f64 = std::env::var("HAVEN_BENCH_SECONDS")
         .ok()
@@ -607,8 +597,8 @@ async fn run(database: &Database) -> anyhow::Result<()> {
         "Haven createReservation",
         Arc::new(|i, e| {
             Box::pin(async move {
-                // Guests in turn (each holds at most 5 unpaid), listings at random, 2 nights in one of
-                // the seed's free windows (days 30k+15 … 30k+29): conflicts are rare, and count as errors.
+                // Guests in turn (each holds at most 5 unpaid), listings at random, 3 nights in one of
+                // the seed's free windows (days 30k+15 … 30k+29, so the stay ends by day 30k+30): conflicts are rare, and count as errors.
                 let mut rng = rand::rngs::StdRng::seed_from_u64(1_000_000 + i as u64);
                 let listing = e.ids[rng.gen_range(0..e.ids.len())];
                 let start = 30 * rng.gen_range(0..9u64) + 15 + rng.gen_range(0..12u64);
@@ -617,7 +607,7 @@ async fn run(database: &Database) -> anyhow::Result<()> {
                 let body = rpc(
                     "tools/call",
                     json!({ "name": "createReservation", "arguments": {
-            "listingId": listing, "checkIn": check_in, "checkOut": check_in + Days::new(2),
+            "listingId": listing, "checkIn": check_in, "checkOut": check_in + Days::new(3),
             "guestCount": 1 } }),
                 );
                 mcp(&e.http, &format!("{}/mcp", e.base), Some(guest), &body).await
@@ -625,6 +615,10 @@ async fn run(database: &Database) -> anyhow::Result<()> {
         }),
     ));
     let postmaster = postmaster_of(database);
+    println!(
+        "Postgres: postmaster {postmaster:?}, its processes' CPU so far {:.1} s",
+        postgres_cpu(postmaster)
+    );
     let run = |call: &Call| {
         let call = call.clone();
         let env = env.clone();
@@ -703,7 +697,14 @@ async fn run(database: &Database) -> anyhow::Result<()> {
     }
 
     // RSS of a `haven serve` child process on the same database, idle and under load.
-    let url = url_of(&database.admin, &database.name);
+    let url = match &database.cluster {
+        Some(attached) => attached.cluster().url(&database.name),
+        None => {
+            let mut url = reqwest::Url::parse(&std::env::var("DATABASE_URL")?)?;
+            url.set_path(&format!("/{}", database.name));
+            url.to_string()
+        }
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

@@ -131,7 +131,10 @@ impl AppState {
         let services = Services {
             db: pool,
             tokens: Arc::new(tokens),
-            settings: Arc::new(Settings::default()),
+            settings: Arc::new(Settings {
+                verification: config.verification_settings(),
+                ..Settings::default()
+            }),
             payments,
             extension: Some(hub.clone()),
             limits: Arc::new(haven_tools::limits::Limits::new(config.limit_settings())),

@@ -103,6 +103,46 @@ pub struct Config {
         global = true
     )]
     pub oauth_token_ttl_minutes: u64,
+    /// Development only: verification starts answer with the code itself (never in production).
+    #[arg(long, env = "HAVEN_VERIFICATION_CODES_IN_RESPONSES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub verification_codes_in_responses: bool,
+    /// Login refuses accounts whose email is not verified (the spec's
+    /// `emailVerificationRequiredForLogin`).
+    #[arg(long, env = "HAVEN_EMAIL_VERIFICATION_REQUIRED_FOR_LOGIN", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub email_verification_required_for_login: bool,
+    /// Login refuses accounts whose mobile number is not verified.
+    #[arg(long, env = "HAVEN_MOBILE_VERIFICATION_REQUIRED_FOR_LOGIN", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub mobile_verification_required_for_login: bool,
+    /// Every login owes an emailed code (email 2FA) before the session can do anything else.
+    #[arg(long, env = "HAVEN_EMAIL_2FA", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub email_2fa: bool,
+    /// Every login of a user with a verified mobile owes an SMS code (mobile 2FA).
+    #[arg(long, env = "HAVEN_MOBILE_2FA", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub mobile_2fa: bool,
+    /// Accept Client ID Metadata Documents: an app may use an `https` URL as its OAuth
+    /// `client_id` instead of registering, and Haven fetches the document there (public hosts
+    /// only, bounded; see `http::oauth::client_metadata`).
+    #[arg(
+        long,
+        env = "HAVEN_OAUTH_CLIENT_METADATA",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub oauth_client_metadata: bool,
+    /// An extra root certificate (PEM) trusted when fetching client metadata documents, for a
+    /// private CA or a test server; the public web roots are always trusted.
+    #[arg(long, env = "HAVEN_OAUTH_CLIENT_METADATA_CA_FILE", global = true)]
+    pub oauth_client_metadata_ca_file: Option<std::path::PathBuf>,
+    /// Hosts whose metadata documents may be fetched although they resolve to loopback or
+    /// private addresses, comma-separated (empty by default: only public addresses).
+    #[arg(
+        long,
+        env = "HAVEN_OAUTH_CLIENT_METADATA_PRIVATE_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub oauth_client_metadata_private_hosts: Vec<String>,
     /// Database pool size.
     #[arg(
         long,
@@ -296,6 +336,14 @@ impl Config {
             mcp_require_auth: false,
             mcp_anonymous: AnonymousMcp::Allow,
             oauth_token_ttl_minutes: 60,
+            verification_codes_in_responses: false,
+            email_verification_required_for_login: false,
+            mobile_verification_required_for_login: false,
+            email_2fa: false,
+            mobile_2fa: false,
+            oauth_client_metadata: true,
+            oauth_client_metadata_ca_file: None,
+            oauth_client_metadata_private_hosts: vec![],
             db_max_connections,
             admin_email: "admin@haven.local".into(),
             payment_provider: None,
@@ -335,6 +383,18 @@ impl Config {
             Some(other) => {
                 anyhow::bail!("HAVEN_PAYMENT_PROVIDER must be local or stripe, not {other}")
             }
+        }
+    }
+
+    /// The verification rules handlers enforce, from these settings.
+    pub fn verification_settings(&self) -> haven_tools::auth::verification::VerificationSettings {
+        haven_tools::auth::verification::VerificationSettings {
+            codes_in_responses: self.verification_codes_in_responses,
+            email_verification_required_for_login: self.email_verification_required_for_login,
+            mobile_verification_required_for_login: self.mobile_verification_required_for_login,
+            email_2fa: self.email_2fa,
+            mobile_2fa: self.mobile_2fa,
+            ..Default::default()
         }
     }
 

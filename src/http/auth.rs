@@ -10,6 +10,7 @@ use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE, WWW_AUTHENTICAT
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use haven_tools::auth::tokens::OAuthAudience;
 use haven_tools::{Principal, ToolError};
 
 use super::csrf;
@@ -79,19 +80,35 @@ pub async fn authenticate(
     let path = req.uri().path();
     let on_mcp = path == "/mcp" || path.starts_with("/mcp/");
     // OAuth tokens are minted for the MCP endpoint (RFC 8707): accepted there, nowhere else.
-    let resource = on_mcp.then(|| state.config.mcp_resource());
+    let (resource, issuer) = (state.config.mcp_resource(), state.config.issuer());
+    let oauth = on_mcp.then_some(OAuthAudience {
+        resource: &resource,
+        issuer: &issuer,
+    });
     let (principal, scope) = match credential.map(|(token, _)| token) {
         None => (None, None),
         Some(token) => match state
             .services
             .tokens
-            .authenticate_for(&state.services.db, &token, resource.as_deref())
+            .authenticate_for(&state.services.db, &token, oauth)
             .await
         {
             Ok((p, grant)) => (Some(p), grant.scope),
             Err(err) => return unauthorized(&state, on_mcp, err, true),
         },
     };
+    if principal
+        .as_ref()
+        .is_some_and(haven_tools::Principal::owes_second_factor)
+        && !reachable_before_second_factor(path)
+    {
+        return error_response(&ToolError::forbidden(
+            "this session still needs its second factor: complete the email or mobile 2FA \
+             verification (/auth-api/verification-services/…-2factor-verification/start, then \
+             /complete) before calling anything else",
+        ))
+        .into_response();
+    }
     if principal.is_none() && on_mcp && !anonymous_allowed(&state, &req) {
         return unauthorized(
             &state,
@@ -118,6 +135,16 @@ pub async fn authenticate(
         scope,
     });
     next.run(req).await
+}
+
+/// The paths a session that owes its second factor may reach: the 2FA routes and logout, and MCP,
+/// where every operation but those refuses it itself (`Operation::before_second_factor`).
+fn reachable_before_second_factor(path: &str) -> bool {
+    path == "/auth-api/logout"
+        || path == "/mcp"
+        || path.starts_with("/mcp/")
+        || (path.starts_with("/auth-api/verification-services/")
+            && path.contains("-2factor-verification/"))
 }
 
 /// Parses `Accept-Language` (`de-CH, de;q=0.9, en;q=0.5`) into tags ordered by quality, best

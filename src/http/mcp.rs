@@ -10,6 +10,7 @@ mod inflight;
 mod meta;
 mod prompts;
 mod resources;
+mod scope_challenge;
 pub mod selection;
 
 use std::collections::BTreeMap;
@@ -531,6 +532,10 @@ pub fn routes(state: &Arc<AppState>, shutdown: CancellationToken) -> Router<Arc<
         .layer(axum::middleware::from_fn_with_state(
             inflight,
             inflight::intercept_cancel,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            scope_challenge::challenge_insufficient_scope,
         ))
         .layer(axum::middleware::from_fn(bind_selection))
         .layer(axum::middleware::from_fn_with_state(

@@ -240,7 +240,7 @@ fn mcp_post() -> Value {
             "202": { "description": "A notification or response, accepted" },
             "400": { "description": "Malformed JSON-RPC: error -32700 or -32600; an unknown toolset or selection value (-32602); or a NUL character in the URL (the error envelope)", "content": { "application/json": { "schema": { "anyOf": [jsonrpc_answer(), { "$ref": "#/components/schemas/Error" }] } } } },
             "401": error("A token was sent and is invalid, or HAVEN_MCP_REQUIRE_AUTH is on and none was sent"),
-            "403": { "description": "Host or Origin not allowed (DNS-rebinding protection)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
+            "403": { "description": "Host or Origin not allowed (DNS-rebinding protection), or insufficient_scope: an OAuth token holding only haven:read called a tool that changes data (WWW-Authenticate names the scopes to request)", "content": { "application/json": { "schema": jsonrpc_answer() } } },
             "406": { "description": "The Accept header does not allow both application/json and text/event-stream" },
             "413": { "description": "The request body is larger than HAVEN_MAX_BODY_BYTES" },
             "429": error("Too many requests: wait for Retry-After seconds"),

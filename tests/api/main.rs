@@ -41,4 +41,5 @@ mod reservations;
 mod reviews;
 mod scripted_llm;
 mod tokens;
+mod verification;
 mod words;

@@ -53,6 +53,8 @@ pub struct Settings {
     pub approval_window: chrono::Duration,
     /// After this long a lone review is released even if the other side never wrote one.
     pub review_blind_window: chrono::Duration,
+    /// Verification codes, login verification and 2FA rules.
+    pub verification: crate::auth::verification::VerificationSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             payment_window: chrono::Duration::minutes(30),
             approval_window: chrono::Duration::hours(24),
             review_blind_window: chrono::Duration::days(14),
+            verification: Default::default(),
         }
     }
 }

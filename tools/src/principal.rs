@@ -51,6 +51,10 @@ pub enum Credential {
     Session(Uuid),
     /// A long-lived `sk_` API key (its row id).
     ApiKey(Uuid),
+    /// A login session (its id) that passed the password but still owes the second factor the
+    /// server requires (email or mobile 2FA): it may call only the operations marked
+    /// `before_second_factor` (the 2FA verification and logout).
+    SecondFactorPending(Uuid),
 }
 
 /// An authenticated caller, rebuilt from its own token on every request.
@@ -72,9 +76,13 @@ impl Principal {
     /// The login session id, when the caller used an access token.
     pub fn session_id(&self) -> Option<Uuid> {
         match self.credential {
-            Credential::Session(id) => Some(id),
+            Credential::Session(id) | Credential::SecondFactorPending(id) => Some(id),
             Credential::ApiKey(_) => None,
         }
+    }
+    /// Whether the caller's session still owes its second factor.
+    pub fn owes_second_factor(&self) -> bool {
+        matches!(self.credential, Credential::SecondFactorPending(_))
     }
     /// Admin or superAdmin.
     pub fn is_admin(&self) -> bool {

@@ -325,6 +325,9 @@ pub struct Operation {
     pub annotations: Annotations,
     /// Its place in the default MCP surface, if it is in a core set.
     pub core: Option<Core>,
+    /// Callable by a session that has passed its password but still owes its second factor
+    /// (the 2FA operations and logout); every other operation refuses such a session.
+    pub before_second_factor: bool,
     /// The spec's action.
     pub action: Action,
     /// The envelope key for the payload, e.g. `user` or `users`.
@@ -370,6 +373,10 @@ const SERVER_OWNED: &[(&str, &str)] = &[
     (
         "emailVerified",
         "set by the server when the email is verified",
+    ),
+    (
+        "mobileVerified",
+        "set by the server when the mobile number is verified (mobile verification)",
     ),
     (
         "password",
@@ -435,6 +442,7 @@ impl Operation {
                 open_world: false,
             },
             core: None,
+            before_second_factor: false,
             action: Action::Get,
             data_name: "",
             envelope: Envelope::Standard,
@@ -460,6 +468,18 @@ impl Operation {
         let ctx = ctx.plain_when(self.annotations.read_only);
         ctx.services.limits.admit(&ctx)?;
         self.access.check(ctx.principal.as_ref())?;
+        if !self.before_second_factor
+            && ctx
+                .principal
+                .as_ref()
+                .is_some_and(Principal::owes_second_factor)
+        {
+            return Err(ToolError::forbidden(
+                "this session still needs its second factor: complete the email or mobile 2FA \
+                 verification (startEmail2FactorVerification / completeEmail2FactorVerification, or \
+                 the mobile ones) before calling anything else",
+            ));
+        }
         let args = match args {
             Value::Null => Value::Object(Map::new()),
             Value::Object(mut map) => {
@@ -639,6 +659,7 @@ pub struct OperationBuilder {
     who: Option<&'static str>,
     annotations: Annotations,
     core: Option<Core>,
+    before_second_factor: bool,
     action: Action,
     data_name: &'static str,
     envelope: Envelope,
@@ -683,6 +704,12 @@ impl OperationBuilder {
     /// MCP `tools/list` of every role that has the flow and may call it.
     pub fn core(mut self, flow: Flow, rank: u8) -> Self {
         self.core = Some(Core { flow, rank });
+        self
+    }
+    /// Lets a session that still owes its second factor call the operation (see
+    /// [`Operation::before_second_factor`]).
+    pub fn before_second_factor(mut self) -> Self {
+        self.before_second_factor = true;
         self
     }
     /// A read: read-only, idempotent.
@@ -797,6 +824,7 @@ impl OperationBuilder {
             who: self.who,
             annotations: self.annotations,
             core: self.core,
+            before_second_factor: self.before_second_factor,
             action: self.action,
             data_name: self.data_name,
             envelope: self.envelope,

@@ -59,6 +59,57 @@ impl JsonSchema for Email {
     }
 }
 
+/// A mobile number in E.164 form (`+` and 8 to 15 digits, the first not 0); spaces, dashes, dots
+/// and parentheses people type are dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Mobile(String);
+
+impl Mobile {
+    /// The normalised number, e.g. `+351912345678`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Mobile {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let compact: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let digits = compact.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Mobile(compact))
+        } else {
+            Err(format!(
+                "must be a mobile number in international form such as +351912345678 (got \"{}\")",
+                raw.chars().take(40).collect::<String>()
+            ))
+        }
+    }
+}
+
+impl From<Mobile> for String {
+    fn from(m: Mobile) -> String {
+        m.0
+    }
+}
+
+impl JsonSchema for Mobile {
+    fn schema_name() -> Cow<'static, str> {
+        "Mobile".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^\\+?[0-9 ().-]{8,24}$", "maxLength": 24,
+            "description": "international form, e.g. +351912345678" })
+    }
+}
+
 /// A new password: 8 to 128 characters. Never serialised back out.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "String")]

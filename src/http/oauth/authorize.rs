@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 use uuid::Uuid;
 
+use super::client_metadata;
 use super::pages::{consent_page, error_page, login_page};
 use super::register::is_loopback;
 use super::{grant_scope, hash, parse_form, random_token, resource_matches, CODE_TTL_SECS};
@@ -100,6 +101,11 @@ async fn check(state: &AppState, p: &HashMap<String, String>) -> Result<Request,
             "The request names no client (client_id is missing).".into(),
         )
     })?;
+    if client_metadata::is_document_url(client_id) {
+        client_metadata::ensure_fresh(state, client_id)
+            .await
+            .map_err(|why| Refusal::Page(StatusCode::BAD_REQUEST, why))?;
+    }
     let row: Option<(String, String, Vec<String>)> = sqlx::query_as(
         "SELECT id, client_name, redirect_uris FROM oauth.clients WHERE id = $1 AND disabled_at IS NULL",
     )
@@ -110,12 +116,21 @@ async fn check(state: &AppState, p: &HashMap<String, String>) -> Result<Request,
         tracing::error!(%e, "loading an oauth client");
         Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, "Haven failed; try again.".into())
     })?;
-    let Some((id, name, redirect_uris)) = row else {
+    let Some((id, mut name, redirect_uris)) = row else {
         return Err(Refusal::Page(
             StatusCode::BAD_REQUEST,
             "The app is not registered with Haven (unknown or disabled client_id).".into(),
         ));
     };
+    // An app named by its metadata document chose its own name: the pages also show the site
+    // that vouches for it.
+    if let Some(host) = client_metadata::is_document_url(&id)
+        .then(|| Url::parse(&id).ok())
+        .flatten()
+        .and_then(|u| u.host_str().map(str::to_string))
+    {
+        name = format!("{name} ({host})");
+    }
     let redirect_uri =
         match get("redirect_uri") {
             Some(uri) if redirect_registered(&redirect_uris, uri) => uri.to_string(),
@@ -405,7 +420,13 @@ async fn consent(state: &AppState, p: &HashMap<String, String>, csrf: &str) -> R
         };
     let issuer = state.config.issuer();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    if p.get("decision").map(String::as_str) != Some("allow") {
+    let decision = p.get("decision").map(String::as_str);
+    // "Allow read-only" narrows what the app asked for (RFC 6749 §3.3: the server may grant less).
+    let scope = match decision {
+        Some("allow_read") => super::SCOPE_READ.to_string(),
+        _ => scope,
+    };
+    if !matches!(decision, Some("allow") | Some("allow_read")) {
         pairs.push(("error", "access_denied"));
         pairs.push(("error_description", "the user denied access"));
         if let Some(s) = &st {

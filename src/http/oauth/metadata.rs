@@ -51,6 +51,6 @@ pub async fn authorization_server(State(state): State<Arc<AppState>>) -> Json<Va
         "revocation_endpoint_auth_methods_supported": ["none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": state.config.oauth_client_metadata,
     }))
 }

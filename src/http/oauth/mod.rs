@@ -8,6 +8,7 @@
 //! endpoint's URL (RFC 8707), so they work on `/mcp` only, and revoking the grant ends them at once.
 
 pub mod authorize;
+pub mod client_metadata;
 pub mod metadata;
 pub mod pages;
 pub mod register;

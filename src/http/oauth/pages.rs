@@ -117,7 +117,9 @@ pub fn login_page(
     page(StatusCode::OK, "Sign in", &body)
 }
 
-/// The consent page: names the client, where it will be sent back to, and each scope.
+/// The consent page: names the client, where it will be sent back to, and each scope; when the
+/// app asks to act fully, the person may grant read-only access instead (the app learns it from
+/// the token answer's `scope`, and is challenged for more when it tries to write).
 pub fn consent_page(
     client_name: &str,
     email: &str,
@@ -144,8 +146,13 @@ pub fn consent_page(
          <p class=\"muted\">The app's name is chosen by the app itself; allow only apps you started \
          connecting yourself. You can revoke access later.</p>\
          <form method=\"post\" action=\"/oauth/authorize\">\n{hidden}\n\
-         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>{read_only}\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        read_only = if super::scope_has_full(scope) {
+            "<button type=\"submit\" name=\"decision\" value=\"allow_read\">Allow read-only</button>"
+        } else {
+            ""
+        },
         client = esc(client_name),
         email = esc(email),
         host = esc(redirect_host),

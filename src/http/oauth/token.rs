@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use haven_tools::auth::tokens::Grant;
+use haven_tools::auth::tokens::{Grant, OAuthAudience};
 use haven_tools::principal::Credential;
 use haven_tools::Role;
 use serde_json::json;
@@ -89,6 +89,7 @@ async fn issue(
         audience: resource.to_string(),
         scope: Some(scope.to_string()),
         client_id: Some(client_id.to_string()),
+        issuer: Some(state.config.issuer()),
     };
     let ttl = Duration::from_secs(state.config.oauth_token_ttl_minutes * 60);
     let (access, _) = state
@@ -423,16 +424,20 @@ pub async fn revoke(
     let session = match by_refresh {
         Ok(Some(s)) => Some(s),
         Ok(None) => {
-            let resource = state.config.mcp_resource();
+            let (resource, issuer) = (state.config.mcp_resource(), state.config.issuer());
+            let oauth = OAuthAudience {
+                resource: &resource,
+                issuer: &issuer,
+            };
             match state
                 .services
                 .tokens
-                .authenticate_for(&state.services.db, token, Some(&resource))
+                .authenticate_for(&state.services.db, token, Some(oauth))
                 .await
             {
                 Ok((principal, grant)) if grant.client_id.as_deref() == Some(&client_id) => {
                     match principal.credential {
-                        Credential::Session(s) => Some(s),
+                        Credential::Session(s) | Credential::SecondFactorPending(s) => Some(s),
                         Credential::ApiKey(_) => None,
                     }
                 }

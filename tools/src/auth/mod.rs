@@ -11,6 +11,7 @@ pub mod session;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod verification;
 
 use crate::registry::Operation;
 
@@ -23,6 +24,7 @@ pub fn operations() -> Vec<Operation> {
         members::operations(),
         avatars::operations(),
         oauth_clients::operations(),
+        verification::operations(),
     ]
     .into_iter()
     .flatten()

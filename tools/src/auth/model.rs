@@ -26,6 +26,10 @@ pub struct User {
     pub role_id: String,
     /// Whether the email has been verified.
     pub email_verified: bool,
+    /// Mobile number (E.164), for SMS codes and notifications.
+    pub mobile: Option<String>,
+    /// Whether the mobile number has been verified (reset when it changes).
+    pub mobile_verified: bool,
     /// Preferred UI language (BCP 47 tag).
     pub preferred_language: Option<String>,
     /// Biography.
@@ -38,7 +42,7 @@ pub struct User {
 
 /// The columns of [`User`], for `SELECT`/`RETURNING`.
 pub const USER_COLUMNS: &str =
-    "id, email, fullname, avatar, role_id, email_verified, preferred_language, bio, \
+    "id, email, fullname, avatar, role_id, email_verified, mobile, mobile_verified, preferred_language, bio, \
      is_active, record_version, created_at, updated_at, owner_id";
 
 /// A public profile: what anyone may see of a user.

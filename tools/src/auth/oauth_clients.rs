@@ -67,8 +67,9 @@ pub struct OAuthClients {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientRef {
-    /// The client id (`haven-…`), as listed.
-    pub client_id: Text<100>,
+    /// The client id as listed: `haven-…` for a registered app, or the `https` URL of the app's
+    /// client metadata document.
+    pub client_id: Text<255>,
 }
 
 /// No input.

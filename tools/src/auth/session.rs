@@ -59,6 +59,12 @@ pub struct Session {
     /// When the access token expires (only on login and relogin).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The session owes an email code (startEmail2FactorVerification) before anything else.
+    #[serde(rename = "sessionNeedsEmail2FA")]
+    pub session_needs_email_2fa: bool,
+    /// The session owes an SMS code (startMobile2FactorVerification) before anything else.
+    #[serde(rename = "sessionNeedsMobile2FA")]
+    pub session_needs_mobile_2fa: bool,
 }
 
 /// No input.
@@ -173,6 +179,7 @@ pub fn operations() -> Vec<Operation> {
             )
             .rest(Method::Post, "/auth-api/logout")
             .access(Access::Public)
+            .before_second_factor()
             .updates("session")
             .envelope(Envelope::Raw)
             .cookie(CookieEffect::Clear)
@@ -242,12 +249,15 @@ fn session_of(p: &Principal) -> Session {
         fullname: p.fullname.clone(),
         role_id: p.role.as_str().into(),
         credential: match p.credential {
-            Credential::Session(_) => "session".into(),
+            Credential::Session(_) | Credential::SecondFactorPending(_) => "session".into(),
             Credential::ApiKey(_) => "apiKey".into(),
         },
         access_token: None,
         expires_in: None,
         expires_at: None,
+        // Owed factors are known from the credential; which one is in the session row.
+        session_needs_email_2fa: p.owes_second_factor(),
+        session_needs_mobile_2fa: false,
     }
 }
 
@@ -261,6 +271,19 @@ async fn start_session(
     let tokens = ctx.services.tokens.clone();
     let mut db = ctx.db().await?;
     let (session_id, token, expires) = open_session(&mut db, &tokens, user_id, role).await?;
+    // The second factors the server requires of new sessions (mobile only for users with a
+    // verified number); the token works only for the 2FA operations until they are given.
+    let rules = &ctx.services.settings.verification;
+    let (needs_email, needs_mobile): (bool, bool) = sqlx::query_as(
+        "UPDATE auth.sessions s SET needs_email_2fa = $2, needs_mobile_2fa = $3 AND u.mobile_verified
+         FROM auth.users u WHERE s.id = $1 AND u.id = s.user_id
+         RETURNING s.needs_email_2fa, s.needs_mobile_2fa",
+    )
+    .bind(session_id)
+    .bind(rules.email_2fa)
+    .bind(rules.mobile_2fa)
+    .fetch_one(&mut *db)
+    .await?;
     Ok(Session {
         session_id: Some(session_id),
         user_id,
@@ -271,6 +294,8 @@ async fn start_session(
         access_token: Some(token),
         expires_in: Some((expires - Utc::now()).num_seconds()),
         expires_at: Some(expires),
+        session_needs_email_2fa: needs_email,
+        session_needs_mobile_2fa: needs_mobile,
     })
 }
 
@@ -294,7 +319,37 @@ async fn login(ctx: Ctx, input: LoginInput) -> Result<Session, ToolError> {
     else {
         return Err(ToolError::unauthenticated("invalid username or password"));
     };
+    require_verified(&ctx, user_id).await?;
     start_session(&ctx, user_id, role, email, fullname).await
+}
+
+/// With `emailVerificationRequiredForLogin` (or the mobile one) set, a correct password on an
+/// unverified account is refused with 403 naming what is needed (`EmailVerificationNeeded`,
+/// `MobileVerificationNeeded`) and how to get it.
+async fn require_verified(ctx: &Ctx, user_id: Uuid) -> Result<(), ToolError> {
+    let rules = &ctx.services.settings.verification;
+    if !rules.email_verification_required_for_login && !rules.mobile_verification_required_for_login
+    {
+        return Ok(());
+    }
+    let (email_ok, mobile_ok): (bool, bool) =
+        sqlx::query_as("SELECT email_verified, mobile_verified FROM auth.users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&ctx.services.db)
+            .await?;
+    if rules.email_verification_required_for_login && !email_ok {
+        return Err(ToolError::forbidden(
+            "EmailVerificationNeeded: verify your email before logging in (startEmailVerification, then \
+             completeEmailVerification with the code sent to you)",
+        ));
+    }
+    if rules.mobile_verification_required_for_login && !mobile_ok {
+        return Err(ToolError::forbidden(
+            "MobileVerificationNeeded: verify your mobile number before logging in \
+             (startMobileVerification, then completeMobileVerification)",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks an email (already trimmed and lower-cased) and password against the active users under

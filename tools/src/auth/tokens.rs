@@ -78,6 +78,20 @@ pub struct Grant {
     pub scope: Option<String>,
     /// The OAuth client id, if any.
     pub client_id: Option<String>,
+    /// The `iss` of the token: the OAuth authorization server's issuer URL (RFC 8414, the
+    /// `issuer` of its metadata) for tokens it minted; `None` for login tokens, which carry the
+    /// configured JWT issuer.
+    pub issuer: Option<String>,
+}
+
+/// Where an OAuth access token is accepted: the protected resource it must be minted for
+/// (RFC 8707, the token's `aud`) and the authorization server that must have issued it (its `iss`).
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthAudience<'a> {
+    /// The MCP endpoint's URL.
+    pub resource: &'a str,
+    /// The authorization server's issuer URL.
+    pub issuer: &'a str,
 }
 
 impl TokenService {
@@ -190,7 +204,7 @@ impl TokenService {
         let now = Utc::now();
         let exp = now + chrono::Duration::from_std(ttl).map_err(ToolError::internal)?;
         let claims = Claims {
-            iss: self.issuer.clone(),
+            iss: grant.issuer.clone().unwrap_or_else(|| self.issuer.clone()),
             aud: grant.audience.clone(),
             sub: user_id.to_string(),
             sid: session_id.to_string(),
@@ -216,14 +230,15 @@ impl TokenService {
         Ok(self.authenticate_for(db, token, None).await?.0)
     }
 
-    /// Like [`TokenService::authenticate`], also accepting JWTs whose `aud` is `resource` (the
-    /// MCP endpoint's URL, RFC 8707), and returning what the token grants. A JWT for any other
-    /// audience is refused.
+    /// Like [`TokenService::authenticate`], also accepting the OAuth authorization server's JWTs
+    /// for `oauth` (`aud` = its resource, `iss` = its issuer), and returning what the token grants.
+    /// A JWT for any other audience, or whose issuer does not match its kind (an OAuth token
+    /// carrying the login issuer, or the reverse), is refused.
     pub async fn authenticate_for(
         &self,
         db: &PgPool,
         token: &str,
-        resource: Option<&str>,
+        oauth: Option<OAuthAudience<'_>>,
     ) -> Result<(Principal, Grant), ToolError> {
         if token.starts_with("sk_") {
             Ok((
@@ -231,7 +246,7 @@ impl TokenService {
                 Grant::default(),
             ))
         } else {
-            self.authenticate_jwt(db, token, resource).await
+            self.authenticate_jwt(db, token, oauth).await
         }
     }
 
@@ -239,11 +254,15 @@ impl TokenService {
         &self,
         db: &PgPool,
         token: &str,
-        resource: Option<&str>,
+        oauth: Option<OAuthAudience<'_>>,
     ) -> Result<(Principal, Grant), ToolError> {
         let invalid =
             || ToolError::unauthenticated("the access token is invalid or expired; log in again");
-        let cache_key = format!("jwt:{}:{token}", resource.unwrap_or_default());
+        // Where the token is accepted is part of the key: the same token may be refused elsewhere.
+        let cache_key = match oauth {
+            Some(o) => format!("jwt:{}\u{0}{}\u{0}{token}", o.resource, o.issuer),
+            None => format!("jwt:\u{0}\u{0}{token}"),
+        };
         if let Some(hit) = self.principals.get(&cache_key) {
             return Ok(hit);
         }
@@ -257,10 +276,15 @@ impl TokenService {
             .and_then(|kid| self.decoding.get(kid))
             .ok_or_else(invalid)?;
         let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[&self.issuer]);
-        match resource {
-            Some(resource) => validation.set_audience(&[self.audience.as_str(), resource]),
-            None => validation.set_audience(&[&self.audience]),
+        match oauth {
+            Some(o) => {
+                validation.set_issuer(&[self.issuer.as_str(), o.issuer]);
+                validation.set_audience(&[self.audience.as_str(), o.resource]);
+            }
+            None => {
+                validation.set_issuer(&[&self.issuer]);
+                validation.set_audience(&[&self.audience]);
+            }
         }
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
@@ -268,16 +292,29 @@ impl TokenService {
         let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|_| invalid())?
             .claims;
+        // An OAuth token names its client and carries the authorization server's issuer and the
+        // resource; a login token neither. A mix of the two was not minted here.
+        let minted_by_oauth = claims.client_id.is_some();
+        let expected = match (minted_by_oauth, oauth) {
+            (true, Some(o)) => (o.issuer, o.resource),
+            (false, _) => (self.issuer.as_str(), self.audience.as_str()),
+            (true, None) => return Err(invalid()),
+        };
+        if (claims.iss.as_str(), claims.aud.as_str()) != expected {
+            return Err(invalid());
+        }
         let session_id = Uuid::parse_str(&claims.sid).map_err(|_| invalid())?;
         let generation = self.principals.generation();
-        let row: Option<(Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT u.id, u.role_id, u.email, u.fullname, s.expires_at FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+        let row: Option<(Uuid, String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT u.id, u.role_id, u.email, u.fullname, s.needs_email_2fa OR s.needs_mobile_2fa, s.expires_at
+             FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
              WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active",
         )
         .bind(session_id)
         .fetch_optional(db)
         .await?;
-        let (user_id, role, email, fullname, session_end) = row.ok_or_else(invalid)?;
+        let (user_id, role, email, fullname, owes_second_factor, session_end) =
+            row.ok_or_else(invalid)?;
         if user_id.to_string() != claims.sub {
             return Err(invalid());
         }
@@ -286,13 +323,18 @@ impl TokenService {
             role: Role::parse(&role).unwrap_or(Role::User),
             email,
             fullname,
-            credential: Credential::Session(session_id),
+            credential: if owes_second_factor {
+                Credential::SecondFactorPending(session_id)
+            } else {
+                Credential::Session(session_id)
+            },
         };
         let token_end = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or(session_end);
         let grant = Grant {
             audience: claims.aud,
             scope: claims.scope,
             client_id: claims.client_id,
+            issuer: minted_by_oauth.then_some(claims.iss),
         };
         self.principals.put(
             cache_key,

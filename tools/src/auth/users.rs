@@ -14,7 +14,7 @@ use crate::principal::{Principal, Role};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
 use crate::sql;
 use crate::types::EnumFilter;
-use crate::types::{Email, Filter, LongText, Name, NewPassword, Page, Paging};
+use crate::types::{Email, Filter, LongText, Mobile, Name, NewPassword, Page, Paging};
 use crate::vocabulary::Roles;
 
 const EMAIL_TAKEN: &[(&str, ErrorKind, &str)] = &[(
@@ -63,6 +63,9 @@ pub struct UserPatch {
     pub preferred_language: Option<LanguageTag>,
     /// New biography.
     pub bio: Option<LongText>,
+    /// New mobile number in international form (e.g. `+351912345678`); a change makes it
+    /// unverified until mobile verification completes.
+    pub mobile: Option<Mobile>,
     /// The version you read; when sent and stale the update is refused with 409.
     pub record_version: Option<i32>,
 }
@@ -185,7 +188,7 @@ pub fn operations() -> Vec<Operation> {
             .title("Update a user (admin)")
             .who("admins; only superAdmins may change a superAdmin")
             .describe(
-                "Changes a user's full name, avatar, preferred language or biography. Email, password and role \
+                "Changes a user's full name, avatar, preferred language, biography or mobile number (a new number is unverified until mobile verification). Email, password and role \
                  have their own operations. Only superAdmins may change a superAdmin. Returns the updated user.",
             )
             .rest(Method::Patch, "/auth-api/v1/users/{userId}")
@@ -197,7 +200,7 @@ pub fn operations() -> Vec<Operation> {
             .title("Update my profile")
             .who("the user themself (`userId` must be the caller)")
             .describe(
-                "Changes the caller's own full name, avatar, preferred language or biography; `userId` must be \
+                "Changes the caller's own full name, avatar, preferred language, biography or mobile number (a new number is unverified until mobile verification); `userId` must be \
                  the caller. Returns the updated user.",
             )
             .rest(Method::Patch, "/auth-api/v1/profile/{userId}")
@@ -395,6 +398,8 @@ async fn patch_user(ctx: &Ctx, input: UserPatch) -> Result<User, ToolError> {
         "UPDATE auth.users SET
             fullname = COALESCE($2, fullname), avatar = COALESCE($3, avatar),
             preferred_language = COALESCE($4, preferred_language), bio = COALESCE($5, bio),
+            mobile_verified = mobile_verified AND ($6::text IS NULL OR $6 IS NOT DISTINCT FROM mobile),
+            mobile = COALESCE($6, mobile),
             record_version = record_version + 1, updated_at = now()
          WHERE id = $1 AND is_active RETURNING {USER_COLUMNS}"
     );
@@ -404,6 +409,7 @@ async fn patch_user(ctx: &Ctx, input: UserPatch) -> Result<User, ToolError> {
         .bind(input.avatar.as_ref().map(ImageUrl::as_str))
         .bind(input.preferred_language.as_ref().map(LanguageTag::as_str))
         .bind(input.bio.as_ref().map(|b| b.as_str()))
+        .bind(input.mobile.as_ref().map(Mobile::as_str))
         .fetch_optional(&mut *db)
         .await?
         .ok_or_else(|| ToolError::not_found("user"))

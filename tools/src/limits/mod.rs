@@ -112,7 +112,9 @@ impl Limits {
         let checked = match (&ctx.principal, &ctx.ip) {
             (Some(p), _) => match p.credential {
                 Credential::ApiKey(key) => self.principal.check(&format!("key:{key}")),
-                Credential::Session(_) => self.principal.check(&format!("user:{}", p.user_id)),
+                Credential::Session(_) | Credential::SecondFactorPending(_) => {
+                    self.principal.check(&format!("user:{}", p.user_id))
+                }
             },
             (None, Some(ip)) => self.anonymous.check(ip),
             (None, None) => Ok(()),

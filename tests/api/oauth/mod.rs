@@ -2,6 +2,8 @@
 //! challenge, dynamic registration, the sign-in and consent pages, PKCE, codes, refresh-token
 //! rotation, audience binding, scopes and revocation, each from the refused side.
 
+mod client_metadata;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use haven::config::AnonymousMcp;
@@ -800,25 +802,64 @@ async fn the_read_scope_makes_the_connection_read_only() {
     let t = tokens_for(&app, &client_id, &user, &[("scope", "haven:read")]).await;
     assert_eq!(t["scope"], "haven:read");
     let access = t["access_token"].as_str().unwrap();
-    let (err, text) = app
-        .tool(Some(access), "createApiKey", json!({ "description": "x" }))
-        .await;
-    assert!(
-        err && text.as_str().unwrap().contains("read-only"),
-        "{text}"
-    );
+    let keys = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM platformadmin.api_keys WHERE created_by = $1",
+        )
+        .bind(user.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    // A write is a scope challenge (403 insufficient_scope naming the scopes to ask for), directly,
+    // through call_tool, and whatever the query says; nothing is written.
+    let create = json!({ "name": "createApiKey", "arguments": { "description": "x" } });
+    let via_meta = json!({ "name": "call_tool", "arguments": {
+        "name": "createApiKey", "arguments": { "description": "x" } } });
+    for (path, params) in [
+        ("/mcp", &create),
+        ("/mcp", &via_meta),
+        ("/mcp?readonly=false", &create),
+    ] {
+        let (status, challenge, body) = mcp_raw(&app, path, access, "tools/call", params).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path} {params}: {body}");
+        assert!(
+            challenge.contains("error=\"insufficient_scope\"")
+                && challenge.contains("scope=\"haven:read haven:full\"")
+                && challenge.contains("resource_metadata=\"https://haven.test/.well-known/oauth-protected-resource/mcp\""),
+            "{challenge}"
+        );
+        assert_eq!(body["id"], 7, "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("haven:full"));
+    }
+    assert_eq!(keys().await, 0);
+    // Reads pass; a write the role may not call anyway stays a plain refusal, not a challenge;
+    // a connection the client itself made read-only gets the read-only tool error.
     let (err, me) = app.tool(Some(access), "getCurrentUser", json!({})).await;
     assert!(!err, "{me}");
-    // The query cannot lift it.
+    let (status, _, body) = mcp_raw(
+        &app,
+        "/mcp",
+        access,
+        "tools/call",
+        &json!({ "name": "createAgentOverride", "arguments": {} }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let r = app
         .mcp_at(
-            "/mcp?readonly=false",
+            "/mcp?readonly=true",
             Some(access),
             "tools/call",
-            json!({ "name": "createApiKey", "arguments": { "description": "x" } }),
+            create.clone(),
         )
         .await;
     assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(r.to_string().contains("read-only"), "{r}");
+    assert_eq!(keys().await, 0);
     // Refreshing cannot widen the scope.
     let (s, e) = token(
         &app,
@@ -837,6 +878,40 @@ async fn the_read_scope_makes_the_connection_read_only() {
 }
 
 #[tokio::test]
+async fn the_person_may_grant_read_only_access_when_the_app_asks_for_more() {
+    let app = spawn().await;
+    let user = app.user("narrow@haven.test").await;
+    let client_id = client(&app).await;
+    let params = auth_params(&client_id, &[]);
+    let (s, page, cookie) = sign_in(&app, &params, &user.email, "password123").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("value=\"allow_read\""), "{page}");
+    let resp = consent(&app, &page, &cookie, "allow_read").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let code = query_of(&location(&resp).unwrap())["code"].clone();
+    let (s, t) = exchange(&app, &client_id, &code, VERIFIER).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        t["scope"], "haven:read",
+        "the token answer says what was granted"
+    );
+    let (status, challenge, _) = mcp_raw(
+        &app,
+        "/mcp",
+        t["access_token"].as_str().unwrap(),
+        "tools/call",
+        &json!({ "name": "createApiKey", "arguments": { "description": "x" } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    // A read-only request gets no such button: there is nothing to narrow.
+    let params = auth_params(&client_id, &[("scope", "haven:read")]);
+    let (_, page, _) = sign_in(&app, &params, &user.email, "password123").await;
+    assert!(!page.contains("allow_read"), "{page}");
+}
+
+#[tokio::test]
 async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
     let app = spawn().await;
     let user = app.user("aud@haven.test").await;
@@ -847,11 +922,12 @@ async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
         .execute(&app.db)
         .await
         .unwrap();
-    let sign = |aud: &str| {
+    let sign_by = |aud: &str, iss: Option<&str>| {
         let grant = haven_tools::auth::tokens::Grant {
             audience: aud.into(),
             scope: Some("haven:read haven:full".into()),
             client_id: Some("c".into()),
+            issuer: iss.map(str::to_string),
         };
         app.state
             .services
@@ -866,15 +942,83 @@ async fn a_token_minted_for_another_resource_is_refused_by_mcp() {
             .unwrap()
             .0
     };
+    let sign = |aud: &str| sign_by(aud, Some(PUBLIC));
     let foreign = sign("https://other.example/mcp");
     let (s, challenge) = mcp_status(&app, "/mcp", Some(&foreign)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(challenge.contains("invalid_token"));
+    // An OAuth token must carry the authorization server's issuer URL, not the login issuer,
+    // nor another server's.
+    for iss in [None, Some("https://other.example")] {
+        let (s, _) = mcp_status(&app, "/mcp", Some(&sign_by(RESOURCE, iss))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "iss {iss:?}");
+    }
     // The same token for this resource is accepted: only the audience differs.
     assert_eq!(
         mcp_status(&app, "/mcp", Some(&sign(RESOURCE))).await.0,
         StatusCode::OK
     );
+}
+
+/// A raw `POST` of one JSON-RPC request (id 7) to `path`: status, `WWW-Authenticate`, body.
+async fn mcp_raw(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    method: &str,
+    params: &Value,
+) -> (StatusCode, String, Value) {
+    let resp = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, challenge, body)
+}
+
+/// The claims of a JWT (its middle part), without checking the signature.
+fn claims_of(token: &str) -> Value {
+    let body = token.split('.').nth(1).expect("a JWT");
+    let bytes = URL_SAFE_NO_PAD.decode(body).expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test]
+async fn access_tokens_name_the_authorization_server_as_issuer() {
+    let app = spawn().await;
+    let user = app.user("iss@haven.test").await;
+    let client_id = client(&app).await;
+    let t = tokens_for(&app, &client_id, &user, &[]).await;
+    let claims = claims_of(t["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["iss"], PUBLIC,
+        "iss = the metadata's issuer: {claims}"
+    );
+    assert_eq!(claims["aud"], RESOURCE);
+    assert_eq!(claims["client_id"], client_id.as_str());
+    let (_, meta) = app
+        .rest(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(meta["issuer"], claims["iss"]);
+    // A login token keeps the JWT issuer.
+    assert_eq!(claims_of(&user.token)["iss"], "haven");
 }
 
 #[tokio::test]
