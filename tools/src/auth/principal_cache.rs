@@ -201,3 +201,96 @@ async fn follow(cache: Weak<PrincipalCache>, pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal::{Credential, Role};
+
+    fn principal(user: Uuid) -> Principal {
+        Principal {
+            user_id: user,
+            role: Role::User,
+            email: "a@b.c".into(),
+            fullname: "A".into(),
+            credential: Credential::ApiKey(Uuid::new_v4()),
+        }
+    }
+
+    #[test]
+    fn nothing_is_served_or_stored_unless_the_listener_is_live() {
+        let cache = PrincipalCache::default();
+        let user = Uuid::new_v4();
+        cache.put("k".into(), &principal(user), &Grant::default(), None, 0);
+        assert!(cache.get("k").is_none());
+        cache.live.store(true, Ordering::Release);
+        assert!(
+            cache.get("k").is_none(),
+            "the put while not live was dropped"
+        );
+        cache.put(
+            "k".into(),
+            &principal(user),
+            &Grant::default(),
+            None,
+            cache.generation(),
+        );
+        assert_eq!(cache.get("k").map(|(p, _)| p.user_id), Some(user));
+        cache.live.store(false, Ordering::Release);
+        assert!(
+            cache.get("k").is_none(),
+            "a disconnected listener stops serving"
+        );
+    }
+
+    #[test]
+    fn forgetting_a_user_drops_their_entries_and_a_lookup_begun_before_it() {
+        let cache = PrincipalCache::default();
+        cache.live.store(true, Ordering::Release);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        cache.put(
+            "a".into(),
+            &principal(a),
+            &Grant::default(),
+            None,
+            cache.generation(),
+        );
+        cache.put(
+            "b".into(),
+            &principal(b),
+            &Grant::default(),
+            None,
+            cache.generation(),
+        );
+        let begun = cache.generation();
+        cache.forget_user(a);
+        assert!(cache.get("a").is_none());
+        assert!(cache.get("b").is_some());
+        cache.put("a".into(), &principal(a), &Grant::default(), None, begun);
+        assert!(
+            cache.get("a").is_none(),
+            "a lookup older than the forget is not stored"
+        );
+        let expired = Utc::now() - chrono::Duration::seconds(1);
+        cache.put(
+            "c".into(),
+            &principal(b),
+            &Grant::default(),
+            Some(expired),
+            cache.generation(),
+        );
+        assert!(
+            cache.get("c").is_none(),
+            "an expired credential is not served"
+        );
+    }
+
+    #[test]
+    fn a_key_use_is_due_once_a_minute() {
+        let cache = PrincipalCache::default();
+        let key = Uuid::new_v4();
+        assert!(cache.key_use_due(key));
+        assert!(!cache.key_use_due(key));
+        assert!(cache.key_use_due(Uuid::new_v4()));
+    }
+}
