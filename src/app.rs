@@ -29,6 +29,8 @@ pub struct AppState {
     pub hub: Arc<HubDeps>,
     /// The configuration.
     pub config: Config,
+    /// The notification channels' providers (the outbox worker sends through them).
+    pub notification_providers: Arc<haven_tools::notification::channels::Providers>,
     cluster: Option<Attachment>,
 }
 
@@ -128,13 +130,18 @@ impl AppState {
         });
         // Cancels of runs in this process arrive by NOTIFY, wherever the request landed.
         tokio::spawn(hub.runs.clone().listen(pool.clone()));
+        let notification_providers = Arc::new(config.notify.providers()?);
+        let mut settings = Settings {
+            verification: config.verification_settings(),
+            ..Settings::default()
+        };
+        settings.notifications.channels = notification_providers.channels();
+        settings.notifications.max_attempts =
+            config.notify.notify_max_attempts.clamp(1, 100) as i32;
         let services = Services {
             db: pool,
             tokens: Arc::new(tokens),
-            settings: Arc::new(Settings {
-                verification: config.verification_settings(),
-                ..Settings::default()
-            }),
+            settings: Arc::new(settings),
             payments,
             extension: Some(hub.clone()),
             limits: Arc::new(haven_tools::limits::Limits::new(config.limit_settings())),
@@ -144,6 +151,7 @@ impl AppState {
             registry,
             hub,
             config,
+            notification_providers,
             cluster,
         }))
     }
@@ -319,6 +327,11 @@ pub async fn sweep_periodically(
             Ok((0, 0)) => {}
             Ok((expired, completed)) => tracing::info!(expired, completed, "reservation sweep"),
             Err(err) => tracing::warn!(%err, "reservation sweep failed"),
+        }
+        match haven_tools::notification::reminders::remind_check_ins(&state.services).await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "check-in reminders"),
+            Err(err) => tracing::warn!(%err, "check-in reminder scan failed"),
         }
         match haven_agents::cancel::close_abandoned(&state.services.db).await {
             Ok(0) => {}

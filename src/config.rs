@@ -314,6 +314,9 @@ pub struct Config {
         global = true
     )]
     pub login_lockout_secs: u64,
+    /// Notification channels (SMTP, SMS, push) and delivery pacing.
+    #[command(flatten)]
+    pub notify: crate::notifications::NotifyConfig,
 }
 
 impl Config {
@@ -368,6 +371,7 @@ impl Config {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_lockout_secs: 900,
+            notify: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod notifications;
 pub mod stdio;
 
 /// The process-wide operation registry: every `haven-tools` operation plus the agent hub's. Every

@@ -224,14 +224,15 @@ async fn stream(
             .filter(|s| !s.is_empty())
             .collect()
     });
-    if let Some(unknown) = kinds
-        .iter()
-        .flatten()
-        .find(|k| state.registry.get(k).is_none())
-    {
+    if let Some(unknown) = kinds.iter().flatten().find(|k| {
+        state.registry.get(k).is_none() && !haven_tools::audit::SYSTEM_KINDS.contains(&k.as_str())
+    }) {
         return error_response(&ToolError::field(
             "kinds",
-            format!("`{unknown}` is not an operation; kinds are operation names such as createReservation"),
+            format!(
+                "`{unknown}` is not an operation; kinds are operation names such as createReservation, or {}",
+                haven_tools::audit::SYSTEM_KINDS.join(", ")
+            ),
         ));
     }
     let header_id = headers

@@ -41,6 +41,13 @@ pub use connections::ConnectionLimits;
 /// Builds the whole router. `shutdown` ends long-lived MCP streams when the server stops.
 pub fn router(state: Arc<AppState>, shutdown: CancellationToken) -> Router {
     let limit = state.config.max_body_bytes;
+    // Every replica drains the notification outbox (claims are SKIP LOCKED leases).
+    crate::notifications::spawn_worker(
+        state.services.db.clone(),
+        state.notification_providers.clone(),
+        &state.config.notify,
+        shutdown.clone(),
+    );
     Router::new()
         .merge(rest::routes(&state))
         .merge(

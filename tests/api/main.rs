@@ -29,6 +29,8 @@ mod legacy_and_stdio;
 mod limits;
 mod live_events;
 mod mcp_surface;
+mod notification_channels;
+mod notifications;
 mod nul_bytes;
 mod oauth;
 mod overload;

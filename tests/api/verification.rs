@@ -512,19 +512,77 @@ async fn login_can_require_a_verified_email() {
 }
 
 #[tokio::test]
-async fn outside_development_mode_codes_never_appear_in_responses() {
+async fn codes_go_out_by_email_through_a_real_smtp_server_and_never_stay_in_the_outbox() {
+    use crate::notification_channels::{eventually, free_port, sink_dir, with_smtp, SmtpSink};
+    let port = free_port();
+    let sink = SmtpSink::start(port, sink_dir()).await;
+    let app = TestApp::spawn_with(with_smtp(port)).await;
+    let user = app.user("mailed@haven.test").await;
+    let (s, started) = post(
+        &app,
+        "/password-reset-by-email/start",
+        None,
+        json!({ "email": user.email }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    assert!(
+        started.get("secretCode").is_none(),
+        "production mode: {started}"
+    );
+    eventually(20, "the reset email", || async {
+        !sink.messages().is_empty()
+    })
+    .await;
+    let mail = &sink.messages()[0];
+    assert_eq!(mail["to"], json!(["mailed@haven.test"]), "{mail}");
+    assert_eq!(mail["subject"], "Reset your Haven password");
+    let text = mail["parts"][0]["content"].as_str().unwrap().to_string();
+    let code: String = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code in the email")
+        .to_string();
+    // Sent and gone: the outbox keeps no copy of the code.
+    eventually(10, "the delivery marked sent", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT bool_and(status = 'sent' AND coalesce(body_text, '') NOT LIKE '%' || $1 || '%')
+             FROM notification.deliveries WHERE destination = 'mailed@haven.test'",
+        )
+        .bind(&code)
+        .fetch_one(&app.db)
+        .await
+        .unwrap_or(false)
+    })
+    .await;
+    let (s, done) = post(
+        &app,
+        "/password-reset-by-email/complete",
+        None,
+        json!({ "email": user.email, "secretCode": code, "password": "from-the-email" }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    app.login(&user.email, "from-the-email").await;
+    sink.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_channel_for_it_a_code_is_refused_outside_development_mode() {
     let app = spawn(|c| c.verification_codes_in_responses = false).await;
-    let user = app.user("prod@haven.test").await;
-    for (path, body) in [
-        ("/email-verification/start", json!({ "email": user.email })),
-        (
-            "/password-reset-by-email/start",
-            json!({ "email": user.email }),
-        ),
-    ] {
-        let (s, started) = post(&app, path, None, body).await;
-        assert_eq!(s, StatusCode::OK, "{started}");
-        assert!(started.get("secretCode").is_none(), "{path}: {started}");
-        assert!(started["date"].is_string());
-    }
+    let user = app.user("nochannel@haven.test").await;
+    let (s, e) = post(
+        &app,
+        "/email-verification/start",
+        None,
+        json!({ "email": user.email }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(message(&e).contains("HAVEN_SMTP_URL"), "{e}");
+    let codes: i64 = sqlx::query_scalar("SELECT count(*) FROM auth.verification_codes")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(codes, 0, "nothing written");
 }

@@ -9,6 +9,10 @@ use crate::context::Ctx;
 use crate::error::ToolError;
 use crate::registry::Operation;
 
+/// The domain-event kinds that are not operation names: a notification for its recipient, and the
+/// changes the system makes by itself ([`record_system`]). `/events?kinds=` accepts them too.
+pub const SYSTEM_KINDS: &[&str] = &["notification", "expireReservation", "paymentWebhook"];
+
 /// Writes the audit row and the domain event for `op`'s successful `output`.
 pub async fn record(
     db: &mut PgConnection,
@@ -31,10 +35,12 @@ pub async fn record(
         None
     });
     let details = json!({ "operation": op.name, "requestId": ctx.request_id });
+    let audience = audience(actor, output);
+    let payload = event_payload(op.data_name, op.action.as_str(), output);
     // One statement, one round trip: the audit row, the domain event, its NOTIFY, and the users
     // whose principals the call changed (noted by the triggers of migration 0016 in the
-    // transaction-local `haven.principals_changed`), which the dispatcher's cache forgets after
-    // the commit. Extend the CTE (or add statements after it) for more rows of the same write.
+    // transaction-local `haven.principals_changed`), which the dispatcher's principal cache
+    // forgets after the commit. More rows of the same write go into this CTE.
     let changed: Option<String> = sqlx::query_scalar(
         "WITH audit AS (
             INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address, action_object, action_type)
@@ -51,8 +57,8 @@ pub async fn record(
     .bind(ctx.ip.as_deref())
     .bind(op.data_name)
     .bind(op.name)
-    .bind(event_payload(op, output))
-    .bind(audience(actor, output))
+    .bind(payload)
+    .bind(&audience)
     .fetch_one(&mut *db)
     .await?;
     *ctx.principals_changed
@@ -62,6 +68,70 @@ pub async fn record(
         .split(',')
         .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
+    // Automatic notifications for the people the change concerns, in the same transaction.
+    crate::notification::automatic::on_event(
+        db,
+        &ctx.services.settings.notifications,
+        op.name,
+        actor,
+        &audience,
+        output,
+    )
+    .await
+}
+
+/// Records a change the system made by itself, outside any operation (an unpaid hold expiring, a
+/// payment provider's webhook): the domain event (`kind`, e.g. `expireReservation`, with the
+/// audience the object names) and its automatic notifications, on the change's own connection.
+pub async fn record_system(
+    db: &mut PgConnection,
+    ctx: &Ctx,
+    kind: &str,
+    data_name: &str,
+    output: &Value,
+) -> Result<(), ToolError> {
+    let object_id = output
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let audience = audience(None, output);
+    let payload = event_payload(data_name, "update", output);
+    write_event(db, kind, object_id, None, payload, &audience).await?;
+    crate::notification::automatic::on_event(
+        db,
+        &ctx.services.settings.notifications,
+        kind,
+        None,
+        &audience,
+        output,
+    )
+    .await
+}
+
+/// Inserts one domain event and announces it on `haven_events` (delivered at commit).
+async fn write_event(
+    db: &mut PgConnection,
+    kind: &str,
+    object_id: Option<Uuid>,
+    actor: Option<Uuid>,
+    payload: Value,
+    audience: &[Uuid],
+) -> Result<(), ToolError> {
+    let event_id: i64 = sqlx::query_scalar(
+        "INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(kind)
+    .bind(object_id)
+    .bind(actor)
+    .bind(payload)
+    .bind(audience)
+    .fetch_one(&mut *db)
+    .await?;
+    sqlx::query("SELECT pg_notify('haven_events', $1)")
+        .bind(event_id.to_string())
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 
@@ -97,8 +167,8 @@ pub fn audience(actor: Option<Uuid>, output: &Value) -> Vec<Uuid> {
 
 /// What a live viewer reads of an event: the object's kind and the action, plus the state fields
 /// people follow (a reservation's status and payment, a review's publication, a dispute's status).
-fn event_payload(op: &Operation, output: &Value) -> Value {
-    let mut payload = json!({ "dataName": op.data_name, "action": op.action.as_str() });
+fn event_payload(data_name: &str, action: &str, output: &Value) -> Value {
+    let mut payload = json!({ "dataName": data_name, "action": action });
     for field in [
         "bookingStatus",
         "paymentConfirmation",

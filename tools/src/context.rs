@@ -55,6 +55,8 @@ pub struct Settings {
     pub review_blind_window: chrono::Duration,
     /// Verification codes, login verification and 2FA rules.
     pub verification: crate::auth::verification::VerificationSettings,
+    /// Which notification channels are configured and how often a delivery is tried.
+    pub notifications: crate::notification::enqueue::NotificationSettings,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             approval_window: chrono::Duration::hours(24),
             review_blind_window: chrono::Duration::days(14),
             verification: Default::default(),
+            notifications: Default::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod context;
 pub mod error;
 pub mod limits;
 pub mod money;
+pub mod notification;
 pub mod platformadmin;
 pub mod principal;
 pub mod registry;

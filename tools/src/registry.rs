@@ -39,17 +39,20 @@ pub enum Service {
     Reviews,
     /// The agent hub: agent configuration, the tool catalog and the execution log.
     AgentHub,
+    /// Notifications: push devices, the in-app inbox, channel preferences, admin sends, deliveries.
+    Notification,
 }
 
 impl Service {
     /// Every service, in the order toolsets are listed.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Auth,
         Service::PlatformAdmin,
         Service::Catalog,
         Service::Booking,
         Service::Reviews,
         Service::AgentHub,
+        Service::Notification,
     ];
 
     /// The service whose toolset name ([`Service::segment`]) is `name`.
@@ -66,6 +69,7 @@ impl Service {
             Service::Booking => "bookingmanagement",
             Service::Reviews => "reviewsystem",
             Service::AgentHub => "agenthub",
+            Service::Notification => "notification",
         }
     }
     /// The spec's service name, e.g. `airbnb-auth-service`.
@@ -77,6 +81,7 @@ impl Service {
             Service::Booking => "Booking management",
             Service::Reviews => "Review system",
             Service::AgentHub => "Agent hub",
+            Service::Notification => "Notification",
         }
     }
 }
@@ -1063,6 +1068,7 @@ impl Registry {
             .chain(crate::catalog::operations())
             .chain(crate::booking::operations())
             .chain(crate::reviews::operations())
+            .chain(crate::notification::operations())
         {
             registry.add(op);
         }

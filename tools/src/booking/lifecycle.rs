@@ -284,22 +284,34 @@ async fn complete(ctx: Ctx, input: Transition) -> Result<Reservation, ToolError>
 /// on a listing, so an expired hold never blocks a new guest, and periodically via [`sweep`].
 pub async fn expire_overdue(ctx: &Ctx, listing: Option<Uuid>) -> Result<u64, ToolError> {
     let mut db = ctx.db().await?;
-    let done = sqlx::query(
+    let expired: Vec<(Uuid, Uuid, Uuid, Uuid)> = sqlx::query_as(
         "WITH expired AS (
             UPDATE booking.reservations SET booking_status = 'cancelled', payment_confirmation = 'canceled',
                    cancelled_at = now(), cancellation_reason = 'the hold expired before payment completed',
                    hold_expires_at = NULL, record_version = record_version + 1, updated_at = now()
              WHERE booking_status = 'pending' AND payment_confirmation <> 'paid' AND hold_expires_at < now()
                AND ($1::uuid IS NULL OR listing_id = $1)
-            RETURNING id)
-         INSERT INTO booking.reservation_activities (reservation_id, kind, old_value, new_value, note)
-         SELECT id, 'status_changed', '{\"bookingStatus\": \"pending\"}', '{\"bookingStatus\": \"cancelled\"}',
-                'hold expired: not paid in time' FROM expired",
+            RETURNING id, guest_id, host_id, listing_id),
+         logged AS (
+            INSERT INTO booking.reservation_activities (reservation_id, kind, old_value, new_value, note)
+            SELECT id, 'status_changed', '{\"bookingStatus\": \"pending\"}', '{\"bookingStatus\": \"cancelled\"}',
+                   'hold expired: not paid in time' FROM expired)
+         SELECT id, guest_id, host_id, listing_id FROM expired",
     )
     .bind(listing)
-    .execute(&mut *db)
+    .fetch_all(&mut *db)
     .await?;
-    Ok(done.rows_affected())
+    // The system's own change: a domain event and the parties' notifications, in this transaction.
+    for (id, guest, host, listing) in &expired {
+        let output = json!({
+            "id": id, "guestId": guest, "hostId": host, "listingId": listing,
+            "bookingStatus": "cancelled", "paymentConfirmation": "canceled",
+            "cancellationReason": "the hold expired before payment completed",
+        });
+        crate::audit::record_system(&mut db, ctx, "expireReservation", "reservation", &output)
+            .await?;
+    }
+    Ok(expired.len() as u64)
 }
 
 /// Completes confirmed stays whose check-out day has passed (system entry in each timeline).

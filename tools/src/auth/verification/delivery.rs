@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::Purpose;
 use crate::context::Ctx;
 use crate::error::ToolError;
+use crate::notification::enqueue::send_direct;
 
 /// Where a code goes.
 #[derive(Debug, Clone, Copy)]
@@ -49,15 +50,40 @@ pub fn texts(purpose: Purpose, code: &str, minutes: i64) -> (String, String) {
     )
 }
 
-/// Queues the code for `user_id` to `to`.
+/// Queues the code for `user_id` to `to` through the notification outbox (in the caller's
+/// transaction; the text is wiped from the outbox once sent, and admins never see it). Without a
+/// provider for the channel the code cannot reach anyone: refused with 503 naming the setting,
+/// except in the development mode, where the response carries the code.
 pub async fn send(
-    _db: &mut PgConnection,
-    _ctx: &Ctx,
+    db: &mut PgConnection,
+    ctx: &Ctx,
     user_id: Uuid,
     purpose: Purpose,
     to: Destination<'_>,
-    _code: &str,
+    code: &str,
 ) -> Result<(), ToolError> {
-    tracing::info!(%user_id, purpose = purpose.as_str(), ?to, "verification code issued");
+    let settings = &ctx.services.settings;
+    let minutes = purpose.lifetime_secs(&settings.verification) / 60;
+    let (subject, text) = texts(purpose, code, minutes);
+    let (channel, destination, setting) = match to {
+        Destination::Email(email) => ("email", email, "HAVEN_SMTP_URL"),
+        Destination::Sms(mobile) => ("sms", mobile, "HAVEN_SMS_BASE_URL"),
+    };
+    let queued = send_direct(
+        db,
+        &settings.notifications,
+        user_id,
+        channel,
+        destination,
+        &subject,
+        &text,
+    )
+    .await?;
+    if !queued && !settings.verification.codes_in_responses {
+        return Err(ToolError::unavailable(
+            format!("this Haven cannot send codes by {channel}: no {channel} provider is configured ({setting})"),
+            3600,
+        ));
+    }
     Ok(())
 }

@@ -698,7 +698,18 @@ pub async fn handle_webhook(
         match order {
             Some(order) => match load_reservation_unchecked(&ctx, order, true).await? {
                 Some(reservation) => {
-                    apply_intent(&ctx, &reservation, intent, None).await?;
+                    let updated = apply_intent(&ctx, &reservation, intent, None).await?;
+                    // Not an operation: the event and the parties' notifications are written here.
+                    let output = serde_json::to_value(&updated).map_err(ToolError::internal)?;
+                    let mut db = ctx.db().await?;
+                    crate::audit::record_system(
+                        &mut db,
+                        &ctx,
+                        "paymentWebhook",
+                        "reservation",
+                        &output,
+                    )
+                    .await?;
                     WebhookOutcome::Applied
                 }
                 None => WebhookOutcome::Ignored,
