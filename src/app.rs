@@ -108,6 +108,9 @@ impl AppState {
         let tokens =
             TokenService::load_or_create(&pool, &config.jwt_issuer, &config.jwt_audience, ttl)
                 .await?;
+        // Principals are cached while this listener hears every change to them (see
+        // `haven_tools::auth::principal_cache`).
+        tokens.listen(&pool);
         let payments: Arc<dyn PaymentProvider> = match config.payment_provider()? {
             "stripe" => Arc::new(StripeProvider::new(StripeConfig {
                 api_base: config.stripe_api_base.clone(),

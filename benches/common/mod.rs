@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub mod seed;
+
 /// True under `cargo bench` (which passes `--bench`); otherwise says how to run benchmark `name`,
 /// so a plain test run (`cargo test --benches`) stays cheap.
 pub fn invoked_as_bench(name: &str) -> bool {
@@ -41,16 +43,27 @@ impl Database {
     /// Creates `haven_bench_<uuid>` on `DATABASE_URL`, or in the private cluster under
     /// `target/bench-pg` (started when needed).
     pub async fn create() -> anyhow::Result<Database> {
+        Self::create_in("target/bench-pg", Durability::Relaxed).await
+    }
+
+    /// Like [`Database::create`] with Postgres' durable defaults (fsync on), in a private cluster
+    /// under `target/bench-pg-durable`: for measuring writes as production commits them.
+    #[allow(dead_code)]
+    pub async fn create_durable() -> anyhow::Result<Database> {
+        Self::create_in("target/bench-pg-durable", Durability::Durable).await
+    }
+
+    async fn create_in(dir: &str, durability: Durability) -> anyhow::Result<Database> {
         let (admin, cluster) = if let Ok(url) = std::env::var("DATABASE_URL") {
             let options = url
                 .parse::<PgConnectOptions>()
                 .context("DATABASE_URL is not a Postgres URL")?;
             (options, None)
         } else {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-pg");
-            // Benchmark databases are throwaway: the benchmarks alone trade durability for speed
-            // (fsync and full_page_writes off), like the test harness.
-            let cluster = PrivateCluster::locate(&dir, Durability::Relaxed, true)?;
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+            // Benchmark databases are throwaway: the benchmarks trade durability for speed
+            // (fsync and full_page_writes off), like the test harness, unless they measure writes.
+            let cluster = PrivateCluster::locate(&dir, durability, true)?;
             let attached = Attachment::join(cluster, "bench", true).await?;
             (attached.cluster().options("postgres"), Some(attached))
         };

@@ -63,18 +63,40 @@ pub async fn pool(options: PgConnectOptions, max: u32) -> anyhow::Result<PgPool>
 }
 
 /// A pool of `max` connections whose callers wait at most `acquire_timeout` for one (then the call
-/// answers 503 rather than queueing without end).
+/// answers 503 rather than queueing without end); see [`pool_options`].
 pub async fn pool_with(
     options: PgConnectOptions,
     max: u32,
     acquire_timeout: Duration,
 ) -> anyhow::Result<PgPool> {
     let options = options.log_statements(tracing::log::LevelFilter::Trace);
-    Ok(PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(acquire_timeout)
+    Ok(pool_options(max, acquire_timeout)
         .connect_with(options)
         .await?)
+}
+
+/// A connection idle longer than this is pinged before it is handed out.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The pool's settings. A busy connection is handed out without the ping sqlx sends by default (a
+/// round trip on every checkout); one idle for [`PING_IDLE_AFTER`] is still checked. A connection
+/// that broke anyway (the database restarted within that time) fails its statement: the
+/// dispatcher then runs a read once more on a checked connection and begins a write's
+/// transaction again (`haven_tools::context::acquire_checked`).
+pub fn pool_options(max: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE_AFTER {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Warns when the server runs with `fsync` off: a private cluster started by the test harness or a

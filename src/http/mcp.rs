@@ -53,7 +53,13 @@ pub struct HavenMcp {
     /// The principal and selection for transports without per-request auth (stdio).
     fixed: Option<(Principal, Selection)>,
     inflight: InFlight,
+    /// `tools/list` answers already built, per (role, selection): what a caller sees depends on
+    /// nothing else, so each is built once per process.
+    listings: Arc<std::sync::Mutex<ToolListings>>,
 }
+
+/// Built `tools/list` answers, keyed by the caller's role (`None`: anonymous) and selection.
+type ToolListings = std::collections::HashMap<(Option<&'static str>, Selection), Arc<Vec<Tool>>>;
 
 /// An operation as an MCP tool: schemas, title and all four annotations set explicitly.
 pub fn tool_of(op: &Operation) -> Tool {
@@ -90,6 +96,7 @@ impl HavenMcp {
             tools: Arc::new(tools),
             fixed: None,
             inflight,
+            listings: Arc::default(),
         }
     }
 
@@ -244,6 +251,29 @@ fn progress_sink(
     (Some(sink), Some(forwarder))
 }
 
+impl HavenMcp {
+    /// The `tools/list` answer for a caller of `principal`'s role through `selection`.
+    fn build_listing(&self, principal: Option<&Principal>, selection: &Selection) -> Vec<Tool> {
+        let full = selection.listing == selection::Listing::All;
+        let mut tools: Vec<Tool> = selection
+            .listed(self.state.registry, principal)
+            .into_iter()
+            .map(|op| {
+                if full {
+                    self.tools
+                        .get(op.name)
+                        .cloned()
+                        .unwrap_or_else(|| tool_of(op))
+                } else {
+                    compact_tool_of(op)
+                }
+            })
+            .collect();
+        tools.extend(meta::tools(selection));
+        tools
+    }
+}
+
 impl ServerHandler for HavenMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -272,23 +302,28 @@ impl ServerHandler for HavenMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let (caller, selection) = self.caller(&ctx);
-        let full = selection.listing == selection::Listing::All;
-        let mut tools: Vec<Tool> = selection
-            .listed(self.state.registry, caller.principal.as_ref())
-            .into_iter()
-            .map(|op| {
-                if full {
-                    self.tools
-                        .get(op.name)
-                        .cloned()
-                        .unwrap_or_else(|| tool_of(op))
-                } else {
-                    compact_tool_of(op)
-                }
-            })
-            .collect();
-        tools.extend(meta::tools(&selection));
-        Ok(ListToolsResult::with_all_items(tools))
+        let key = (
+            caller.principal.as_ref().map(|p| p.role.as_str()),
+            selection,
+        );
+        let cached = self
+            .listings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let tools = match cached {
+            Some(tools) => tools,
+            None => {
+                let tools = Arc::new(self.build_listing(caller.principal.as_ref(), &key.1));
+                self.listings
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, tools.clone());
+                tools
+            }
+        };
+        Ok(ListToolsResult::with_all_items((*tools).clone()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

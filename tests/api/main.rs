@@ -39,6 +39,8 @@ mod overload;
 mod payments;
 mod platformadmin;
 mod platformadmin_gdpr;
+mod perf_principals;
+mod perf_search;
 mod rate_limits;
 mod registry_faces;
 mod reservations;

@@ -41,7 +41,17 @@ pub async fn record(
     }
     let audience = audience(actor, output);
     let payload = event_payload(op.data_name, op.action.as_str(), output);
-    write_event(db, op.name, object_id, actor, payload, &audience).await?;
+    let changed = write_event(db, op.name, object_id, actor, payload, &audience).await?;
+    // The users whose principals the call changed (noted by the triggers of migration 0016 in
+    // the transaction-local `haven.principals_changed`): the dispatcher's principal cache forgets
+    // them after the commit, before the answer.
+    *ctx.principals_changed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = changed
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
     // Automatic notifications for the people the change concerns, in the same transaction.
     crate::notification::automatic::on_event(
         db,
@@ -90,10 +100,14 @@ async fn write_event(
     actor: Option<Uuid>,
     payload: Value,
     audience: &[Uuid],
-) -> Result<(), ToolError> {
-    let event_id: i64 = sqlx::query_scalar(
-        "INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+) -> Result<Option<String>, ToolError> {
+    // One round trip: the event, its NOTIFY, and the principals the transaction changed.
+    let changed: Option<String> = sqlx::query_scalar(
+        "WITH event AS (
+            INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
+            VALUES ($1, $2, $3, $4, $5) RETURNING id)
+         SELECT current_setting('haven.principals_changed', true)
+           FROM event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS n",
     )
     .bind(kind)
     .bind(object_id)
@@ -102,11 +116,7 @@ async fn write_event(
     .bind(audience)
     .fetch_one(&mut *db)
     .await?;
-    sqlx::query("SELECT pg_notify('haven_events', $1)")
-        .bind(event_id.to_string())
-        .execute(&mut *db)
-        .await?;
-    Ok(())
+    Ok(changed)
 }
 
 /// The audit row of one call: who (user, credential, OAuth client, agent run), through which face

@@ -4,7 +4,8 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -145,12 +146,48 @@ pub struct Ctx {
     cancel: CancellationToken,
     /// Where progress reports go, when the client asked for them.
     progress: Option<ProgressSink>,
-    tx: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
+    /// The call runs without a transaction (a read-only operation): plain statements on one
+    /// pooled connection, no `BEGIN`/`COMMIT` round trips. Set by [`crate::Operation::invoke`].
+    plain: bool,
+    tx: Arc<Mutex<Option<CallConn>>>,
+    /// Users whose principals this call's committed writes changed (read by
+    /// [`crate::audit::record`] before the commit; the principal cache forgets them after it).
+    pub(crate) principals_changed: Arc<std::sync::Mutex<Vec<Uuid>>>,
     db_slot: Arc<std::sync::OnceLock<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// A borrowed connection inside the call's transaction.
 pub type Db<'a> = tokio::sync::MappedMutexGuard<'a, PgConnection>;
+
+/// The one connection a call holds from its first statement to its end: a transaction for calls
+/// that may write, a plain pooled connection for read-only ones.
+pub(crate) enum CallConn {
+    /// Begun on first use; the dispatcher commits it (dropping it rolls back).
+    Tx(Transaction<'static, Postgres>),
+    /// Statements run one by one (each its own snapshot), for read-only operations.
+    Plain(PoolConnection<Postgres>),
+}
+
+/// A pooled connection known to answer: one that fails a ping is closed and another taken (at
+/// most once per pooled connection, then a fresh one), so a call retried after its connection
+/// broke (the database restarted) does not land on another dead one.
+pub async fn acquire_checked(pool: &PgPool) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+    for _ in 0..=pool.size() {
+        let mut conn = pool.acquire().await?;
+        if conn.ping().await.is_ok() {
+            return Ok(conn);
+        }
+        conn.close_on_drop();
+    }
+    pool.acquire().await
+}
+
+/// Whether `err` says the connection broke under a statement (not that none could be had): the
+/// case worth one more try on a checked connection.
+fn connection_broke(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+        || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P0")))
+}
 
 impl Ctx {
     /// The page a list input asks for (`pageNumber`, `pageRowCount`), checked against the
@@ -176,7 +213,9 @@ impl Ctx {
             agent_execution: None,
             cancel: CancellationToken::new(),
             progress: None,
+            plain: false,
             tx: Arc::new(Mutex::new(None)),
+            principals_changed: Arc::default(),
             db_slot: Arc::default(),
         }
     }
@@ -236,29 +275,72 @@ impl Ctx {
             .is_some_and(|p| p.role >= crate::principal::Role::Admin)
     }
 
-    /// The call's transaction, begun on first use. Everything a handler writes goes through it,
-    /// so a failed call leaves the database unchanged. A REST or MCP call first takes one of the
-    /// database call slots (held until the call ends), or fails `Unavailable` when none is free.
+    /// The same context running without a transaction when `read_only` (see [`CallConn::Plain`]).
+    pub(crate) fn plain_when(mut self, read_only: bool) -> Self {
+        self.plain = read_only;
+        self
+    }
+
+    /// The call's connection, taken on first use and kept to the end of the call: a transaction
+    /// for operations that may write (everything they write goes through it, so a failed call
+    /// leaves the database unchanged), a plain connection for read-only operations. A REST or
+    /// MCP call first takes one of the database call slots (held until the call ends), or fails
+    /// `Unavailable` when none is free.
     pub async fn db(&self) -> Result<Db<'_>, ToolError> {
-        let mut guard: MutexGuard<'_, Option<Transaction<'static, Postgres>>> =
-            self.tx.lock().await;
+        let mut guard: MutexGuard<'_, Option<CallConn>> = self.tx.lock().await;
         if guard.is_none() {
             if self.db_slot.get().is_none() {
                 if let Some(slot) = self.services.limits.db_slot(self)? {
                     let _ = self.db_slot.set(slot);
                 }
             }
-            *guard = Some(self.services.db.begin().await?);
+            let pool = &self.services.db;
+            *guard = Some(if self.plain {
+                CallConn::Plain(pool.acquire().await?)
+            } else {
+                match pool.begin().await {
+                    Ok(tx) => CallConn::Tx(tx),
+                    // The pooled connection was dead (the database restarted): nothing was sent
+                    // but BEGIN, so begin again on one that answers.
+                    Err(err) if connection_broke(&err) => {
+                        CallConn::Tx(Transaction::begin(acquire_checked(pool).await?, None).await?)
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            });
         }
         Ok(MutexGuard::map(guard, |slot| match slot {
-            Some(tx) => &mut **tx,
-            None => unreachable!("transaction was just begun"),
+            Some(CallConn::Tx(tx)) => &mut **tx,
+            Some(CallConn::Plain(conn)) => &mut **conn,
+            None => unreachable!("the connection was just taken"),
         }))
     }
 
-    /// Takes the transaction out for the dispatcher to finish (commit or drop = rollback).
+    /// Takes the transaction out for the dispatcher to finish (commit or drop = rollback); a
+    /// read-only call's plain connection goes back to the pool (`None`).
     pub(crate) async fn take_tx(&self) -> Option<Transaction<'static, Postgres>> {
-        self.tx.lock().await.take()
+        match self.tx.lock().await.take() {
+            Some(CallConn::Tx(tx)) => Some(tx),
+            Some(CallConn::Plain(_)) | None => None,
+        }
+    }
+
+    /// Ends the call's use of its connection and says whether it held one: a read-only call
+    /// that failed `Unavailable` after taking a connection lost it under a statement.
+    pub(crate) async fn release(&self) -> bool {
+        self.tx.lock().await.take().is_some()
+    }
+
+    /// For a retry after the connection broke: the next connection is a checked one.
+    pub(crate) async fn take_checked(&self) -> Result<(), ToolError> {
+        let conn = acquire_checked(&self.services.db).await?;
+        let mut guard = self.tx.lock().await;
+        *guard = Some(if self.plain {
+            CallConn::Plain(conn)
+        } else {
+            CallConn::Tx(Transaction::begin(conn, None).await?)
+        });
+        Ok(())
     }
 
     /// The authenticated caller, or a 401.

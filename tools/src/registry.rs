@@ -550,6 +550,8 @@ impl Operation {
     /// (REST and MCP), access rule, parsing, the handler in one transaction, then the audit row;
     /// commits only when everything succeeded.
     pub async fn invoke(&self, ctx: Ctx, args: Value) -> Result<Value, ToolError> {
+        // A read-only operation runs its statements on one plain connection: no BEGIN/COMMIT.
+        let ctx = ctx.plain_when(self.annotations.read_only);
         ctx.services.limits.admit(&ctx)?;
         self.access.check(ctx.principal.as_ref())?;
         if !self.before_second_factor
@@ -580,6 +582,7 @@ impl Operation {
         };
         reject_nul(&args)?;
         let mut attempt = 1;
+        let mut reconnected = false;
         loop {
             match self.attempt(&ctx, args.clone()).await {
                 Err(err)
@@ -595,6 +598,21 @@ impl Operation {
                         _ = tokio::time::sleep(retry_pause(attempt)) => {}
                     }
                     attempt += 1;
+                }
+                Err(err)
+                    if err.kind == crate::error::ErrorKind::Unavailable
+                        && self.annotations.read_only
+                        && !reconnected
+                        && !ctx.cancellation().is_cancelled() =>
+                {
+                    // Pooled connections are not pinged when handed out; one that broke under a
+                    // read (the database restarted) costs the read one more try, on a connection
+                    // that answers. A failure to get any connection is not retried.
+                    if !ctx.release().await {
+                        return Err(err);
+                    }
+                    reconnected = true;
+                    ctx.take_checked().await?;
                 }
                 result => return result,
             }
@@ -620,6 +638,20 @@ impl Operation {
         }
         if let Some(tx) = ctx.take_tx().await {
             tx.commit().await?;
+            // This process forgets the principals the call changed now, before answering; other
+            // replicas hear it from the database's NOTIFY.
+            let changed = std::mem::take(
+                &mut *ctx
+                    .principals_changed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            for user in changed {
+                ctx.services.tokens.principals().forget_user(user);
+            }
+        } else {
+            // A read-only call's plain connection goes back to the pool.
+            ctx.release().await;
         }
         Ok(output)
     }

@@ -21,7 +21,7 @@ pub const READONLY_HEADER: &str = "x-mcp-readonly";
 pub const TOOLS_HEADER: &str = "x-mcp-tools";
 
 /// Which tools `tools/list` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Listing {
     /// The core set of the caller's role (plus the discovery tools).
     Core,
@@ -31,7 +31,7 @@ pub enum Listing {
 
 /// A connection's selection. The default (no query, no header) is every toolset, read-write, the
 /// core listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selection {
     /// `None` = every toolset.
     pub toolsets: Option<BTreeSet<Service>>,

@@ -6,6 +6,7 @@ pub mod members;
 pub mod model;
 pub mod oauth_clients;
 pub mod password;
+pub mod principal_cache;
 pub mod session;
 pub mod throttle;
 pub mod tokens;

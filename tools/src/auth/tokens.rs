@@ -1,9 +1,11 @@
 //! Credentials: RS256 access tokens (key pair generated on first start and kept in the database so
 //! every replica shares it) and `sk_` API keys (only their SHA-256 is stored). Both resolve to a
-//! [`Principal`] rebuilt from the database on every request, so logout, revocation, archiving and
-//! role changes take effect immediately.
+//! [`Principal`] read from the database and kept briefly in the [`PrincipalCache`], which every
+//! logout, revocation, archive and role change empties for the user at once (across replicas, by
+//! NOTIFY), so they take effect immediately.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +19,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::principal_cache::PrincipalCache;
 use crate::error::ToolError;
 use crate::principal::{Credential, Principal, Role};
 
@@ -32,6 +35,7 @@ pub struct TokenService {
     encoding: EncodingKey,
     decoding: HashMap<String, DecodingKey>,
     public_pems: HashMap<String, String>,
+    principals: Arc<PrincipalCache>,
 }
 
 /// The claims of an access token.
@@ -141,7 +145,18 @@ impl TokenService {
             encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes())?,
             decoding,
             public_pems,
+            principals: Arc::default(),
         })
+    }
+
+    /// The cache of resolved credentials (not served until [`TokenService::listen`] runs).
+    pub fn principals(&self) -> &Arc<PrincipalCache> {
+        &self.principals
+    }
+
+    /// Starts following principal changes on `pool`'s database, which turns the cache on.
+    pub fn listen(&self, pool: &PgPool) {
+        self.principals.listen(pool);
     }
 
     /// The id of the key new tokens are signed with.
@@ -243,6 +258,14 @@ impl TokenService {
     ) -> Result<(Principal, Grant), ToolError> {
         let invalid =
             || ToolError::unauthenticated("the access token is invalid or expired; log in again");
+        // Where the token is accepted is part of the key: the same token may be refused elsewhere.
+        let cache_key = match oauth {
+            Some(o) => format!("jwt:{}\u{0}{}\u{0}{token}", o.resource, o.issuer),
+            None => format!("jwt:\u{0}\u{0}{token}"),
+        };
+        if let Some(hit) = self.principals.get(&cache_key) {
+            return Ok(hit);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != Algorithm::RS256 {
             return Err(invalid());
@@ -281,15 +304,17 @@ impl TokenService {
             return Err(invalid());
         }
         let session_id = Uuid::parse_str(&claims.sid).map_err(|_| invalid())?;
-        let row: Option<(Uuid, String, String, String, bool)> = sqlx::query_as(
-            "SELECT u.id, u.role_id, u.email, u.fullname, s.needs_email_2fa OR s.needs_mobile_2fa
+        let generation = self.principals.generation();
+        let row: Option<(Uuid, String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT u.id, u.role_id, u.email, u.fullname, s.needs_email_2fa OR s.needs_mobile_2fa, s.expires_at
              FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
              WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active",
         )
         .bind(session_id)
         .fetch_optional(db)
         .await?;
-        let (user_id, role, email, fullname, owes_second_factor) = row.ok_or_else(invalid)?;
+        let (user_id, role, email, fullname, owes_second_factor, session_end) =
+            row.ok_or_else(invalid)?;
         if user_id.to_string() != claims.sub {
             return Err(invalid());
         }
@@ -304,41 +329,67 @@ impl TokenService {
                 Credential::Session(session_id)
             },
         };
+        let token_end = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or(session_end);
         let grant = Grant {
             audience: claims.aud,
             scope: claims.scope,
             client_id: claims.client_id,
             issuer: minted_by_oauth.then_some(claims.iss),
         };
+        self.principals.put(
+            cache_key,
+            &principal,
+            &grant,
+            Some(token_end.min(session_end)),
+            generation,
+        );
         Ok((principal, grant))
     }
 
     async fn authenticate_api_key(&self, db: &PgPool, key: &str) -> Result<Principal, ToolError> {
-        let row: Option<(Uuid, Uuid, String, String, String)> = sqlx::query_as(
-            "SELECT k.id, u.id, u.role_id, u.email, u.fullname FROM platformadmin.api_keys k
-             JOIN auth.users u ON u.id = k.created_by
-             WHERE k.key_hash = $1 AND k.active AND k.revoked_at IS NULL AND k.is_active AND u.is_active",
-        )
-        .bind(hash_api_key(key))
-        .fetch_optional(db)
-        .await?;
-        let (key_id, user_id, role, email, fullname) =
-            row.ok_or_else(|| ToolError::unauthenticated("the API key is unknown or revoked"))?;
-        // At most one write a minute per key, so heavy use does not turn reads into writes.
-        sqlx::query(
-            "UPDATE platformadmin.api_keys SET last_used_at = now()
-             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
-        )
-        .bind(key_id)
-        .execute(db)
-        .await?;
-        Ok(Principal {
-            user_id,
-            role: Role::parse(&role).unwrap_or(Role::User),
-            email,
-            fullname,
-            credential: Credential::ApiKey(key_id),
-        })
+        let hash = hash_api_key(key);
+        let cache_key = format!("key:{hash}");
+        let principal = match self.principals.get(&cache_key) {
+            Some((principal, _)) => principal,
+            None => {
+                let generation = self.principals.generation();
+                let row: Option<(Uuid, Uuid, String, String, String)> = sqlx::query_as(
+                    "SELECT k.id, u.id, u.role_id, u.email, u.fullname FROM platformadmin.api_keys k
+                     JOIN auth.users u ON u.id = k.created_by
+                     WHERE k.key_hash = $1 AND k.active AND k.revoked_at IS NULL AND k.is_active AND u.is_active",
+                )
+                .bind(&hash)
+                .fetch_optional(db)
+                .await?;
+                let (key_id, user_id, role, email, fullname) = row.ok_or_else(|| {
+                    ToolError::unauthenticated("the API key is unknown or revoked")
+                })?;
+                let principal = Principal {
+                    user_id,
+                    role: Role::parse(&role).unwrap_or(Role::User),
+                    email,
+                    fullname,
+                    credential: Credential::ApiKey(key_id),
+                };
+                self.principals
+                    .put(cache_key, &principal, &Grant::default(), None, generation);
+                principal
+            }
+        };
+        // At most one write a minute per key, decided here in memory: heavy use of a key does
+        // not turn its reads into writes (the condition keeps replicas to about one a minute too).
+        if let Credential::ApiKey(key_id) = principal.credential {
+            if self.principals.key_use_due(key_id) {
+                sqlx::query(
+                    "UPDATE platformadmin.api_keys SET last_used_at = now()
+                     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
+                )
+                .bind(key_id)
+                .execute(db)
+                .await?;
+            }
+        }
+        Ok(principal)
     }
 }
 

@@ -75,20 +75,33 @@ fn parse_or_default<T: serde::de::DeserializeOwned + Default>(value: Option<&Val
 
 /// Loads a bookable listing: active and published (hosts and admins may also quote drafts).
 pub async fn load_terms(ctx: &Ctx, listing_id: Uuid) -> Result<ListingTerms, ToolError> {
+    load_terms_locking(ctx, listing_id, false).await
+}
+
+/// [`load_terms`], taking the listing's row lock (`FOR NO KEY UPDATE`, the lock order of every
+/// write of a listing's nights) in the same statement when `lock`: the row read is the one
+/// current once the lock is held, so a booking needs no separate locking round trip.
+pub async fn load_terms_locking(
+    ctx: &Ctx,
+    listing_id: Uuid,
+    lock: bool,
+) -> Result<ListingTerms, ToolError> {
     let mut db = ctx.db().await?;
-    sqlx::query_as(
+    let sql = format!(
         "SELECT id, host_id, approval_type, price_per_night, cleaning_fee, currency, max_guests,
                 min_stay, max_stay, (city_tax_percent * 100)::bigint AS city_tax_hundredths,
                 seasonal_pricing, booking_policies, cancellation_policy
            FROM catalog.listings
-          WHERE id = $1 AND is_active AND (is_published OR host_id = $2 OR $3)",
-    )
-    .bind(listing_id)
-    .bind(ctx.user_id())
-    .bind(ctx.is_admin())
-    .fetch_optional(&mut *db)
-    .await?
-    .ok_or_else(|| ToolError::not_found("listing"))
+          WHERE id = $1 AND is_active AND (is_published OR host_id = $2 OR $3){}",
+        if lock { " FOR NO KEY UPDATE" } else { "" }
+    );
+    sqlx::query_as(&sql)
+        .bind(listing_id)
+        .bind(ctx.user_id())
+        .bind(ctx.is_admin())
+        .fetch_optional(&mut *db)
+        .await?
+        .ok_or_else(|| ToolError::not_found("listing"))
 }
 
 /// Where a night's price came from.
@@ -326,9 +339,21 @@ pub async fn price_stay(
     check_out: NaiveDate,
     guest_count: i32,
 ) -> Result<(ListingTerms, StayRange, Quote), ToolError> {
+    price_stay_locking(ctx, listing_id, check_in, check_out, guest_count, false).await
+}
+
+/// [`price_stay`], locking the listing's row first when `lock` (see [`load_terms_locking`]).
+pub async fn price_stay_locking(
+    ctx: &Ctx,
+    listing_id: Uuid,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    guest_count: i32,
+    lock: bool,
+) -> Result<(ListingTerms, StayRange, Quote), ToolError> {
     let today = Utc::now().date_naive();
     let stay = StayRange::upcoming(check_in, check_out, today)?;
-    let terms = load_terms(ctx, listing_id).await?;
+    let terms = load_terms_locking(ctx, listing_id, lock).await?;
     let calendar = calendar_entries(ctx, listing_id, &stay).await?;
     let arrival_min_stay = calendar
         .iter()

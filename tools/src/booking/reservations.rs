@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use super::lifecycle;
 use super::model::{load_reservation, record_activity, Party, Reservation, RESERVATION_COLUMNS};
-use super::pricing::price_stay;
-use crate::catalog::common::lock_listing;
+use super::pricing::price_stay_locking;
 use crate::context::Ctx;
 use crate::error::{on_constraint, ErrorKind, ToolError};
 use crate::registry::{Access, Action, Flow, Method, Operation, Service};
@@ -283,15 +282,15 @@ pub fn operations() -> Vec<Operation> {
 
 async fn create_reservation(ctx: Ctx, input: NewReservation) -> Result<Reservation, ToolError> {
     let guest = ctx.caller()?.user_id;
-    // First the listing's lock, the order every write of a listing's nights follows; the terms
-    // read after it are the current ones.
-    lock_listing(&ctx, input.listing_id).await?;
-    let (terms, stay, quote) = price_stay(
+    // First the listing's lock, the order every write of a listing's nights follows, taken by
+    // the statement that reads the terms (so they are the current ones).
+    let (terms, stay, quote) = price_stay_locking(
         &ctx,
         input.listing_id,
         input.check_in,
         input.check_out,
         input.guest_count,
+        true,
     )
     .await?;
     if terms.host_id == guest {
@@ -299,11 +298,26 @@ async fn create_reservation(ctx: Ctx, input: NewReservation) -> Result<Reservati
             "hosts cannot book their own listing; block the dates with createListingCalendar instead",
         ));
     }
-    lifecycle::expire_overdue(&ctx, Some(terms.id)).await?;
     let mut db = ctx.db().await?;
+    // One statement: the listing's overdue holds expire (each with its timeline entry) and the
+    // guest's unpaid reservations are counted as they stand after that.
     let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM booking.reservations WHERE guest_id = $1 AND is_active AND booking_status = 'pending'",
+        "WITH expired AS (
+            UPDATE booking.reservations SET booking_status = 'cancelled', payment_confirmation = 'canceled',
+                   cancelled_at = now(), cancellation_reason = 'the hold expired before payment completed',
+                   hold_expires_at = NULL, record_version = record_version + 1, updated_at = now()
+             WHERE booking_status = 'pending' AND payment_confirmation <> 'paid' AND hold_expires_at < now()
+               AND listing_id = $1
+            RETURNING id, guest_id),
+         logged AS (
+            INSERT INTO booking.reservation_activities (reservation_id, kind, old_value, new_value, note)
+            SELECT id, 'status_changed', '{\"bookingStatus\": \"pending\"}', '{\"bookingStatus\": \"cancelled\"}',
+                   'hold expired: not paid in time' FROM expired)
+         SELECT (SELECT count(*) FROM booking.reservations
+                  WHERE guest_id = $2 AND is_active AND booking_status = 'pending')
+              - (SELECT count(*) FROM expired WHERE guest_id = $2)",
     )
+    .bind(terms.id)
     .bind(guest)
     .fetch_one(&mut *db)
     .await?;
@@ -318,55 +332,55 @@ async fn create_reservation(ctx: Ctx, input: NewReservation) -> Result<Reservati
     } else {
         settings.payment_window
     };
-    let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO booking.reservations (listing_id, guest_id, host_id, approval_type, check_in, check_out,
-            guest_count, currency, total_price, price_breakdown, booking_policies_snapshot,
-            cancellation_policy_snapshot, guest_note, ical_import_source, ical_export_url, hold_expires_at, owner_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $2)
-         RETURNING id",
-    )
-    .bind(terms.id)
-    .bind(guest)
-    .bind(terms.host_id)
-    .bind(&terms.approval_type)
-    .bind(stay.check_in())
-    .bind(stay.check_out())
-    .bind(input.guest_count)
-    .bind(&quote.currency)
-    .bind(quote.total)
-    .bind(json!(quote))
-    .bind(json!(terms.booking_policies()))
-    .bind(json!(quote.cancellation_policy))
-    .bind(input.guest_note.as_ref().map(|t| t.as_str()))
-    .bind(input.ical_import_source.as_ref().map(|t| t.as_str()))
-    .bind(input.ical_export_url.as_ref().map(|t| t.as_str()))
-    .bind(Utc::now() + window)
-    .fetch_one(&mut *db)
-    .await
-    .map_err(|e| {
-        on_constraint(
-            e,
-            &[("listing_holds_no_overlap", ErrorKind::Conflict, DATES_TAKEN)],
-        )
-    })?;
-    drop(db);
-    record_activity(
-        &ctx,
-        id,
-        "reservation_requested",
-        None,
-        Some(json!({
-            "bookingStatus": "pending",
-            "checkIn": stay.check_in(),
-            "checkOut": stay.check_out(),
-            "guestCount": input.guest_count,
-            "totalPrice": quote.total,
-            "currency": quote.currency,
-        })),
-        None,
-    )
-    .await?;
-    load_reservation(&ctx, id, false).await
+    let requested = json!({
+        "bookingStatus": "pending",
+        "checkIn": stay.check_in(),
+        "checkOut": stay.check_out(),
+        "guestCount": input.guest_count,
+        "totalPrice": quote.total,
+        "currency": quote.currency,
+    });
+    // One statement: the reservation (its holds by trigger; the exclusion constraint refuses
+    // taken nights), its first timeline entry, and the row as answered.
+    let sql = format!(
+        "WITH r AS (
+            INSERT INTO booking.reservations (listing_id, guest_id, host_id, approval_type, check_in, check_out,
+                guest_count, currency, total_price, price_breakdown, booking_policies_snapshot,
+                cancellation_policy_snapshot, guest_note, ical_import_source, ical_export_url, hold_expires_at, owner_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $2)
+            RETURNING *),
+         logged AS (
+            INSERT INTO booking.reservation_activities (reservation_id, kind, old_value, new_value, actor_id, note)
+            SELECT r.id, 'reservation_requested', NULL, $17, $2, NULL FROM r)
+         SELECT {RESERVATION_COLUMNS} FROM r"
+    );
+    let reservation: Reservation = sqlx::query_as(&sql)
+        .bind(terms.id)
+        .bind(guest)
+        .bind(terms.host_id)
+        .bind(&terms.approval_type)
+        .bind(stay.check_in())
+        .bind(stay.check_out())
+        .bind(input.guest_count)
+        .bind(&quote.currency)
+        .bind(quote.total)
+        .bind(json!(quote))
+        .bind(json!(terms.booking_policies()))
+        .bind(json!(quote.cancellation_policy))
+        .bind(input.guest_note.as_ref().map(|t| t.as_str()))
+        .bind(input.ical_import_source.as_ref().map(|t| t.as_str()))
+        .bind(input.ical_export_url.as_ref().map(|t| t.as_str()))
+        .bind(Utc::now() + window)
+        .bind(requested)
+        .fetch_one(&mut *db)
+        .await
+        .map_err(|e| {
+            on_constraint(
+                e,
+                &[("listing_holds_no_overlap", ErrorKind::Conflict, DATES_TAKEN)],
+            )
+        })?;
+    Ok(reservation)
 }
 
 /// Loads the joined view of a reservation the caller may see.
