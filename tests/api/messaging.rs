@@ -655,6 +655,26 @@ async fn senders_edit_and_delete_reports_reach_admins_and_moderated_messages_van
         )
         .await;
     assert_eq!(page["messages"][0]["isModerated"], true);
+    // The "new message" notification quoting it no longer shows its text, and no notification
+    // event ever carried it.
+    let quoted: Vec<String> = sqlx::query_scalar(
+        "SELECT body FROM notification.notifications WHERE event_type = 'newMessage' AND data->>'messageId' = $1",
+    )
+    .bind(rude.to_string())
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        !quoted.is_empty() && quoted.iter().all(String::is_empty),
+        "{quoted:?}"
+    );
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events.domain_events WHERE kind = 'notification' AND payload ? 'body'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
 
     // The sender deletes their own message; it is hidden but kept.
     let (_, second) = post(app, &c.guest, thread_id, "Sorry about earlier.").await;

@@ -389,8 +389,26 @@ async fn update_message(ctx: Ctx, input: MessagePatch) -> Result<Message, ToolEr
     .bind(input.is_moderated)
     .execute(&mut *db)
     .await?;
+    if input.is_moderated == Some(true) {
+        scrub_notifications(&mut db, current.id).await?;
+    }
     drop(db);
     reload_message(&ctx, current.id).await
+}
+
+/// Blanks the preview that "new message" notifications quote of a message that was moderated or
+/// deleted, so the inbox stops showing what the thread no longer shows.
+async fn scrub_notifications(
+    db: &mut sqlx::PgConnection,
+    message_id: Uuid,
+) -> Result<(), ToolError> {
+    sqlx::query(
+        "UPDATE notification.notifications SET body = '' WHERE event_type = 'newMessage' AND data->>'messageId' = $1::text",
+    )
+    .bind(message_id)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 async fn delete_message(ctx: Ctx, input: MessageRef) -> Result<Message, ToolError> {
@@ -410,6 +428,7 @@ async fn delete_message(ctx: Ctx, input: MessageRef) -> Result<Message, ToolErro
         .bind(current.id)
         .execute(&mut *db)
         .await?;
+        scrub_notifications(&mut db, current.id).await?;
     }
     reload_message(&ctx, current.id).await
 }

@@ -121,7 +121,7 @@ pub async fn notify(
     let Some(id) = id else {
         return Ok(None);
     };
-    announce(db, id, &draft, &title, &body).await?;
+    announce(db, id, &draft, &title).await?;
     let deliveries =
         queue_deliveries(db, settings, id, &draft, &email, language, &title, &body).await?;
     Ok(Some(Written {
@@ -131,19 +131,19 @@ pub async fn notify(
 }
 
 /// The `notification` event on the recipient's `/events` stream (audience: the recipient alone).
+/// It carries the title and the ids, never the body: a body may quote a message that is later
+/// moderated or deleted, and the event history outlives that (the inbox is scrubbed instead).
 async fn announce(
     db: &mut PgConnection,
     id: Uuid,
     draft: &Draft,
     title: &str,
-    body: &str,
 ) -> Result<(), ToolError> {
     let payload = json!({
         "dataName": "notification",
         "action": "create",
         "eventType": draft.event_type,
         "title": title,
-        "body": body,
         "data": draft.data,
         "isSeen": false,
     });

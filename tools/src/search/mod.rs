@@ -42,7 +42,7 @@ pub fn find(name: &str) -> Result<&'static index::Index, ToolError> {
         ToolError::field(
             "indexName",
             format!(
-                "there is no index `{name}`; the indexes are: {}",
+                "there is no index `{name}`: must be one of: {}",
                 names().join(", ")
             ),
         )

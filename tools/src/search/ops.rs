@@ -58,6 +58,20 @@ impl JsonSchema for IndexName {
     }
 }
 
+/// Reads `indexName`, refusing a name that is not an index while the input is parsed (so the
+/// refusal names this field even when others are missing, in the schema's words).
+fn known_index_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if super::names().contains(&name.as_str()) {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "must be one of: {}",
+            super::names().join(", ")
+        )))
+    }
+}
+
 /// `asc` or `desc`.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -74,6 +88,7 @@ pub enum SortOrder {
 pub struct IndexSearch {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
     /// Page to return (1-based, default 1).
     #[schemars(range(min = 1, max = 1_000_000))]
@@ -141,6 +156,7 @@ impl ViewSearch {
 pub struct IndexCountInput {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
     /// Free text, as for searchIndex.
     #[schemars(length(max = 200))]
@@ -157,6 +173,7 @@ pub struct IndexCountInput {
 pub struct IndexRef {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
 }
 
@@ -166,6 +183,7 @@ pub struct IndexRef {
 pub struct RecordRef {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
     /// The document's id.
     pub id: Uuid,
@@ -177,6 +195,7 @@ pub struct RecordRef {
 pub struct FiltersPageInput {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
     /// Page (1-based, default 1).
     #[schemars(range(min = 1, max = 1_000_000))]
@@ -197,6 +216,7 @@ pub struct FiltersPageInput {
 pub struct NewSavedFilter {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
     /// A name for it (1–200 characters; default "Saved filter").
     #[schemars(length(min = 1, max = 200))]
@@ -213,6 +233,7 @@ pub struct NewSavedFilter {
 pub struct SavedFilterRef {
     /// The index.
     #[schemars(with = "IndexName")]
+    #[serde(deserialize_with = "known_index_name")]
     pub index_name: String,
     /// The saved filter's id.
     pub filter_id: Uuid,
