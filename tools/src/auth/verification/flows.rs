@@ -95,31 +95,45 @@ pub(super) async fn start_email_verification(
     .await
 }
 
-pub(super) async fn complete_email_verification(
+/// Redeems a verification code and marks what it proves (the email or the mobile number).
+async fn complete_verification(
     ctx: Ctx,
     input: CodeForEmail,
+    purpose: Purpose,
 ) -> Result<Completed, ToolError> {
     let mut db = ctx.db().await?;
     let account = by_email(&mut db, input.email.as_str()).await?;
     codes::redeem(
         &mut db,
         &ctx,
-        Purpose::EmailVerification,
+        purpose,
         account.id,
         None,
         input.secret_code.as_str(),
     )
     .await?;
-    sqlx::query("UPDATE auth.users SET email_verified = true, updated_at = now(), record_version = record_version + 1 WHERE id = $1")
-        .bind(account.id)
-        .execute(&mut *db)
-        .await?;
+    let email = purpose == Purpose::EmailVerification;
+    sqlx::query(
+        "UPDATE auth.users SET email_verified = email_verified OR $2, mobile_verified = mobile_verified OR NOT $2,
+             updated_at = now(), record_version = record_version + 1 WHERE id = $1",
+    )
+    .bind(account.id)
+    .bind(email)
+    .execute(&mut *db)
+    .await?;
     Ok(Completed {
         user_id: account.id,
-        email: Some(account.email),
-        mobile: None,
+        email: email.then_some(account.email),
+        mobile: if email { None } else { account.mobile },
         is_verified: true,
     })
+}
+
+pub(super) async fn complete_email_verification(
+    ctx: Ctx,
+    input: CodeForEmail,
+) -> Result<Completed, ToolError> {
+    complete_verification(ctx, input, Purpose::EmailVerification).await
 }
 
 pub(super) async fn start_mobile_verification(
@@ -154,27 +168,7 @@ pub(super) async fn complete_mobile_verification(
     ctx: Ctx,
     input: CodeForEmail,
 ) -> Result<Completed, ToolError> {
-    let mut db = ctx.db().await?;
-    let account = by_email(&mut db, input.email.as_str()).await?;
-    codes::redeem(
-        &mut db,
-        &ctx,
-        Purpose::MobileVerification,
-        account.id,
-        None,
-        input.secret_code.as_str(),
-    )
-    .await?;
-    sqlx::query("UPDATE auth.users SET mobile_verified = true, updated_at = now(), record_version = record_version + 1 WHERE id = $1")
-        .bind(account.id)
-        .execute(&mut *db)
-        .await?;
-    Ok(Completed {
-        user_id: account.id,
-        email: None,
-        mobile: account.mobile,
-        is_verified: true,
-    })
+    complete_verification(ctx, input, Purpose::MobileVerification).await
 }
 
 /// The caller's own session, when `user_id`/`session_id` name it; another session's id
