@@ -397,7 +397,6 @@ pub struct ExecutionList {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("listAgentExecutions", Service::AgentHub)
-            .core(Flow::Admin, 80)
             .title("List agent runs")
             .who("any logged-in user, for their own runs; admins for everyone's")
             .describe(

@@ -82,7 +82,6 @@ pub struct UnseenCount {
 pub fn operations() -> Vec<Operation> {
     vec![
         Operation::build("getNotifications", Service::Notification)
-            .core(Flow::Account, 5)
             .title("My notifications")
             .who("any logged-in user, for their own notifications")
             .describe(
