@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use haven_tools::context::Ctx;
 use haven_tools::error::ToolError;
-use haven_tools::registry::{Access, Action, Flow, Method, Operation, Service};
+use haven_tools::registry::{Access, Action, Method, Operation, Service};
 use haven_tools::types::{Choice, Choices, EnumFilter, Filter, Paging};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

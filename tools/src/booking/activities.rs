@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::model::load_reservation;
 use crate::context::Ctx;
 use crate::error::ToolError;
-use crate::registry::{Access, Action, Flow, Method, Operation, Service};
+use crate::registry::{Access, Action, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter, Paging};
 use crate::vocabulary::ActivityKinds;
@@ -70,7 +70,6 @@ pub struct ActivityList {
 /// The activity operations.
 pub fn operations() -> Vec<Operation> {
     vec![Operation::build("listReservationActivities", Service::Booking)
-        .core(Flow::Host, 80)
         .title("List a reservation's activity timeline")
         .who("the reservation's guest and host, and admins")
         .describe(

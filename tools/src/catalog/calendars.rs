@@ -197,7 +197,6 @@ pub fn operations() -> Vec<Operation> {
             .reads(Action::Get, "listingCalendar")
             .handler(get_entry),
         Operation::build("listListingCalendars", Service::Catalog)
-            .core(Flow::Host, 30)
             .title("List calendar entries")
             .who("anyone (no login needed), for the listings they can see (drafts: their host and admins)")
             .describe("Lists calendar entries of listings you can see, by listing and date: filter by listingId, by date (exact night, $today, $week, $month, or ranges like $gte-2030-01-01) and/or a from/to window. Use it to show availability and price overrides. Paginated.")

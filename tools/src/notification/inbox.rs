@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::model::{EventTypes, Notification, NotificationSorts, NOTIFICATION_COLUMNS};
 use crate::context::Ctx;
 use crate::error::ToolError;
-use crate::registry::{Action, Envelope, Flow, Method, Operation, Service};
+use crate::registry::{Action, Envelope, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter, Page, Paging};
 

@@ -158,15 +158,11 @@ fn push_text(qb: &mut QueryBuilder<'static, Pg>, index: &Index, q: &str) {
     qb.push(")");
 }
 
-/// Plans every search for its own values: a cached generic plan cannot know that `q`'s tsquery
-/// is selective (it would compute every row's tsvector instead of using the GIN index), so the
-/// call's transaction asks for custom plans (`SET LOCAL`: it ends with the call).
-async fn custom_plans(db: &mut sqlx::PgConnection) -> Result<(), ToolError> {
-    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(db)
-        .await?;
-    Ok(())
-}
+/// Searches run as unnamed (non-persistent) statements, which Postgres plans at every execution
+/// with the actual values: a cached generic plan cannot know that `q`'s tsquery is selective (it
+/// would compute every row's tsvector instead of using the GIN index). Reads run outside a
+/// transaction, so a `SET LOCAL plan_cache_mode` would not hold; this needs no session state.
+const CACHE_THE_PLAN: bool = false;
 
 fn bind(qb: &mut QueryBuilder<'static, Pg>, value: &Scalar) {
     match value.clone() {
@@ -293,8 +289,11 @@ impl Engine for Postgres {
             qb.push(" OFFSET ");
             qb.push_bind(query.offset);
             let mut db = ctx.db().await?;
-            custom_plans(&mut db).await?;
-            let rows = qb.build().fetch_all(&mut *db).await?;
+            let rows = qb
+                .build()
+                .persistent(CACHE_THE_PLAN)
+                .fetch_all(&mut *db)
+                .await?;
             rows.iter().map(|row| index.decode(row)).collect()
         })
     }
@@ -308,8 +307,11 @@ impl Engine for Postgres {
         Box::pin(async move {
             let mut qb = base(ctx, index, "count(*) AS n", Some(query))?;
             let mut db = ctx.db().await?;
-            custom_plans(&mut db).await?;
-            let row = qb.build().fetch_one(&mut *db).await?;
+            let row = qb
+                .build()
+                .persistent(CACHE_THE_PLAN)
+                .fetch_one(&mut *db)
+                .await?;
             Ok(row.try_get::<i64, _>("n")?)
         })
     }
@@ -325,8 +327,11 @@ impl Engine for Postgres {
             qb.push(" AND d.id = ");
             qb.push_bind(id);
             let mut db = ctx.db().await?;
-            custom_plans(&mut db).await?;
-            let row = qb.build().fetch_optional(&mut *db).await?;
+            let row = qb
+                .build()
+                .persistent(CACHE_THE_PLAN)
+                .fetch_optional(&mut *db)
+                .await?;
             row.as_ref().map(|r| index.decode(r)).transpose()
         })
     }
