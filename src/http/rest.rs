@@ -173,7 +173,12 @@ fn gather_args(
     body: &[u8],
     request_id: &mut Option<String>,
 ) -> Result<Map<String, Value>, ToolError> {
-    let mut args = if body.iter().all(u8::is_ascii_whitespace) {
+    // An absent body is an empty object; "absent" is JSON's own white space only (RFC 8259:
+    // space, tab, LF, CR), so a form feed or other byte is parsed, and refused, as JSON.
+    let mut args = if body
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(body) {

@@ -175,6 +175,22 @@ async fn wrong_types_and_malformed_bodies() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // Only JSON's white space counts as an empty body: a form feed is not JSON.
+    for (body, status) in [
+        ("\x0c", StatusCode::BAD_REQUEST),
+        (" \r\n\t", StatusCode::OK),
+    ] {
+        let resp = app
+            .http
+            .post(format!("{}/bff-api/v1/ReviewDisplayView/list", app.base))
+            .bearer_auth(&user.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{body:?}");
+    }
     let (s, body) = app
         .rest(
             Method::GET,

@@ -422,7 +422,12 @@ async fn only_admins_send_and_see_deliveries_and_nobody_marks_anothers_notificat
             Some(json!({ "notificationIds": [bob_note, ana_note] })),
         )
         .await;
-    assert_error(s, &b, StatusCode::BAD_REQUEST, "notificationIds");
+    assert_error(
+        s,
+        &b,
+        StatusCode::NOT_FOUND,
+        "was not found among your notifications",
+    );
     let (_, b) = app
         .rest(
             Method::GET,

@@ -132,7 +132,7 @@ async fn an_email_is_verified_with_its_code_and_bad_codes_are_refused() {
         json!({ "email": user.email }),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
     assert!(message(&e).contains("already verified"), "{e}");
 }
 
@@ -285,7 +285,7 @@ async fn a_mobile_number_is_verified_then_resets_the_password() {
         json!({ "email": user.email }),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "no number yet: {e}");
+    assert_eq!(s, StatusCode::CONFLICT, "no number yet: {e}");
     let (s, e) = app
         .rest(
             Method::PATCH,

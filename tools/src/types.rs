@@ -60,12 +60,15 @@ impl JsonSchema for Email {
 }
 
 /// A mobile number in E.164 form (`+` and 8 to 15 digits, the first not 0); spaces, dashes, dots
-/// and parentheses people type are dropped.
+/// and parentheses people type are dropped. At most [`Mobile::MAX_TYPED`] characters as typed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Mobile(String);
 
 impl Mobile {
+    /// The longest number accepted as typed, separators included.
+    pub const MAX_TYPED: usize = 32;
+
     /// The normalised number, e.g. `+351912345678`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -80,7 +83,8 @@ impl TryFrom<String> for Mobile {
             .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
             .collect();
         let digits = compact.strip_prefix('+').unwrap_or("");
-        let ok = (8..=15).contains(&digits.len())
+        let ok = raw.chars().count() <= Self::MAX_TYPED
+            && (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
         if ok {
@@ -105,7 +109,11 @@ impl JsonSchema for Mobile {
         "Mobile".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "pattern": "^\\+?[0-9 ().-]{8,24}$", "maxLength": 24,
+        // Exactly what `try_from` accepts: `+`, then 8 to 15 digits (the first not 0), with the
+        // separators people type anywhere.
+        json_schema!({ "type": "string",
+            "pattern": "^[ ().-]*\\+[ ().-]*[1-9](?:[ ().-]*[0-9]){7,14}[ ().-]*$",
+            "maxLength": Self::MAX_TYPED,
             "description": "international form, e.g. +351912345678" })
     }
 }
@@ -647,6 +655,7 @@ impl Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn flattened_record_meta_keeps_the_output_schema_flat() {
@@ -670,6 +679,48 @@ mod tests {
         assert_eq!(schema["type"], "object", "{schema}");
         assert!(schema["properties"].get("_owner").is_some(), "{schema}");
         assert!(schema["properties"].get("ownerId").is_some(), "{schema}");
+    }
+
+    proptest::proptest! {
+        /// Whatever the published schema's pattern allows (within maxLength), the parser accepts.
+        #[test]
+        fn every_mobile_the_schema_allows_parses(
+            raw in proptest::string::string_regex(
+                Mobile::json_schema(&mut SchemaGenerator::default()).as_value()["pattern"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches('^')
+                    .trim_end_matches('$')
+                    // (a separator run of at most one keeps most samples within maxLength)
+                    .replace("]*", "]?")
+                    .as_str(),
+            )
+            .unwrap()
+            .prop_filter("within maxLength", |s| s.chars().count() <= Mobile::MAX_TYPED)
+        ) {
+            proptest::prop_assert!(Mobile::try_from(raw.clone()).is_ok(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn mobiles_outside_the_schema_are_refused() {
+        for bad in [
+            "00000000",
+            "+0000000000000000000000",
+            "+0123456789",
+            "+1234567",
+            "351912345678",
+            "+1234567890123456",
+            "+35191234567a",
+        ] {
+            assert!(Mobile::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Mobile::try_from("+351 (91) 234-56.78".to_string())
+                .unwrap()
+                .as_str(),
+            "+351912345678"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{EventTypes, Notification, NotificationSorts, NOTIFICATION_COLUMNS};
 use crate::context::Ctx;
-use crate::error::ToolError;
+use crate::error::{ErrorKind, ToolError};
 use crate::registry::{Action, Envelope, Method, Operation, Service};
 use crate::sql;
 use crate::types::{Choice, EnumFilter, Page, Paging};
@@ -184,8 +184,8 @@ async fn mark_seen(ctx: Ctx, input: SeenInput) -> Result<SeenResult, ToolError> 
     .fetch_all(&mut *db)
     .await?;
     if let Some(missing) = ids.iter().find(|id| !mine.iter().any(|(m, _)| m == *id)) {
-        return Err(ToolError::field(
-            "notificationIds",
+        return Err(ToolError::new(
+            ErrorKind::NotFound,
             format!(
                 "notification {missing} was not found among your notifications; nothing was marked"
             ),

@@ -81,7 +81,7 @@ pub(super) async fn start_email_verification(
     let mut db = ctx.db().await?;
     let account = by_email(&mut db, input.email.as_str()).await?;
     if account.email_verified {
-        return Err(ToolError::field("email", "is already verified"));
+        return Err(ToolError::conflict("the email address is already verified"));
     }
     let to = account.email.clone();
     start(
@@ -143,15 +143,12 @@ pub(super) async fn start_mobile_verification(
     let mut db = ctx.db().await?;
     let account = by_email(&mut db, input.email.as_str()).await?;
     let Some(mobile) = account.mobile.clone() else {
-        return Err(ToolError::field(
-            "email",
-            "names an account without a mobile number: set one with updateProfile first",
+        return Err(ToolError::conflict(
+            "the account has no mobile number: set one with updateProfile first",
         ));
     };
     if account.mobile_verified {
-        return Err(ToolError::bad_input(
-            "the mobile number is already verified",
-        ));
+        return Err(ToolError::conflict("the mobile number is already verified"));
     }
     start(
         &ctx,

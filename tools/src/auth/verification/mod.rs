@@ -254,8 +254,8 @@ pub fn operations() -> Vec<Operation> {
         Operation::build("startEmailVerification", Service::Auth)
             .title("Send an email verification code")
             .describe(
-                "Sends a 6-digit code to the account's email to prove the address. Refused when the email \
-                 is already verified, or when a code was sent less than a minute ago (too frequent). The code \
+                "Sends a 6-digit code to the account's email to prove the address. Refused as a conflict when \
+                 the email is already verified, and as too frequent when a code was sent less than a minute ago. The code \
                  lives one day; complete with completeEmailVerification.",
             )
             .rest(Method::Post, "/auth-api/verification-services/email-verification/start")
@@ -280,8 +280,8 @@ pub fn operations() -> Vec<Operation> {
             .title("Send a mobile verification code")
             .describe(
                 "Sends a 6-digit code by SMS to the mobile number of the account with this email (set the \
-                 number with updateProfile first). Refused when the number is already verified or a code was \
-                 sent less than a minute ago. Complete with completeMobileVerification.",
+                 number with updateProfile first). Refused as a conflict when the account has no number or it is \
+                 already verified, and as too frequent when a code was sent less than a minute ago. Complete with completeMobileVerification.",
             )
             .rest(Method::Post, "/auth-api/verification-services/mobile-verification/start")
             .access(Access::Public)
