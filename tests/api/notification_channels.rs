@@ -423,8 +423,8 @@ async fn fcm(
     Json(json!({ "name": format!("projects/{project}/messages/{}", push.len()) }))
 }
 
-#[tokio::test]
-async fn sms_and_push_go_out_in_twilio_and_fcm_wire_formats_with_retries() {
+/// Starts the Twilio- and FCM-style server; returns what it records and its base URL.
+async fn provider_fakes() -> (Arc<Wire>, String) {
     let wire = Arc::new(Wire::default());
     let router = Router::new()
         .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio))
@@ -433,6 +433,78 @@ async fn sms_and_push_go_out_in_twilio_and_fcm_wire_formats_with_retries() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    (wire, fake)
+}
+
+#[tokio::test]
+async fn a_mobile_verification_code_goes_out_by_sms_and_verifies_the_number() {
+    let (wire, fake) = provider_fakes().await;
+    let mut config = test_config();
+    config.notify.sms_base_url = fake;
+    config.notify.sms_account_sid = Some("AC123".into());
+    config.notify.sms_auth_token = Some("secret-token".into());
+    config.notify.sms_from = Some("+15005550006".into());
+    config.notify.notify_retry_base_ms = 200;
+    config.notify.notify_poll_ms = 100;
+    let app = TestApp::spawn_with(config).await;
+    let user = app.user("texted@haven.test").await;
+    let (is_error, p) = app
+        .tool(
+            Some(&user.token),
+            "updateProfile",
+            json!({ "userId": user.id, "mobile": "+351 933 000 111" }),
+        )
+        .await;
+    assert!(!is_error, "{p}");
+    let (s, started) = app
+        .rest(
+            Method::POST,
+            "/auth-api/verification-services/mobile-verification/start",
+            None,
+            Some(json!({ "email": user.email })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{started}");
+    assert!(
+        started.get("secretCode").is_none(),
+        "production mode: {started}"
+    );
+    // The fake answers its first request 503: the code arrives on the retry.
+    eventually(20, "the code by SMS", || async {
+        wire.sms.lock().unwrap().len() >= 2
+    })
+    .await;
+    let (_, form, _) = wire.sms.lock().unwrap()[1].clone();
+    assert_eq!(form["To"], "+351933000111", "{form:?}");
+    let code: String = form["Body"]
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code in the SMS")
+        .to_string();
+    let (s, done) = app
+        .rest(
+            Method::POST,
+            "/auth-api/verification-services/mobile-verification/complete",
+            None,
+            Some(json!({ "email": user.email, "secretCode": code })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    assert_eq!(app.user_row(user.id).await["mobile_verified"], true);
+    // The outbox kept no copy of the code once it was sent.
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notification.deliveries WHERE body_text LIKE '%' || $1 || '%'",
+    )
+    .bind(&code)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn sms_and_push_go_out_in_twilio_and_fcm_wire_formats_with_retries() {
+    let (wire, fake) = provider_fakes().await;
 
     let mut config = test_config();
     config.notify.sms_base_url = fake.clone();

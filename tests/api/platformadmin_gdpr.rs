@@ -17,6 +17,7 @@ const NAME: &str = "Zelda Quixote-Marlowe";
 const EMAIL: &str = "zelda.quixote@haven.test";
 const PHONE: &str = "+351 912 345 678";
 const MOBILE: &str = "+351936661234";
+const PUSH_TOKEN: &str = "fcm-zelda-7c1f0e9a4b";
 
 /// Waits (up to 20 s) until the request is no longer pending; returns it.
 async fn settled(app: &TestApp, who: &TestUser, id: &str) -> Value {
@@ -180,6 +181,40 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
         )
         .await;
     assert!(!is_error, "{d}");
+    // A conversation with the host about the stay (the user's own message quotes their phone,
+    // the host's reply their name), and a phone registered for push.
+    let (is_error, thread) = app
+        .tool(
+            Some(&me.token),
+            "createMessageThread",
+            json!({ "reservationId": stay }),
+        )
+        .await;
+    assert!(!is_error, "{thread}");
+    for (who, content) in [
+        (
+            &me,
+            format!("Hi, it's {NAME}. Call me on {PHONE} when you can."),
+        ),
+        (&other, format!("Sure {NAME}, see you soon.")),
+    ] {
+        let (is_error, m) = app
+            .tool(
+                Some(&who.token),
+                "createMessage",
+                json!({ "threadId": thread["id"], "content": content }),
+            )
+            .await;
+        assert!(!is_error, "{m}");
+    }
+    let (is_error, device) = app
+        .tool(
+            Some(&me.token),
+            "registerDevice",
+            json!({ "platform": "android", "pushToken": PUSH_TOKEN, "deviceName": format!("{NAME}'s phone") }),
+        )
+        .await;
+    assert!(!is_error, "{device}");
     let guest_of_mine = app.user("g-guest@haven.test").await;
     let (_, past) = seed_stay(&app, other.id, me.id, "complete").await;
     let (is_error, r) = app
@@ -391,12 +426,28 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
             .is_some_and(|c| !c.is_empty()),
         "{runs}"
     );
+    let threads = nonempty(&["messaging", "threads"]);
+    assert_eq!(
+        threads[0]["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{threads}"
+    );
+    assert!(
+        threads.to_string().contains(PHONE),
+        "the user's own message: {threads}"
+    );
+    nonempty(&["notifications", "notifications"]);
+    let devices = nonempty(&["notifications", "devices"]);
+    assert!(
+        !devices.to_string().contains(PUSH_TOKEN),
+        "a device's push token is a credential: {devices}"
+    );
     nonempty(&["gdpr", "consents"]);
     nonempty(&["gdpr", "requests"]);
     nonempty(&["auditTrail"]);
 
     // Before the erasure the values are there to find (so the search below proves something).
-    for needle in [EMAIL, NAME, PHONE, MOBILE] {
+    for needle in [EMAIL, NAME, PHONE, MOBILE, PUSH_TOKEN] {
         let (_, found) = occurrences(&app, needle).await;
         assert!(
             !found.is_empty(),
@@ -449,7 +500,15 @@ async fn export_holds_everything_and_erasure_leaves_nothing_personal() {
 
     // No personal value is left in any text column of any table.
     let mut total = 0;
-    for needle in [EMAIL, NAME, PHONE, "912 345 678", MOBILE, "936661234"] {
+    for needle in [
+        EMAIL,
+        NAME,
+        PHONE,
+        "912 345 678",
+        MOBILE,
+        "936661234",
+        PUSH_TOKEN,
+    ] {
         let (columns, found) = occurrences(&app, needle).await;
         println!(
             "erasure check: {columns} columns searched for {needle:?}: {} found {found:?}",

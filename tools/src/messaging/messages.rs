@@ -397,13 +397,18 @@ async fn update_message(ctx: Ctx, input: MessagePatch) -> Result<Message, ToolEr
 }
 
 /// Blanks the preview that "new message" notifications quote of a message that was moderated or
-/// deleted, so the inbox stops showing what the thread no longer shows.
+/// deleted, so the inbox (and the stored copies of its email, SMS and push) stops showing what
+/// the thread no longer shows. A delivery still pending goes out as written (blanking it would
+/// send an empty message); its stored copy keeps the preview.
 async fn scrub_notifications(
     db: &mut sqlx::PgConnection,
     message_id: Uuid,
 ) -> Result<(), ToolError> {
     sqlx::query(
-        "UPDATE notification.notifications SET body = '' WHERE event_type = 'newMessage' AND data->>'messageId' = $1::text",
+        "WITH n AS (UPDATE notification.notifications SET body = ''
+                     WHERE event_type = 'newMessage' AND data->>'messageId' = $1::text RETURNING id)
+         UPDATE notification.deliveries d SET body_text = '', body_html = NULL, payload = '{}'
+          FROM n WHERE d.notification_id = n.id AND d.status <> 'pending'",
     )
     .bind(message_id)
     .execute(db)

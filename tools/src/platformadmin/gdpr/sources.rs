@@ -226,6 +226,18 @@ pub const SOURCES: &[Source] = &[
                 AND id NOT IN (SELECT attachment_id FROM messaging.messages WHERE attachment_id IS NOT NULL
                                AND sender_id <> $1) AND $2::text[] IS NOT NULL",
             "UPDATE messaging.message_reports SET report_reason = 'erased' WHERE reported_by = $1 AND $2::text[] IS NOT NULL",
+            // The counterpart's "new message" notifications quote the message: the preview goes
+            // with it, from the inbox and from the stored copies of its email, SMS and push.
+            "UPDATE notification.notifications SET body = ''
+             WHERE event_type = 'newMessage' AND body <> ''
+                AND data->>'messageId' IN (SELECT id::text FROM messaging.messages WHERE sender_id = $1)
+                AND $2::text[] IS NOT NULL",
+            "UPDATE notification.deliveries d SET body_text = 'message removed at its author''s request',
+                body_html = NULL, payload = '{}'
+             FROM notification.notifications n
+             WHERE n.id = d.notification_id AND n.event_type = 'newMessage'
+                AND n.data->>'messageId' IN (SELECT id::text FROM messaging.messages WHERE sender_id = $1)
+                AND d.body_text <> 'message removed at its author''s request' AND $2::text[] IS NOT NULL",
             "UPDATE messaging.messages SET content = platformadmin.scrub(to_jsonb(content), $2) #>> '{}'
              WHERE content ILIKE ANY (SELECT '%' || n || '%' FROM unnest($2::text[]) n) AND $1::uuid IS NOT NULL",
         ],
