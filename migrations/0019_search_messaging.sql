@@ -5,3 +5,6 @@
 -- message_threads_guest_idx / _host_idx, then messages_thread_idx).
 CREATE INDEX messages_bff_tsv_idx ON messaging.messages USING gin (bff.text_tsv(content, NULL));
 CREATE INDEX messages_bff_sent_idx ON messaging.messages (sent_at DESC, id DESC);
+-- Report reasons and resolution notes (the `messageReport` index's free text).
+CREATE INDEX message_reports_bff_tsv_idx ON messaging.message_reports
+    USING gin (bff.text_tsv(report_reason, resolution_notes));

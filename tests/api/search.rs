@@ -56,6 +56,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("message", "/messaging-api/v1/messages/{}"),
     ("MessageThreadView", "/messaging-api/v1/messagethreads/{}"),
     ("chatContext", "/messaging-api/v1/messagethreads/{}"),
+    ("messageReport", "/messaging-api/v1/messagereports/{}"),
 ];
 
 struct World {
@@ -125,7 +126,11 @@ async fn world() -> World {
     let bob = app.user("bob@search.test").await;
     let admin = app.user_with_role("admin@search.test", "admin").await;
     let carol = app.user("carol@search.test").await;
-    for (user, name) in [(&alice, "Alice Ample"), (&bob, "Bob Bright"), (&carol, "Carol Clay")] {
+    for (user, name) in [
+        (&alice, "Alice Ample"),
+        (&bob, "Bob Bright"),
+        (&carol, "Carol Clay"),
+    ] {
         sqlx::query("UPDATE auth.users SET fullname = $2 WHERE id = $1")
             .bind(user.id)
             .bind(name)
@@ -249,7 +254,7 @@ async fn world() -> World {
         )
         .await,
     );
-    say(
+    let question = say(
         &app,
         &carol,
         carol_thread,
@@ -263,6 +268,18 @@ async fn world() -> World {
         "Yes Carol, the secret garden is open",
     )
     .await;
+    // Alice reports Bob's question, Bob reports Carol's: reporter and sender see a report.
+    for (reporter, message) in [(&alice, door), (&bob, question)] {
+        ok(
+            &app,
+            Method::POST,
+            "/messaging-api/v1/messagereports",
+            reporter,
+            json!({"messageId": message, "reportReason": "secret spam"}),
+            "messageReport",
+        )
+        .await;
+    }
     World {
         app,
         alice,

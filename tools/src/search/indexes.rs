@@ -13,6 +13,7 @@ use super::index::{Index, Search, Seen};
 use crate::auth::model::BriefUser;
 use crate::booking::model::{Reservation, RESERVATION_COLUMNS};
 use crate::messaging::model::{thread_columns_for, Message, Thread, MESSAGE_COLUMNS};
+use crate::messaging::reports::{MessageReport, REPORT_COLUMNS};
 use crate::money::Money;
 use crate::types::{Choice, RecordMeta};
 use crate::vocabulary::{
@@ -410,6 +411,14 @@ pub fn all() -> Vec<Index> {
             .seen(MESSAGE_SEEN)
             .search(Search { tsv: "_tsv", fuzzy: None, fields: &["content"] })
             .sort("sent_at", true)
+            .done(),
+        Index::of::<MessageReport>("messageReport", "an abuse report about a message (reason, moderation status, the admin's notes)", "getMessageReport")
+            .select(format!("SELECT {REPORT_COLUMNS}, m.sender_id AS _sender,
+                bff.text_tsv(p.report_reason, p.resolution_notes) AS _tsv
+                FROM messaging.message_reports p JOIN messaging.messages m ON m.id = p.message_id"))
+            .seen(Seen::parties(&["reported_by", "_sender"]).always("d.is_active"))
+            .search(Search { tsv: "_tsv", fuzzy: None, fields: &["reportReason", "resolutionNotes"] })
+            .sort("reported_at", true)
             .done(),
         Index::of::<BriefUser>("user", "a user's public profile (name, avatar, bio; never email or credentials)", "getBriefUser")
             .select("SELECT u.id, u.fullname, u.avatar, u.bio, u.is_active, u.created_at,
