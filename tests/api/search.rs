@@ -1156,6 +1156,37 @@ async fn conversations_search_for_their_participants_only_with_unread_counts_and
     assert_eq!(row["record"]["unreadCount"], 26, "{row}");
     assert_eq!(row["record"]["lastMessage"]["content"], "note 25");
 
+    // Bad searches of the new indexes name the field and what is valid.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            "/bff-api/v1/chatContext/list",
+            bob,
+            Some(json!({"filters": {"content": "x"}})),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "unreadCount");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            "/bff-api/v1/MessageThreadView/list",
+            bob,
+            Some(json!({"filters": {"lastMessage": "x"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            "/bff-api/v1/chatContext/list?sortBy=recentMessages",
+            bob,
+            None,
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "sortable fields");
+    let (s, b) = search(app, bob, "message", json!({"filters": {"isRead": "maybe"}})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "isRead");
+
     // Each view is its own read-only tool.
     let (is_error, out) = app
         .tool(bob, "listChatContext", json!({"q": "carol"}))

@@ -318,9 +318,15 @@ pub const THREAD_SEARCH: Search = Search {
 };
 
 /// `getMessage`'s rule: messages of live threads, for the thread's guest and host while neither
-/// deleted nor moderated; admins also read the hidden ones (kept for audit).
-pub const MESSAGE_SEEN: Seen = Seen::parties(&["_guest", "_host"])
-    .always("d._thread_active")
+/// deleted nor moderated; admins also read the hidden ones (kept for audit). A message's sender
+/// and recipient are its thread's two participants (createMessage sets them, nothing changes
+/// them; `always` holds the index to that), so the parties are the message's own columns, whose
+/// b-tree indexes (and statistics) serve a participant's search without going through threads.
+pub const MESSAGE_SEEN: Seen = Seen::parties(&["sender_id", "recipient_id"])
+    .always(
+        "d._thread_active AND d.sender_id IN (d._guest, d._host) \
+         AND d.recipient_id IN (d._guest, d._host)",
+    )
     .shown("d.is_active AND NOT d.is_moderated");
 
 /// The per-object indexes.
