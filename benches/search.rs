@@ -1,10 +1,13 @@
-//! Search benchmark: seeds 10,000 listings and 100,000 reservations, then measures over REST (real
-//! router, real HTTP) typical BFF searches and counts — free text plus filters on listings, a
-//! guest's and a host's reservations, an admin count, a booking-list view page, one reservation
-//! detail — as p50/p99, and prints each search's plan as PostgreSQL executed it (auto_explain),
-//! to show the full-text, trigram and b-tree indexes at work.
+//! Search benchmark: seeds 10,000 listings, 100,000 reservations, 20,000 message threads and
+//! 200,000 messages, then measures over REST (real router, real HTTP) typical BFF searches and
+//! counts — free text plus filters on listings, a guest's and a host's reservations, an admin
+//! count, a booking-list view page, one reservation detail; a guest's and an admin's messages by
+//! words, an inbox page (MessageThreadView), one chatContext — as p50/p99, and prints each
+//! search's plan as PostgreSQL executed it (auto_explain), to show the full-text, trigram and
+//! b-tree indexes at work.
 //!
-//! Run with `cargo bench --bench search` (`SEARCH_READS` calls per case, default 200). Uses
+//! Run with `cargo bench --bench search` (`SEARCH_READS` calls per case, default 200;
+//! `SEARCH_MESSAGES` messages seeded, default 200,000, ten per thread). Uses
 //! `DATABASE_URL` when set (plans are then not shown), otherwise a private cluster under
 //! `target/bench-pg`. Nothing here asserts a timing.
 
@@ -29,6 +32,11 @@ const STAYS_PER_LISTING: i64 = 10;
 const HOSTS: i64 = 100;
 /// Guests (500 reservations each).
 const GUESTS: i64 = 200;
+/// Messages seeded unless `SEARCH_MESSAGES` says otherwise (ten per thread, one thread per
+/// reservation picked).
+const MESSAGES: i64 = 200_000;
+/// Messages per thread.
+const MESSAGES_PER_THREAD: i64 = 10;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -100,6 +108,13 @@ async fn bench(
             .to_string()
     };
     seed(&server.pool).await?;
+    let thread: (uuid::Uuid,) = sqlx::query_as(
+        "SELECT t.id FROM messaging.message_threads t JOIN auth.users u ON u.id = t.guest_id
+          WHERE u.email = 'guest000@bench.haven' ORDER BY t.last_message_at DESC LIMIT 1",
+    )
+    .fetch_one(&server.pool)
+    .await
+    .context("guest000 has no thread: seed more messages")?;
     let reservation: (uuid::Uuid,) = sqlx::query_as(
         "SELECT r.id FROM booking.reservations r JOIN auth.users u ON u.id = r.guest_id
           WHERE u.email = 'guest000@bench.haven' ORDER BY r.check_in LIMIT 1",
@@ -155,6 +170,60 @@ async fn bench(
             path: "/bff-api/v1/ReservationDetailView/list?limit=1".into(),
             who: Some("guest"),
             body: json!({"filters": {"id": reservation.0}}),
+        },
+        Case {
+            label: "message list: guest, q 'parking' + unread",
+            path: "/bff-api/v1/message/list?limit=20&q=parking".into(),
+            who: Some("guest"),
+            body: json!({"filters": {"isRead": false}}),
+        },
+        Case {
+            label: "message count: guest, q 'parking'",
+            path: "/bff-api/v1/message/count?q=parking".into(),
+            who: Some("guest"),
+            body: json!({}),
+        },
+        Case {
+            label: "message list: guest, newest first (no q)",
+            path: "/bff-api/v1/message/list?limit=20".into(),
+            who: Some("guest"),
+            body: json!({}),
+        },
+        Case {
+            label: "message list: admin, newest first (200k)",
+            path: "/bff-api/v1/message/list?limit=20".into(),
+            who: Some("admin"),
+            body: json!({}),
+        },
+        Case {
+            label: "message list: admin, q 'refund late' + text",
+            path: "/bff-api/v1/message/list?limit=20&q=refund%20late".into(),
+            who: Some("admin"),
+            body: json!({"filters": {"messageType": "text"}}),
+        },
+        Case {
+            label: "message count: admin, q 'refund late' (200k)",
+            path: "/bff-api/v1/message/count?q=refund%20late".into(),
+            who: Some("admin"),
+            body: json!({}),
+        },
+        Case {
+            label: "MessageThreadView page: host inbox",
+            path: "/bff-api/v1/MessageThreadView/list?limit=20".into(),
+            who: Some("host"),
+            body: json!({}),
+        },
+        Case {
+            label: "MessageThreadView page: guest, unread only",
+            path: "/bff-api/v1/MessageThreadView/list?limit=20".into(),
+            who: Some("guest"),
+            body: json!({"filters": {"unreadCount": {"$gt": 0}}}),
+        },
+        Case {
+            label: "chatContext get one: guest",
+            path: "/bff-api/v1/chatContext/list?limit=1".into(),
+            who: Some("guest"),
+            body: json!({"filters": {"id": thread.0}}),
         },
     ];
     let reads: usize = std::env::var("SEARCH_READS")
@@ -216,7 +285,8 @@ async fn step(pool: &PgPool, label: &str, sql: &str) -> anyhow::Result<()> {
 }
 
 /// Set-based seed: hosts and guests (the registered ones first), listings in 50 cities,
-/// reservations that never overlap, a payment record per paid reservation; then ANALYZE.
+/// reservations that never overlap, a payment record per paid reservation, a thread about each
+/// of the first confirmed reservations with ten messages each; then ANALYZE.
 async fn seed(pool: &PgPool) -> anyhow::Result<()> {
     step(pool, "hosts and guests", &format!(
         "INSERT INTO auth.users (email, password_hash, fullname)
@@ -258,6 +328,42 @@ async fn seed(pool: &PgPool) -> anyhow::Result<()> {
              currency, amount_paid, payment_status, owner_id)
          SELECT id, 'pi_bench_' || id, 'EUR', total_price, 'paid', guest_id FROM booking.reservations
           WHERE payment_confirmation = 'paid'").await?;
+    let messages: i64 = std::env::var("SEARCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MESSAGES);
+    let threads = (messages / MESSAGES_PER_THREAD).max(1);
+    step(pool, "message threads", &format!(
+        "INSERT INTO messaging.message_threads (guest_id, host_id, listing_id, reservation_id,
+             message_count, last_message_at, owner_id, created_at)
+         SELECT r.guest_id, r.host_id, r.listing_id, r.id, {MESSAGES_PER_THREAD},
+                now() - make_interval(mins => (n * {MESSAGES_PER_THREAD})::int), r.guest_id,
+                now() - make_interval(mins => (n * {MESSAGES_PER_THREAD} + {MESSAGES_PER_THREAD})::int)
+           FROM (SELECT r.*, row_number() OVER (ORDER BY r.id) AS n FROM booking.reservations r
+                  WHERE r.booking_status = 'confirmed') r
+          WHERE n <= {threads}")).await?;
+    // Five words a message from forty (one word matches about one message in eight); the last two
+    // of every thread are unread; one message in 500 is moderated, one in 700 deleted.
+    step(pool, "messages", &format!(
+        "WITH words AS (SELECT ARRAY['parking','wifi','checkin','checkout','key','code','late','early',
+                  'towels','breakfast','pool','garden','heating','noise','refund','cancel','deposit',
+                  'airport','taxi','train','beach','kitchen','laundry','pets','baby','crib','balcony',
+                  'view','quiet','clean','thanks','question','door','lockbox','address','directions',
+                  'luggage','shower','coffee','bikes'] AS w),
+              ts AS (SELECT t.*, row_number() OVER (ORDER BY t.id) AS n FROM messaging.message_threads t)
+         INSERT INTO messaging.messages (thread_id, sender_id, recipient_id, content, message_type,
+             sent_at, is_read, is_moderated, is_active, owner_id, created_at)
+         SELECT t.id, CASE WHEN i % 2 = 0 THEN t.guest_id ELSE t.host_id END,
+                CASE WHEN i % 2 = 0 THEN t.host_id ELSE t.guest_id END,
+                format('Hello, about the %s and the %s: %s %s, %s?', w.w[1 + (k * 7) % 40],
+                    w.w[1 + (k * 13) % 40], w.w[1 + (k * 17) % 40], w.w[1 + (k * 29) % 40],
+                    w.w[1 + (k * 31) % 40]),
+                'text', t.last_message_at - make_interval(mins => ({MESSAGES_PER_THREAD} - 1 - i)::int),
+                i < {MESSAGES_PER_THREAD} - 2, k % 500 = 0, k % 700 <> 0,
+                CASE WHEN i % 2 = 0 THEN t.guest_id ELSE t.host_id END,
+                t.last_message_at - make_interval(mins => ({MESSAGES_PER_THREAD} - 1 - i)::int)
+           FROM ts t CROSS JOIN generate_series(0, {MESSAGES_PER_THREAD} - 1) i CROSS JOIN words w
+          CROSS JOIN LATERAL (SELECT (t.n * {MESSAGES_PER_THREAD} + i) * 2654435761 % 1000003 AS k) h")).await?;
     let t = Instant::now();
     sqlx::query("ANALYZE").execute(pool).await?;
     println!("  {:<40} {:>7.2} s", "ANALYZE", t.elapsed().as_secs_f64());

@@ -52,16 +52,61 @@ const OWNERS: &[(&str, &str)] = &[
         "/bookingmanagement-api/v1/reservations/{}",
     ),
     ("ListingDetailView", "/propertycatalog-api/v1/listings/{}"),
+    ("messageThread", "/messaging-api/v1/messagethreads/{}"),
+    ("message", "/messaging-api/v1/messages/{}"),
+    ("MessageThreadView", "/messaging-api/v1/messagethreads/{}"),
+    ("chatContext", "/messaging-api/v1/messagethreads/{}"),
+    ("messageReport", "/messaging-api/v1/messagereports/{}"),
 ];
 
 struct World {
     app: TestApp,
     alice: TestUser,
     bob: TestUser,
+    carol: TestUser,
     admin: TestUser,
     alice_draft: Uuid,
     alice_stay: Uuid,
     bob_stay: Uuid,
+    /// Bob (guest) and Alice (host) about Alice's stay: messages `door`, `code`, `moderated`
+    /// (hidden by an admin) and `deleted` (by its sender), in that order.
+    alice_thread: Uuid,
+    /// The messages of `alice_thread`, in order.
+    alice_messages: [Uuid; 4],
+    /// Carol asking Bob about his harbour house (an inquiry): Carol's question, Bob's answer.
+    carol_thread: Uuid,
+}
+
+/// A REST call that must succeed; returns the `dataName` payload.
+async fn ok(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    user: &TestUser,
+    body: Value,
+    key: &str,
+) -> Value {
+    let (status, out) = app.rest(method, path, Some(&user.token), Some(body)).await;
+    assert!(status.is_success(), "{path}: {status} {out}");
+    out[key].clone()
+}
+
+fn uuid_of(v: &Value) -> Uuid {
+    Uuid::parse_str(v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}"))).unwrap()
+}
+
+/// Posts `content` in `thread` as `user`; returns the message's id.
+async fn say(app: &TestApp, user: &TestUser, thread: Uuid, content: &str) -> Uuid {
+    let message = ok(
+        app,
+        Method::POST,
+        "/messaging-api/v1/messages",
+        user,
+        json!({"threadId": thread, "content": content}),
+        "message",
+    )
+    .await;
+    uuid_of(&message)
 }
 
 async fn exec(app: &TestApp, sql: &str, ids: &[Uuid]) -> Uuid {
@@ -80,6 +125,19 @@ async fn world() -> World {
     let alice = app.user("alice@search.test").await;
     let bob = app.user("bob@search.test").await;
     let admin = app.user_with_role("admin@search.test", "admin").await;
+    let carol = app.user("carol@search.test").await;
+    for (user, name) in [
+        (&alice, "Alice Ample"),
+        (&bob, "Bob Bright"),
+        (&carol, "Carol Clay"),
+    ] {
+        sqlx::query("UPDATE auth.users SET fullname = $2 WHERE id = $1")
+            .bind(user.id)
+            .bind(name)
+            .execute(&app.db)
+            .await
+            .unwrap();
+    }
     let (alice_listing, alice_stay) = seed_stay(&app, alice.id, bob.id, "complete").await;
     let (bob_listing, bob_stay) = seed_stay(&app, bob.id, alice.id, "confirmed").await;
     sqlx::query(
@@ -151,14 +209,89 @@ async fn world() -> World {
             VALUES ($1, 'host', 5, 1) RETURNING id", &[alice.id]).await;
     exec(&app, "INSERT INTO reviews.review_aggregates (reviewee_id, reviewee_type, average_rating, review_count,
             visibility_status) VALUES ($1, 'host', 5, 1, 'hidden') RETURNING id", &[bob.id]).await;
+    let threads = "/messaging-api/v1/messagethreads";
+    let alice_thread = uuid_of(
+        &ok(
+            &app,
+            Method::POST,
+            threads,
+            &bob,
+            json!({"reservationId": alice_stay}),
+            "messageThread",
+        )
+        .await,
+    );
+    let door = say(&app, &bob, alice_thread, "Is there a secret door code?").await;
+    let code = say(&app, &alice, alice_thread, "The secret code is 1234").await;
+    let moderated = say(&app, &bob, alice_thread, "Secret moderated insult").await;
+    let deleted = say(&app, &alice, alice_thread, "Secret deleted note").await;
+    ok(
+        &app,
+        Method::PATCH,
+        &format!("/messaging-api/v1/messages/{moderated}"),
+        &admin,
+        json!({"isModerated": true}),
+        "message",
+    )
+    .await;
+    let (status, out) = app
+        .rest(
+            Method::DELETE,
+            &format!("/messaging-api/v1/messages/{deleted}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let carol_thread = uuid_of(
+        &ok(
+            &app,
+            Method::POST,
+            threads,
+            &carol,
+            json!({"listingId": bob_listing}),
+            "messageThread",
+        )
+        .await,
+    );
+    let question = say(
+        &app,
+        &carol,
+        carol_thread,
+        "Is the harbour house secret garden open?",
+    )
+    .await;
+    say(
+        &app,
+        &bob,
+        carol_thread,
+        "Yes Carol, the secret garden is open",
+    )
+    .await;
+    // Alice reports Bob's question, Bob reports Carol's: reporter and sender see a report.
+    for (reporter, message) in [(&alice, door), (&bob, question)] {
+        ok(
+            &app,
+            Method::POST,
+            "/messaging-api/v1/messagereports",
+            reporter,
+            json!({"messageId": message, "reportReason": "secret spam"}),
+            "messageReport",
+        )
+        .await;
+    }
     World {
         app,
         alice,
         bob,
+        carol,
         admin,
         alice_draft,
         alice_stay,
         bob_stay,
+        alice_thread,
+        alice_messages: [door, code, moderated, deleted],
+        carol_thread,
     }
 }
 
@@ -214,6 +347,7 @@ async fn every_index_and_view_shows_each_caller_exactly_what_the_owning_get_allo
         ("anonymous", None),
         ("alice", Some(w.alice.token.as_str())),
         ("bob", Some(w.bob.token.as_str())),
+        ("carol", Some(w.carol.token.as_str())),
         ("admin", Some(w.admin.token.as_str())),
     ];
     for (index, owner) in OWNERS {
@@ -260,7 +394,16 @@ async fn every_index_and_view_shows_each_caller_exactly_what_the_owning_get_allo
                     "{index} {who}"
                 );
             }
-            for q in ["secret", "Alice", "Bob", "Lisbon", "harbour"] {
+            for q in [
+                "secret",
+                "Alice",
+                "Bob",
+                "Carol",
+                "Lisbon",
+                "harbour",
+                "moderated",
+                "deleted",
+            ] {
                 let (_, page) = search(app, *token, index, json!({"q": q})).await;
                 let found = ids(&page);
                 assert!(
@@ -736,4 +879,341 @@ async fn search_tools_are_one_family_plus_one_per_view_read_only_on_mcp() {
         .tool(None, "countIndex", json!({"indexName": "reservation"}))
         .await;
     assert!(is_error, "{out}");
+}
+
+/// `thread`'s MessageThreadView row as `token` sees it.
+async fn thread_row(app: &TestApp, token: Option<&str>, thread: Uuid) -> Value {
+    let (status, body) = app
+        .rest(
+            Method::GET,
+            &format!("/bff-api/v1/MessageThreadView/{thread}"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["record"].clone()
+}
+
+/// Marks message `id` read as `who` (its recipient).
+async fn read(app: &TestApp, who: &TestUser, id: Uuid) {
+    let (status, body) = app
+        .rest(
+            Method::PATCH,
+            &format!("/messaging-api/v1/messages/{id}"),
+            Some(&who.token),
+            Some(json!({"isRead": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The `content` of every message in `list`.
+fn contents(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn conversations_search_for_their_participants_only_with_unread_counts_and_last_messages() {
+    let w = world().await;
+    let app = &w.app;
+    let (alice, bob, carol, admin) = (
+        Some(w.alice.token.as_str()),
+        Some(w.bob.token.as_str()),
+        Some(w.carol.token.as_str()),
+        Some(w.admin.token.as_str()),
+    );
+    let [door, code, moderated, _deleted] = w.alice_messages;
+    // The host's inbox row: Bob's door question unread (his moderated message is not counted),
+    // the last message she can read is her own code (her deleted note is gone for her).
+    let row = thread_row(app, alice, w.alice_thread).await;
+    assert_eq!(row["unreadCount"], 1, "{row}");
+    assert_eq!(row["lastMessage"]["id"], code.to_string(), "{row}");
+    assert_eq!(row["otherParty"]["id"], w.bob.id.to_string());
+    assert_eq!(row["listing"]["title"], "Alice riverside loft");
+    assert_eq!(row["reservation"]["id"], w.alice_stay.to_string());
+    assert_eq!(row["reservation"]["bookingStatus"], "complete");
+    // Bob's: Alice's code unread, her deleted note not counted; the last he reads is the code.
+    let row = thread_row(app, bob, w.alice_thread).await;
+    assert_eq!(row["unreadCount"], 1, "{row}");
+    assert_eq!(row["lastMessage"]["id"], code.to_string(), "{row}");
+    assert_eq!(row["otherParty"]["id"], w.alice.id.to_string());
+    // An admin (no participant) reads the deleted note as the last message; no other party.
+    let row = thread_row(app, admin, w.alice_thread).await;
+    assert_eq!(
+        row["lastMessage"]["content"], "Secret deleted note",
+        "{row}"
+    );
+    assert_eq!(row["lastMessage"]["isActive"], false);
+    assert_eq!(row["otherParty"], Value::Null);
+    assert_eq!(row["unreadCount"], 0);
+
+    // Alice reads the question, Bob reads the code; then Bob writes again.
+    read(app, &w.alice, door).await;
+    read(app, &w.bob, code).await;
+    assert_eq!(
+        thread_row(app, alice, w.alice_thread).await["unreadCount"],
+        0
+    );
+    let thanks = say(app, &w.bob, w.alice_thread, "Thanks, see you soon").await;
+    let row = thread_row(app, alice, w.alice_thread).await;
+    assert_eq!(row["unreadCount"], 1, "{row}");
+    assert_eq!(row["lastMessage"]["id"], thanks.to_string());
+    assert_eq!(
+        row["lastMessage"]["senderName"],
+        row["otherParty"]["fullname"]
+    );
+    let row = thread_row(app, bob, w.alice_thread).await;
+    assert_eq!(row["unreadCount"], 0, "{row}");
+    assert_eq!(row["lastMessage"]["id"], thanks.to_string());
+    // What getMessageThread says agrees.
+    let (_, got) = app
+        .rest(
+            Method::GET,
+            &format!("/messaging-api/v1/messagethreads/{}", w.alice_thread),
+            alice,
+            None,
+        )
+        .await;
+    assert_eq!(got["messageThread"]["unreadCount"], 1, "{got}");
+
+    // Unread threads as a filter: Bob has read everything in Alice's thread, not Carol's question.
+    let (_, page) = app
+        .rest(
+            Method::POST,
+            "/bff-api/v1/MessageThreadView/list",
+            bob,
+            Some(json!({"filters": {"unreadCount": {"$gt": 0}}})),
+        )
+        .await;
+    assert_eq!(
+        ids(&page),
+        BTreeSet::from([w.carol_thread.to_string()]),
+        "{page}"
+    );
+    // Sorted by the last message: Alice's thread (Bob's thanks) is newer than Carol's.
+    let (_, page) = app
+        .rest(Method::GET, "/bff-api/v1/MessageThreadView", bob, None)
+        .await;
+    assert_eq!(
+        page["records"][0]["id"],
+        w.alice_thread.to_string(),
+        "{page}"
+    );
+    assert_eq!(page["records"].as_array().unwrap().len(), 2);
+
+    // The message index: the participants' visible messages, found by their words.
+    let (_, page) = search(
+        app,
+        alice,
+        "message",
+        json!({"q": "code", "sortBy": "sentAt"}),
+    )
+    .await;
+    assert_eq!(
+        contents(&page["records"]),
+        vec!["Is there a secret door code?", "The secret code is 1234"],
+        "{page}"
+    );
+    let (_, page) = search(
+        app,
+        alice,
+        "message",
+        json!({"filters": {"threadId": w.alice_thread}}),
+    )
+    .await;
+    assert_eq!(page["paging"]["totalRowCount"], 3, "{page}");
+    let (_, page) = search(
+        app,
+        alice,
+        "message",
+        json!({"filters": {"isModerated": true}}),
+    )
+    .await;
+    assert_eq!(page["paging"]["totalRowCount"], 0, "{page}");
+    let (_, page) = search(app, admin, "message", json!({"q": "moderated insult"})).await;
+    assert_eq!(
+        ids(&page),
+        BTreeSet::from([moderated.to_string()]),
+        "{page}"
+    );
+    // A third user crafting filters and text for Alice's thread finds nothing of it.
+    for body in [
+        json!({"filters": {"threadId": w.alice_thread}}),
+        json!({"q": "secret code"}),
+        json!({"filters": {"senderId": w.bob.id}, "q": "door"}),
+        json!({"filters": {"id": {"$in": w.alice_messages}}}),
+    ] {
+        let (status, page) = search(app, carol, "message", body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let found: Vec<String> = page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["threadId"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            found.iter().all(|t| *t == w.carol_thread.to_string()),
+            "{body}: {page}"
+        );
+        for index in ["messageThread", "MessageThreadView", "chatContext"] {
+            let (_, page) = search(
+                app,
+                carol,
+                index,
+                json!({"filters": {"id": w.alice_thread}, "q": "Alice"}),
+            )
+            .await;
+            assert_eq!(page["paging"]["totalRowCount"], 0, "{index}: {page}");
+        }
+    }
+    let (status, _) = app
+        .rest(
+            Method::GET,
+            &format!("/bff-api/v1/chatContext/{}", w.alice_thread),
+            carol,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .rest(Method::GET, "/bff-api/v1/chatContext/list", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // chatContext: the thread, both briefs, listing, reservation and the readable messages.
+    let (status, ctx) = app
+        .rest(
+            Method::GET,
+            &format!("/bff-api/v1/chatContext/{}", w.alice_thread),
+            alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ctx}");
+    let c = &ctx["record"];
+    assert_eq!(
+        contents(&c["recentMessages"]),
+        vec![
+            "Is there a secret door code?",
+            "The secret code is 1234",
+            "Thanks, see you soon"
+        ],
+        "{ctx}"
+    );
+    assert_eq!(c["guest"]["id"], w.bob.id.to_string());
+    assert_eq!(c["host"]["id"], w.alice.id.to_string());
+    assert_eq!(c["listing"]["title"], "Alice riverside loft");
+    assert_eq!(c["listing"]["pricePerNight"], 100.0);
+    assert_eq!(c["reservation"]["nights"], 3);
+    assert_eq!(c["reservation"]["totalPrice"], 300.0);
+    assert_eq!(c["unreadCount"], 1);
+    let (_, ctx) = app
+        .rest(
+            Method::GET,
+            &format!("/bff-api/v1/chatContext/{}", w.alice_thread),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        ctx["record"]["recentMessages"].as_array().unwrap().len(),
+        5,
+        "{ctx}"
+    );
+
+    // At most the last 20, in order.
+    sqlx::query(
+        "INSERT INTO messaging.messages (thread_id, sender_id, recipient_id, content, message_type, sent_at, owner_id)
+         SELECT $1, $2, $3, 'note ' || g, 'text', now() + make_interval(secs => g), $2
+           FROM generate_series(1, 25) g",
+    )
+    .bind(w.carol_thread)
+    .bind(w.carol.id)
+    .bind(w.bob.id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let (_, page) = app
+        .rest(Method::GET, "/bff-api/v1/chatContext/list", carol, None)
+        .await;
+    let recent = contents(&page["records"][0]["recentMessages"]);
+    assert_eq!(recent.len(), 20, "{page}");
+    assert_eq!(recent[0], "note 6");
+    assert_eq!(recent[19], "note 25");
+    let (_, row) = app
+        .rest(
+            Method::GET,
+            &format!("/bff-api/v1/MessageThreadView/{}", w.carol_thread),
+            bob,
+            None,
+        )
+        .await;
+    assert_eq!(row["record"]["unreadCount"], 26, "{row}");
+    assert_eq!(row["record"]["lastMessage"]["content"], "note 25");
+
+    // Bad searches of the new indexes name the field and what is valid.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            "/bff-api/v1/chatContext/list",
+            bob,
+            Some(json!({"filters": {"content": "x"}})),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "unreadCount");
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            "/bff-api/v1/MessageThreadView/list",
+            bob,
+            Some(json!({"filters": {"lastMessage": "x"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, b) = app
+        .rest(
+            Method::GET,
+            "/bff-api/v1/chatContext/list?sortBy=recentMessages",
+            bob,
+            None,
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "sortable fields");
+    let (s, b) = search(app, bob, "message", json!({"filters": {"isRead": "maybe"}})).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "isRead");
+
+    // Each view is its own read-only tool.
+    let (is_error, out) = app
+        .tool(bob, "listChatContext", json!({"q": "carol"}))
+        .await;
+    assert!(!is_error, "{out}");
+    assert_eq!(
+        ids(&out),
+        BTreeSet::from([w.carol_thread.to_string()]),
+        "{out}"
+    );
+    let (is_error, out) = app.tool(carol, "listMessageThreadView", json!({})).await;
+    assert!(!is_error, "{out}");
+    assert_eq!(
+        out["records"][0]["otherParty"]["id"],
+        w.bob.id.to_string(),
+        "{out}"
+    );
+    let listed = app
+        .mcp_at("/mcp?tools=all", admin, "tools/list", json!({}))
+        .await;
+    let tools = listed["result"]["tools"].as_array().unwrap();
+    for name in ["listChatContext", "listMessageThreadView"] {
+        let tool = tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
+        assert_eq!(tool["annotations"]["destructiveHint"], false, "{tool}");
+    }
 }

@@ -134,13 +134,20 @@ impl Thread {
 /// (whose unread messages are counted; a UUID, so formatting it into SQL is safe).
 pub fn thread_columns(viewer: Option<Uuid>) -> String {
     let viewer = viewer.unwrap_or_else(Uuid::nil);
+    thread_columns_for(&format!("'{viewer}'::uuid"))
+}
+
+/// The select list producing a [`Thread`] from `messaging.message_threads t`, counting the unread
+/// messages of the user the SQL expression `viewer` names (e.g. `p.uid` in a search index query;
+/// it must come from code, never from a request).
+pub fn thread_columns_for(viewer: &str) -> String {
     format!(
         "t.id, t.guest_id, t.host_id,
          (SELECT fullname FROM auth.users u WHERE u.id = t.guest_id) AS guest_name,
          (SELECT fullname FROM auth.users u WHERE u.id = t.host_id) AS host_name,
          t.listing_id, t.reservation_id, t.is_open, t.message_count, t.last_message_at,
          (SELECT count(*) FROM messaging.messages um WHERE um.thread_id = t.id
-             AND um.recipient_id = '{viewer}'::uuid AND NOT um.is_read AND um.is_active
+             AND um.recipient_id = {viewer} AND NOT um.is_read AND um.is_active
              AND NOT um.is_moderated) AS unread_count,
          COALESCE((SELECT jsonb_agg(jsonb_build_object('title', l.title, 'address', l.address,
              'propertyType', l.property_type,

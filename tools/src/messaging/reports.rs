@@ -68,7 +68,8 @@ pub struct MessageReport {
     pub meta: RecordMeta,
 }
 
-const REPORT_COLUMNS: &str = "p.id, p.message_id, p.reported_by, p.report_reason, p.moderation_status,
+/// The select list producing a [`MessageReport`] from `messaging.message_reports p`.
+pub const REPORT_COLUMNS: &str = "p.id, p.message_id, p.reported_by, p.report_reason, p.moderation_status,
     array_position(ARRAY['pending','reviewed','closed'], p.moderation_status) - 1 AS moderation_status_idx,
     p.admin_id, p.reported_at, p.resolution_notes, p.is_active, p.record_version, p.created_at,
     p.updated_at, p.owner_id";

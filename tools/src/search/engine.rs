@@ -98,7 +98,7 @@ fn base(
     Ok(qb)
 }
 
-/// The index's rule: `always`, then (unless admin) public rows or the caller's own.
+/// The index's rule: `always`, then (unless admin) `shown` and public rows or the caller's own.
 fn visibility(
     qb: &mut QueryBuilder<'static, Pg>,
     ctx: &Ctx,
@@ -114,7 +114,26 @@ fn visibility(
         qb.push(")");
     }
     if ctx.is_admin() {
+        // An admin reads hidden rows as an admin, except of what they are a party to: there the
+        // owning operation treats them as that party (a thread's guest or host who is an admin).
+        if let (Some(shown), Some(user)) = (seen.shown, ctx.user_id()) {
+            if !seen.parties.is_empty() {
+                qb.push(" AND ((");
+                qb.push(shown);
+                qb.push(") OR NOT coalesce(false");
+                for party in seen.parties {
+                    qb.push(format!(" OR d.{party} = "));
+                    qb.push_bind(user);
+                }
+                qb.push(", false))");
+            }
+        }
         return Ok(());
+    }
+    if let Some(shown) = seen.shown {
+        qb.push(" AND (");
+        qb.push(shown);
+        qb.push(")");
     }
     qb.push(" AND (false");
     if let Some(public) = seen.public {

@@ -27,6 +27,11 @@ pub struct Seen {
     pub public: Option<&'static str>,
     /// Columns naming the users a row belongs to (guest, host, reviewer …): they see it.
     pub parties: &'static [&'static str],
+    /// Must also hold for everyone but admins (e.g. a message neither deleted nor moderated:
+    /// hidden ones are kept for audit, and only admins still read them); an admin who is one of
+    /// the row's `parties` is held to it too, as the owning operation treats them as that party.
+    /// `None`: nothing more.
+    pub shown: Option<&'static str>,
     /// Whether anonymous callers are refused outright (401) rather than shown public rows.
     pub login: bool,
 }
@@ -38,7 +43,24 @@ impl Seen {
             always: None,
             public: None,
             parties,
+            shown: None,
             login: true,
+        }
+    }
+
+    /// The same rule, with `shown` also holding for everyone but admins.
+    pub const fn shown(self, shown: &'static str) -> Seen {
+        Seen {
+            shown: Some(shown),
+            ..self
+        }
+    }
+
+    /// The same rule, with `always` holding for everyone, admins included.
+    pub const fn always(self, always: &'static str) -> Seen {
+        Seen {
+            always: Some(always),
+            ..self
         }
     }
 }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 use super::index::{Index, Search, Seen};
 use crate::auth::model::BriefUser;
 use crate::booking::model::{Reservation, RESERVATION_COLUMNS};
+use crate::messaging::model::{thread_columns_for, Message, Thread, MESSAGE_COLUMNS};
+use crate::messaging::reports::{MessageReport, REPORT_COLUMNS};
 use crate::money::Money;
 use crate::types::{Choice, RecordMeta};
 use crate::vocabulary::{
@@ -89,6 +91,7 @@ pub const LISTING_SEEN: Seen = Seen {
     always: Some("d.is_active"),
     public: Some("d.is_published"),
     parties: &["host_id"],
+    shown: None,
     login: false,
 };
 
@@ -165,6 +168,7 @@ const OF_LISTING_SEEN: Seen = Seen {
     always: Some("d.is_active AND d._listing_active"),
     public: Some("d._listing_published"),
     parties: &["_host"],
+    shown: None,
     login: false,
 };
 
@@ -272,6 +276,7 @@ pub const REVIEW_SEEN: Seen = Seen {
     always: Some("d.is_active"),
     public: Some("d.is_published AND d.moderation_status = 'approved'"),
     parties: &["reviewer_id"],
+    shown: None,
     login: false,
 };
 
@@ -301,6 +306,28 @@ pub struct AggregateDoc {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `getMessageThread`'s rule: live threads, for their guest and host (and admins).
+pub const THREAD_SEEN: Seen = Seen::parties(&["guest_id", "host_id"]).always("d.is_active");
+
+/// Thread free text: the participants' names (a thread has no text of its own; search the
+/// `message` index for what was written).
+pub const THREAD_SEARCH: Search = Search {
+    tsv: "_tsv",
+    fuzzy: Some("_fuzzy"),
+    fields: &["guestName", "hostName"],
+};
+
+/// `getMessage`'s rule: messages of live threads, for the thread's guest and host while neither
+/// deleted nor moderated; admins also read the hidden ones (kept for audit). A message's sender
+/// and recipient are exactly its thread's two participants (createMessage sets the sender to the
+/// posting participant and the recipient to the other; nothing changes either), so the parties
+/// are the message's own columns, whose b-tree indexes and statistics serve a participant's
+/// search without going through the threads (a consistency predicate on the thread's columns
+/// here would ruin the planner's estimates).
+pub const MESSAGE_SEEN: Seen = Seen::parties(&["sender_id", "recipient_id"])
+    .always("d._thread_active")
+    .shown("d.is_active AND NOT d.is_moderated");
+
 /// The per-object indexes.
 pub fn all() -> Vec<Index> {
     vec![
@@ -313,7 +340,7 @@ pub fn all() -> Vec<Index> {
             .select("SELECT a.id, a.name, a.icon_url, a.is_active, a.record_version, a.created_at,
                 a.updated_at, a.owner_id, lower(a.name) AS _fuzzy,
                 to_tsvector('simple', a.name) AS _tsv FROM catalog.amenities a")
-            .seen(Seen { always: Some("d.is_active"), public: Some("true"), parties: &[], login: false })
+            .seen(Seen { always: Some("d.is_active"), public: Some("true"), parties: &[], shown: None, login: false })
             .search(Search { tsv: "_tsv", fuzzy: Some("_fuzzy"), fields: &["name"] })
             .sort("name", false)
             .done(),
@@ -370,12 +397,38 @@ pub fn all() -> Vec<Index> {
             .select("SELECT a.id, a.reviewee_id, a.reviewee_type, a.average_rating::float8 AS average_rating,
                 a.review_count, a.visibility_status, a.is_active, a.created_at, a.updated_at
                 FROM reviews.review_aggregates a")
-            .seen(Seen { always: Some("d.is_active"), public: Some("d.visibility_status = 'public'"), parties: &[], login: false })
+            .seen(Seen { always: Some("d.is_active"), public: Some("d.visibility_status = 'public'"), parties: &[], shown: None, login: false })
+            .done(),
+        Index::of::<Thread>("messageThread", "a conversation between a guest and a host (participants' names, your unread count, the listing and reservation it is about)", "getMessageThread")
+            .select(format!("SELECT {},
+                bff.text_tsv(g.fullname, h.fullname) AS _tsv, lower(g.fullname || ' ' || h.fullname) AS _fuzzy
+                FROM messaging.message_threads t CROSS JOIN p
+                JOIN auth.users g ON g.id = t.guest_id JOIN auth.users h ON h.id = t.host_id",
+                thread_columns_for("p.uid")))
+            .seen(THREAD_SEEN)
+            .search(THREAD_SEARCH)
+            .sort("last_message_at", true)
+            .done(),
+        Index::of::<Message>("message", "a message of a conversation (its text, sender, read and moderation state)", "getMessage")
+            .select(format!("SELECT {MESSAGE_COLUMNS},
+                t.is_active AS _thread_active, bff.text_tsv(m.content, NULL) AS _tsv
+                FROM messaging.messages m JOIN messaging.message_threads t ON t.id = m.thread_id"))
+            .seen(MESSAGE_SEEN)
+            .search(Search { tsv: "_tsv", fuzzy: None, fields: &["content"] })
+            .sort("sent_at", true)
+            .done(),
+        Index::of::<MessageReport>("messageReport", "an abuse report about a message (reason, moderation status, the admin's notes)", "getMessageReport")
+            .select(format!("SELECT {REPORT_COLUMNS}, m.sender_id AS _sender,
+                bff.text_tsv(p.report_reason, p.resolution_notes) AS _tsv
+                FROM messaging.message_reports p JOIN messaging.messages m ON m.id = p.message_id"))
+            .seen(Seen::parties(&["reported_by", "_sender"]).always("d.is_active"))
+            .search(Search { tsv: "_tsv", fuzzy: None, fields: &["reportReason", "resolutionNotes"] })
+            .sort("reported_at", true)
             .done(),
         Index::of::<BriefUser>("user", "a user's public profile (name, avatar, bio; never email or credentials)", "getBriefUser")
             .select("SELECT u.id, u.fullname, u.avatar, u.bio, u.is_active, u.created_at,
                 bff.text_tsv(u.fullname, u.bio) AS _tsv, lower(u.fullname) AS _fuzzy FROM auth.users u")
-            .seen(Seen { always: Some("d.is_active"), public: Some("true"), parties: &[], login: false })
+            .seen(Seen { always: Some("d.is_active"), public: Some("true"), parties: &[], shown: None, login: false })
             .search(Search { tsv: "_tsv", fuzzy: Some("_fuzzy"), fields: &["fullname", "bio"] })
             .done(),
     ]

@@ -24,6 +24,7 @@ pub const PREFIX: &str = "/bff-api/v1";
 /// The views with only get-all and get-one routes (spec §3.2).
 const LIST_VIEWS: &[&str] = &[
     "BookingListView",
+    "MessageThreadView",
     "ReviewDisplayView",
     "PaymentRecordView",
     "disputeDetailView",
@@ -32,10 +33,12 @@ const LIST_VIEWS: &[&str] = &[
 /// every view gets the whole generic set bound to its name (the get-all views' `/V/list` too).
 const ALL_VIEWS: &[&str] = &[
     "BookingListView",
+    "MessageThreadView",
     "ReviewDisplayView",
     "PaymentRecordView",
     "disputeDetailView",
     "ReservationDetailView",
+    "chatContext",
     "ListingDetailView",
 ];
 
@@ -561,7 +564,7 @@ async fn delete_filter(ctx: Ctx, input: SavedFilterRef) -> Result<SavedFilter, T
 }
 
 /// The rule every search follows, for the descriptions.
-const WHO: &str = "anyone for public data (published listings, public reviews and aggregates); logged-in users also see their own rows (reservations they are guest or host of, their drafts, their reviews); admins see everything";
+const WHO: &str = "anyone for public data (published listings, public reviews and aggregates); logged-in users also see their own rows (reservations they are guest or host of, their drafts, their reviews, the conversations they take part in and their messages, except deleted or moderated ones); admins see everything";
 
 /// The routes of `suffix` (`/list`, `/count`, …) bound to each full view.
 fn bound(method: Method, suffix: &str, views: &[&str], id: &str) -> Vec<Route> {
@@ -695,6 +698,18 @@ const VIEW_OPS: &[(&str, &str, &str, bool)] = &[
         "ReservationDetailView",
         "listReservationDetailView",
         "/bff-api/v1/ReservationDetailView/list",
+        true,
+    ),
+    (
+        "MessageThreadView",
+        "listMessageThreadView",
+        "/bff-api/v1/MessageThreadView",
+        false,
+    ),
+    (
+        "chatContext",
+        "listChatContext",
+        "/bff-api/v1/chatContext/list",
         true,
     ),
     (

@@ -9,13 +9,15 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::index::{Index, Search, Seen};
-use super::indexes::{ListingDoc, LISTING_COLUMNS, LISTING_SEARCH, LISTING_SEEN, REVIEW_SEEN};
+use super::indexes::{
+    ListingDoc, LISTING_COLUMNS, LISTING_SEARCH, LISTING_SEEN, REVIEW_SEEN, THREAD_SEEN,
+};
 use crate::booking::model::{Reservation, RESERVATION_COLUMNS};
 use crate::money::Money;
 use crate::types::Choice;
 use crate::vocabulary::{
-    BookingStatuses, DisputeStatuses, ModerationStatuses, PaymentConfirmations, PaymentStatuses,
-    ResolutionStatuses, RevieweeTypes,
+    BookingStatuses, DisputeStatuses, MessageTypes, ModerationStatuses, PaymentConfirmations,
+    PaymentStatuses, ResolutionStatuses, RevieweeTypes,
 };
 
 /// A user as other people see them in a view.
@@ -480,6 +482,269 @@ pub struct ListingDetail {
     pub host: UserBrief,
 }
 
+/// A message inside a conversation view.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageItem {
+    /// Its id.
+    pub id: Uuid,
+    /// Who wrote it.
+    pub sender_id: Uuid,
+    /// The sender's name.
+    pub sender_name: String,
+    /// The text.
+    pub content: String,
+    /// `text`, `media` or `system`.
+    #[schemars(with = "Choice<MessageTypes>")]
+    pub message_type: String,
+    /// A linked image or document, for media messages.
+    pub media_url: Option<String>,
+    /// When it was posted.
+    pub sent_at: DateTime<Utc>,
+    /// Whether the recipient marked it read.
+    pub is_read: bool,
+    /// When its text was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Hidden by an admin (only admins see such a message here).
+    pub is_moderated: bool,
+    /// False once deleted (only admins see such a message here).
+    pub is_active: bool,
+}
+
+/// The jsonb of a [`MessageItem`] from `messaging.messages m` and its sender `s`.
+macro_rules! message_item {
+    () => {
+        "jsonb_build_object('id', m.id, 'senderId', m.sender_id, 'senderName', s.fullname,
+            'content', m.content, 'messageType', m.message_type, 'mediaUrl', m.media_url,
+            'sentAt', m.sent_at, 'isRead', m.is_read, 'editedAt', m.edited_at,
+            'isModerated', m.is_moderated, 'isActive', m.is_active)"
+    };
+}
+
+/// Which messages of thread `t` the caller `p` reads, as `getThreadMessages` decides: the
+/// participants those neither deleted nor moderated; an admin who is not a participant all.
+macro_rules! message_shown {
+    () => {
+        "((m.is_active AND NOT m.is_moderated)
+            OR (p.admin AND p.uid IS DISTINCT FROM t.guest_id AND p.uid IS DISTINCT FROM t.host_id))"
+    };
+}
+
+/// The caller's unread messages in thread `t` (as `getMessageThread`'s `unreadCount`).
+macro_rules! unread_count {
+    () => {
+        "(SELECT count(*) FROM messaging.messages um WHERE um.thread_id = t.id
+            AND um.recipient_id = p.uid AND NOT um.is_read AND um.is_active AND NOT um.is_moderated)"
+    };
+}
+
+/// Conversation views' free text: the participants' names (search the `message` index for what
+/// was written).
+const CONVERSATION_SEARCH: Search = Search {
+    tsv: "_tsv",
+    fuzzy: Some("_fuzzy"),
+    fields: &["guest", "host"],
+};
+
+/// A listing's card inside a conversation view.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadListing {
+    /// Its id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// City.
+    pub city: String,
+    /// Main photo.
+    pub main_photo: Option<String>,
+}
+
+/// The reservation a conversation is about, in brief.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadReservation {
+    /// Its id.
+    pub id: Uuid,
+    /// `pending`, `confirmed`, `complete`, `cancelled` or `declined`.
+    #[schemars(with = "Choice<BookingStatuses>")]
+    pub booking_status: String,
+    /// First night.
+    pub check_in: NaiveDate,
+    /// Departure day.
+    pub check_out: NaiveDate,
+    /// Guests.
+    pub guest_count: i32,
+}
+
+/// An inbox row: a conversation with its last message, your unread count, the other
+/// participant's brief and the listing and reservation it is about.
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadRow {
+    /// The thread's id.
+    pub id: Uuid,
+    /// The guest participant.
+    pub guest_id: Uuid,
+    /// The host participant.
+    pub host_id: Uuid,
+    /// The listing it is about, if any.
+    pub listing_id: Option<Uuid>,
+    /// The reservation it is about, if any.
+    pub reservation_id: Option<Uuid>,
+    /// False once closed.
+    pub is_open: bool,
+    /// Messages posted so far (hidden and deleted ones included).
+    pub message_count: i32,
+    /// When the last message was posted (the opening time before any).
+    pub last_message_at: DateTime<Utc>,
+    /// Messages to you in this thread that you have not marked read.
+    pub unread_count: i64,
+    /// The newest message you can read in it (null before any).
+    #[sqlx(json(nullable))]
+    pub last_message: Option<MessageItem>,
+    /// The participant who is not you (null for an admin who is neither).
+    #[sqlx(json(nullable))]
+    pub other_party: Option<UserBrief>,
+    /// The guest's brief.
+    #[sqlx(json)]
+    pub guest: UserBrief,
+    /// The host's brief.
+    #[sqlx(json)]
+    pub host: UserBrief,
+    /// The listing's card (null when none).
+    #[sqlx(json(nullable))]
+    pub listing: Option<ThreadListing>,
+    /// The reservation in brief (null when none).
+    #[sqlx(json(nullable))]
+    pub reservation: Option<ThreadReservation>,
+    /// False once deleted.
+    pub is_active: bool,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The listing a conversation is about, as whoever answers it needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatListing {
+    /// Its id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Street address.
+    pub address: String,
+    /// City.
+    pub city: String,
+    /// Country.
+    pub country: Option<String>,
+    /// Kind of property.
+    pub property_type: String,
+    /// `instant` or `manual` booking approval.
+    pub approval_type: String,
+    /// Base nightly price.
+    pub price_per_night: f64,
+    /// Cleaning fee per stay.
+    pub cleaning_fee: f64,
+    /// ISO currency.
+    pub currency: String,
+    /// Most guests allowed.
+    pub max_guests: i32,
+    /// Minimum nights per stay.
+    pub min_stay: i32,
+    /// Maximum nights per stay.
+    pub max_stay: Option<i32>,
+    /// Languages the host speaks.
+    pub languages_supported: Vec<String>,
+    /// Main photo.
+    pub main_photo: Option<String>,
+    /// Whether guests can find it.
+    pub is_published: bool,
+}
+
+/// The reservation a conversation is about, as whoever answers it needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatReservation {
+    /// Its id.
+    pub id: Uuid,
+    /// The listing booked.
+    pub listing_id: Uuid,
+    /// `pending`, `confirmed`, `complete`, `cancelled` or `declined`.
+    #[schemars(with = "Choice<BookingStatuses>")]
+    pub booking_status: String,
+    /// `pending`, `processing`, `paid` or `canceled`.
+    #[schemars(with = "Choice<PaymentConfirmations>")]
+    pub payment_confirmation: String,
+    /// `none`, `requested`, `active` or `resolved`.
+    #[schemars(with = "Choice<DisputeStatuses>")]
+    pub dispute_status: String,
+    /// First night.
+    pub check_in: NaiveDate,
+    /// Departure day.
+    pub check_out: NaiveDate,
+    /// Nights of the stay.
+    pub nights: i32,
+    /// Guests.
+    pub guest_count: i32,
+    /// What the guest pays in total.
+    pub total_price: f64,
+    /// ISO currency.
+    pub currency: String,
+    /// The guest's note to the host.
+    pub guest_note: Option<String>,
+}
+
+/// Everything needed to answer a conversation: the thread, both participants' briefs, the
+/// listing and reservation it is about, and its most recent messages in order.
+#[derive(Debug, Clone, Serialize, JsonSchema, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatContext {
+    /// The thread's id.
+    pub id: Uuid,
+    /// The guest participant.
+    pub guest_id: Uuid,
+    /// The host participant.
+    pub host_id: Uuid,
+    /// The listing it is about, if any.
+    pub listing_id: Option<Uuid>,
+    /// The reservation it is about, if any.
+    pub reservation_id: Option<Uuid>,
+    /// False once closed (a closed thread takes no new messages).
+    pub is_open: bool,
+    /// Messages posted so far (hidden and deleted ones included).
+    pub message_count: i32,
+    /// When the last message was posted.
+    pub last_message_at: DateTime<Utc>,
+    /// Messages to you in this thread that you have not marked read.
+    pub unread_count: i64,
+    /// The guest's brief.
+    #[sqlx(json)]
+    pub guest: UserBrief,
+    /// The host's brief.
+    #[sqlx(json)]
+    pub host: UserBrief,
+    /// The listing (null when none, or when it is deleted or a draft you may not see).
+    #[sqlx(json(nullable))]
+    pub listing: Option<ChatListing>,
+    /// The reservation (null when none or deleted).
+    #[sqlx(json(nullable))]
+    pub reservation: Option<ChatReservation>,
+    /// The last 20 messages you can read, oldest first.
+    #[sqlx(json)]
+    pub recent_messages: Vec<MessageItem>,
+    /// False once deleted.
+    pub is_active: bool,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// The aggregated views.
 pub fn all() -> Vec<Index> {
     vec![
@@ -603,6 +868,60 @@ pub fn all() -> Vec<Index> {
                 host = user_brief!("h")))
             .seen(LISTING_SEEN)
             .search(LISTING_SEARCH)
+            .done(),
+        Index::of::<ThreadRow>("MessageThreadView", "an inbox row: a conversation with its last message, your unread count, the other participant's brief and the listing and reservation it is about", "getMessageThread")
+            .select(concat!("SELECT t.id, t.guest_id, t.host_id, t.listing_id, t.reservation_id, t.is_open,
+                t.message_count, t.last_message_at, ", unread_count!(), " AS unread_count,
+                (SELECT ", message_item!(), " FROM messaging.messages m JOIN auth.users s ON s.id = m.sender_id
+                  WHERE m.thread_id = t.id AND ", message_shown!(), "
+                  ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) AS last_message,
+                CASE WHEN p.uid = t.guest_id THEN ", user_brief!("h"), " WHEN p.uid = t.host_id THEN ",
+                user_brief!("g"), " END AS other_party, ",
+                user_brief!("g"), " AS guest, ", user_brief!("h"), " AS host,
+                (SELECT jsonb_build_object('id', l.id, 'title', l.title, 'city', l.city, 'mainPhoto', l.main_photo)
+                   FROM catalog.listings l WHERE l.id = t.listing_id) AS listing,
+                (SELECT jsonb_build_object('id', r.id, 'bookingStatus', r.booking_status, 'checkIn', r.check_in,
+                    'checkOut', r.check_out, 'guestCount', r.guest_count)
+                   FROM booking.reservations r WHERE r.id = t.reservation_id) AS reservation,
+                t.is_active, t.created_at, t.updated_at,
+                bff.text_tsv(g.fullname, h.fullname) AS _tsv, lower(g.fullname || ' ' || h.fullname) AS _fuzzy
+                FROM messaging.message_threads t CROSS JOIN p
+                JOIN auth.users g ON g.id = t.guest_id JOIN auth.users h ON h.id = t.host_id"))
+            .seen(THREAD_SEEN)
+            .search(CONVERSATION_SEARCH)
+            .sort("last_message_at", true)
+            .done(),
+        Index::of::<ChatContext>("chatContext", "what you need to answer a conversation: the thread, the guest's and host's briefs, the listing and reservation it is about, and its last 20 messages in order", "getMessageThread")
+            .select(concat!("SELECT t.id, t.guest_id, t.host_id, t.listing_id, t.reservation_id, t.is_open,
+                t.message_count, t.last_message_at, ", unread_count!(), " AS unread_count, ",
+                user_brief!("g"), " AS guest, ", user_brief!("h"), " AS host,
+                (SELECT jsonb_build_object('id', l.id, 'title', l.title, 'description', l.description,
+                    'address', l.address, 'city', l.city, 'country', l.country, 'propertyType', l.property_type,
+                    'approvalType', l.approval_type, 'pricePerNight', l.price_per_night / 100.0,
+                    'cleaningFee', l.cleaning_fee / 100.0, 'currency', l.currency, 'maxGuests', l.max_guests,
+                    'minStay', l.min_stay, 'maxStay', l.max_stay, 'languagesSupported', l.languages_supported,
+                    'mainPhoto', l.main_photo, 'isPublished', l.is_published)
+                   FROM catalog.listings l WHERE l.id = t.listing_id AND l.is_active
+                    AND (l.is_published OR l.host_id = p.uid OR p.admin)) AS listing,
+                (SELECT jsonb_build_object('id', r.id, 'listingId', r.listing_id, 'bookingStatus', r.booking_status,
+                    'paymentConfirmation', r.payment_confirmation, 'disputeStatus', r.dispute_status,
+                    'checkIn', r.check_in, 'checkOut', r.check_out, 'nights', r.check_out - r.check_in,
+                    'guestCount', r.guest_count, 'totalPrice', r.total_price / 100.0, 'currency', r.currency,
+                    'guestNote', r.guest_note)
+                   FROM booking.reservations r WHERE r.id = t.reservation_id AND r.is_active
+                    AND (r.guest_id = p.uid OR r.host_id = p.uid OR p.admin)) AS reservation,
+                coalesce((SELECT jsonb_agg(x.item ORDER BY x.sent_at, x.id) FROM (
+                    SELECT m.id, m.sent_at, ", message_item!(), " AS item
+                      FROM messaging.messages m JOIN auth.users s ON s.id = m.sender_id
+                     WHERE m.thread_id = t.id AND ", message_shown!(), "
+                     ORDER BY m.sent_at DESC, m.id DESC LIMIT 20) x), '[]'::jsonb) AS recent_messages,
+                t.is_active, t.created_at, t.updated_at,
+                bff.text_tsv(g.fullname, h.fullname) AS _tsv, lower(g.fullname || ' ' || h.fullname) AS _fuzzy
+                FROM messaging.message_threads t CROSS JOIN p
+                JOIN auth.users g ON g.id = t.guest_id JOIN auth.users h ON h.id = t.host_id"))
+            .seen(THREAD_SEEN)
+            .search(CONVERSATION_SEARCH)
+            .sort("last_message_at", true)
             .done(),
     ]
 }
