@@ -517,6 +517,14 @@ pub fn field_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The six-digit verification code in a message a user received (an email's text, an SMS body).
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no 6-digit code in {text:?}"))
+        .to_string()
+}
+
 /// Whether `value` fits `schema`: strings/numbers/booleans/arrays/objects are where the schema
 /// says, enum values are allowed ones, required fields are present, and (when `strict`, for
 /// inputs a reader pastes) objects carry only declared fields. Not a full JSON Schema validator:

@@ -476,11 +476,7 @@ async fn a_mobile_verification_code_goes_out_by_sms_and_verifies_the_number() {
     .await;
     let (_, form, _) = wire.sms.lock().unwrap()[1].clone();
     assert_eq!(form["To"], "+351933000111", "{form:?}");
-    let code: String = form["Body"]
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code in the SMS")
-        .to_string();
+    let code = code_in(&form["Body"]);
     let (s, done) = app
         .rest(
             Method::POST,

@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{test_config, TestApp};
+use crate::helpers::{code_in, test_config, TestApp};
 
 const VS: &str = "/auth-api/verification-services";
 
@@ -538,11 +538,7 @@ async fn codes_go_out_by_email_through_a_real_smtp_server_and_never_stay_in_the_
     assert_eq!(mail["to"], json!(["mailed@haven.test"]), "{mail}");
     assert_eq!(mail["subject"], "Reset your Haven password");
     let text = mail["parts"][0]["content"].as_str().unwrap().to_string();
-    let code: String = text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code in the email")
-        .to_string();
+    let code = code_in(&text);
     // Sent and gone: the outbox keeps no copy of the code.
     eventually(10, "the delivery marked sent", || async {
         sqlx::query_scalar::<_, bool>(
