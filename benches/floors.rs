@@ -188,19 +188,23 @@ struct Sample {
 
 /// `CLIENTS` closed-loop clients calling `call(i)` for `seconds`; `call` answers whether the
 /// request succeeded.
+/// Numbers every call of the whole run, so no two calls (warm-up, rounds) share an `i`: a
+/// booking case that derived its dates from a per-load counter repeated the warm-up's bookings
+/// and measured conflicts.
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
 async fn load<F, Fut>(seconds: f64, call: F) -> Sample
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
     let call = Arc::new(call);
-    let counter = Arc::new(AtomicUsize::new(0));
+    let counter = &CALLS;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut handles = Vec::new();
     for _ in 0..CLIENTS {
         let call = call.clone();
-        let counter = counter.clone();
         handles.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
@@ -390,19 +394,7 @@ fn postgres_cpu(postmaster: Option<u32>) -> f64 {
 
 /// The postmaster's pid of the private cluster `database` lives in, if any.
 fn postmaster_of(database: &Database) -> Option<u32> {
-    let dir = database
-        .cluster
-        .as_ref()?
-        .cluster()
-        .data_dir()
-        .to_path_buf();
-    std::fs::read_to_string(dir.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    database.cluster.as_ref()?.cluster().postmaster()
 }
 
 /// The resident set of process `pid`, in MB.
