@@ -186,13 +186,13 @@ struct Sample {
     count: usize,
 }
 
-/// `CLIENTS` closed-loop clients calling `call(i)` for `seconds`; `call` answers whether the
-/// request succeeded.
 /// Numbers every call of the whole run, so no two calls (warm-up, rounds) share an `i`: a
 /// booking case that derived its dates from a per-load counter repeated the warm-up's bookings
 /// and measured conflicts.
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
+/// `CLIENTS` closed-loop clients calling `call(i)` for `seconds`; `call` answers whether the
+/// request succeeded.
 async fn load<F, Fut>(seconds: f64, call: F) -> Sample
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
