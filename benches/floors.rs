@@ -10,7 +10,8 @@
 //! noisy neighbour hits all of them alike; the table prints medians over rounds and the ratios to
 //! the floors. The database is a durable private cluster (fsync on, `target/bench-pg-durable`) or
 //! `DATABASE_URL`. Run with `cargo bench --bench floors`; `HAVEN_BENCH_SECONDS` and
-//! `HAVEN_BENCH_ROUNDS` override the defaults (3 s, 3 rounds).
+//! `HAVEN_BENCH_ROUNDS` override the defaults (3 s, 3 rounds); `HAVEN_BENCH_ONLY=<part of a case
+//! name>` runs just the matching cases (for a profiler) and prints no ratios.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -627,9 +628,18 @@ async fn run(database: &Database) -> anyhow::Result<()> {
     for (_, call) in &cases {
         let _ = tokio::time::timeout(Duration::from_secs(5), run(call)).await;
     }
+    // For profiling one case (say `perf record -p <pid>` while it runs): only the cases whose
+    // name contains `HAVEN_BENCH_ONLY` run, and no table of ratios is printed.
+    let only = std::env::var("HAVEN_BENCH_ONLY").ok();
+    if only.is_some() {
+        println!("HAVEN_BENCH_ONLY: bench pid {}", std::process::id());
+    }
     let mut results: Vec<Vec<Sample>> = vec![Vec::new(); cases.len()];
     for round in 0..rounds {
         for (k, (name, call)) in cases.iter().enumerate() {
+            if only.as_deref().is_some_and(|o| !name.contains(o)) {
+                continue;
+            }
             let sample = run(call).await;
             println!(
                 "  round {round} {name:<40} {:>8.0} req/s  p50 {}  p99 {}  pg {:.2} ms/req  errors {}/{}",
@@ -642,6 +652,9 @@ async fn run(database: &Database) -> anyhow::Result<()> {
             );
             results[k].push(sample);
         }
+    }
+    if only.is_some() {
+        return Ok(());
     }
     let median = |k: usize| -> Sample {
         let mut v = results[k].clone();

@@ -233,10 +233,12 @@ async fn call_tool(
     })
 }
 
+/// The tool names `tools/list` gives the caller with `?tools=all` (its role's full list, not the
+/// default core set, which leaves the baseline reads out).
 async fn tool_names(server: &Server, token: &str) -> anyhow::Result<Vec<String>> {
     let body: Value = server
         .http
-        .post(format!("{}/mcp", server.base))
+        .post(format!("{}/mcp?tools=all", server.base))
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2025-06-18")
         .bearer_auth(token)

@@ -96,9 +96,19 @@ impl Database {
         }
     }
 
-    /// Drops the database and stops the private cluster.
+    /// Drops the database and stops the private cluster; with `HAVEN_BENCH_KEEP=1` the database
+    /// and the cluster are kept, for looking at plans by hand afterwards (`psql` on the printed
+    /// name).
     pub async fn drop(self) -> anyhow::Result<()> {
         use sqlx::Connection;
+        if std::env::var("HAVEN_BENCH_KEEP").is_ok_and(|v| v == "1") {
+            println!("kept {} (HAVEN_BENCH_KEEP=1)", self.name);
+            if let Some(attached) = self.cluster {
+                println!("  psql '{}'", attached.cluster().url(&self.name));
+                std::mem::forget(attached);
+            }
+            return Ok(());
+        }
         let admin = self.admin.clone().database("postgres");
         let mut conn = sqlx::PgConnection::connect_with(&admin).await?;
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);

@@ -314,13 +314,28 @@ fn push_params(qb: &mut QueryBuilder<'_, Postgres>, ctx: &Ctx) {
     // An anonymous caller binds the nil id, not NULL: with NULL the planner folds the host-only
     // branches away, finds every such custom plan cheaper than the generic one and so plans
     // every anonymous call anew; with a value it settles on the cached generic plan.
-    qb.push_bind(ctx.user_id().unwrap_or(Uuid::nil()));
+    push_param_values(
+        qb,
+        ctx.user_id().unwrap_or(Uuid::nil()),
+        ctx.is_admin(),
+        ctx.languages.clone(),
+    );
+}
+
+/// [`push_params`] for given values (the benchmark's floors bind their own).
+fn push_param_values(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    uid: Uuid,
+    admin: bool,
+    languages: Vec<String>,
+) {
+    qb.push_bind(uid);
     qb.push("::uuid AS uid, ");
-    qb.push_bind(ctx.is_admin());
+    qb.push_bind(admin);
     qb.push("::boolean AS admin, ");
     // The caller's languages, falling back along the supported ones (localization settings).
     qb.push("platformadmin.language_chain(");
-    qb.push_bind(ctx.languages.clone());
+    qb.push_bind(languages);
     qb.push("::text[]) AS langs)");
 }
 
@@ -352,12 +367,8 @@ fn select_listings<'a>(ctx: &Ctx, detail: bool) -> QueryBuilder<'a, Postgres> {
 pub fn get_listing_statement() -> String {
     let services_free = {
         let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new("WITH p AS (SELECT ");
-        qb.push_bind(Uuid::nil());
-        qb.push("::uuid AS uid, ");
-        qb.push_bind(false);
-        qb.push("::boolean AS admin, ");
-        qb.push_bind(Vec::<String>::new());
-        qb.push("::text[] AS langs) SELECT ");
+        push_param_values(&mut qb, Uuid::nil(), false, Vec::new());
+        qb.push(" SELECT ");
         qb.push(BASE_COLUMNS);
         qb.push(", ");
         qb.push(DETAIL_COLUMNS);
@@ -1002,9 +1013,38 @@ fn search_of(input: &ListingFilters) -> Result<Search<'_>, ToolError> {
 }
 
 impl Search<'_> {
+    /// Appends `, busy AS MATERIALIZED (…)`, the ids of the listings holding a night of the stay
+    /// (nothing without dates), for [`Search::push_where`]'s availability filter. The holds are
+    /// found through `listing_holds_span_idx`, which indexes the stay as
+    /// `daterange(lower(stay), upper(stay))`: the same range written so that the exclusion
+    /// constraint's index, which leads with `listing_id` and must be walked whole for a
+    /// stay-only probe (~20 ms at 110k holds), cannot serve it and the planner does not pick it.
+    /// Collected once and probed as a hashed set, the plan stays the same whether the statement
+    /// is planned for its values or generically.
+    fn push_busy(&self, qb: &mut QueryBuilder<'_, Postgres>) {
+        if let Some(stay) = self.stay {
+            qb.push(
+                ", busy AS MATERIALIZED (SELECT h.listing_id FROM catalog.listing_holds h \
+                 WHERE daterange(lower(h.stay), upper(h.stay)) && daterange(",
+            );
+            qb.push_bind(stay.check_in());
+            qb.push(", ");
+            qb.push_bind(stay.check_out());
+            qb.push("))");
+        }
+    }
+
     /// Appends ` WHERE …`: visibility and every filter, over listing `l` alone (no joins), so the
     /// page and the count can both be chosen from the listing rows and their indexes.
-    fn push_where(&self, qb: &mut QueryBuilder<'_, Postgres>, ctx: &Ctx) -> Result<(), ToolError> {
+    /// The availability filter reads the `busy` CTE when `shared_busy` (then
+    /// [`Search::push_busy`] must have been pushed), otherwise probes the holds per listing (the
+    /// reference query's form).
+    fn push_where(
+        &self,
+        qb: &mut QueryBuilder<'_, Postgres>,
+        ctx: &Ctx,
+        shared_busy: bool,
+    ) -> Result<(), ToolError> {
         qb.push(" WHERE true");
         push_visible(qb, ctx, "l");
         sql::text_filter(qb, "l.title", self.input.title.as_ref());
@@ -1041,13 +1081,18 @@ impl Search<'_> {
             qb.push(")");
         }
         if let Some(stay) = self.stay {
-            qb.push(
-                " AND NOT EXISTS (SELECT 1 FROM catalog.listing_holds h WHERE h.listing_id = l.id AND h.stay && daterange(",
-            );
-            qb.push_bind(stay.check_in());
-            qb.push(", ");
-            qb.push_bind(stay.check_out());
-            qb.push(")) AND l.min_stay <= ");
+            if shared_busy {
+                // The listings with a hold overlapping the stay are the `busy` CTE (see
+                // `push_busy`), computed once per statement and shared by the page and the count.
+                qb.push(" AND l.id NOT IN (SELECT listing_id FROM busy)");
+            } else {
+                qb.push(" AND NOT EXISTS (SELECT 1 FROM catalog.listing_holds h WHERE h.listing_id = l.id AND h.stay && daterange(");
+                qb.push_bind(stay.check_in());
+                qb.push(", ");
+                qb.push_bind(stay.check_out());
+                qb.push("))");
+            }
+            qb.push(" AND l.min_stay <= ");
             qb.push_bind(stay.nights() as i32);
             qb.push(" AND (l.max_stay IS NULL OR l.max_stay >= ");
             qb.push_bind(stay.nights() as i32);
@@ -1125,15 +1170,19 @@ async fn list_listings(ctx: Ctx, input: ListingFilters) -> Result<ListingList, T
     // only then the texts, amenities and rating joins for the page's rows.
     let mut qb = QueryBuilder::new("WITH p AS (SELECT ");
     push_params(&mut qb, &ctx);
+    search.push_busy(&mut qb);
     qb.push(", page AS MATERIALIZED (SELECT l.id FROM catalog.listings l");
     qb.push(rating_join);
-    search.push_where(&mut qb, &ctx)?;
+    search.push_where(&mut qb, &ctx, true)?;
     qb.push(format!(" ORDER BY {order} LIMIT "));
     qb.push_bind(page.limit());
     qb.push(" OFFSET ");
     qb.push_bind(page.offset());
-    qb.push("), total AS (SELECT count(*) AS n FROM (SELECT 1 FROM catalog.listings l");
-    search.push_where(&mut qb, &ctx)?;
+    // Materialized so that it is counted once, never re-run per row of the page.
+    qb.push(
+        "), total AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT 1 FROM catalog.listings l",
+    );
+    search.push_where(&mut qb, &ctx, true)?;
     qb.push(" LIMIT ");
     qb.push_bind(COUNT_CAP + 1);
     qb.push(") m) SELECT ");
@@ -1180,7 +1229,7 @@ pub async fn list_listings_reference(
     qb.push(", count(*) OVER () AS total_count FROM catalog.listings l CROSS JOIN p");
     qb.push(JOINS);
     qb.push(RATING_JOIN);
-    search.push_where(&mut qb, ctx)?;
+    search.push_where(&mut qb, ctx, false)?;
     let order = input.sort_by.unwrap_or_default().order();
     let mut db = ctx.db().await?;
     let (listings, paging): (Vec<Listing>, _) = sql::fetch_page(&mut db, qb, order, page).await?;
