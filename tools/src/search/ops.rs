@@ -225,9 +225,27 @@ pub struct NewSavedFilter {
     #[schemars(length(min = 1, max = 200))]
     pub filter_name: Option<String>,
     /// The `filters` object to save.
-    pub conditions: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "given")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub conditions: Option<Value>,
     /// The same, in the shape of the view routes.
-    pub filters: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "given")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub filters: Option<Value>,
+}
+
+/// `Some` for a field that was sent, even as `null`: `{"filters": null, "conditions": {…}}` sends
+/// both shapes and is refused like any other pair.
+fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// The object a saved filter's `field` holds.
+fn object_in(field: &str, value: Value) -> Result<Map<String, Value>, ToolError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ToolError::field(field, "must be an object of conditions")),
+    }
 }
 
 /// One saved filter.
@@ -506,8 +524,9 @@ async fn create_filter(ctx: Ctx, input: NewSavedFilter) -> Result<SavedFilter, T
     let mut name = input.filter_name;
     let conditions =
         match (input.conditions, input.filters) {
-            (Some(c), None) => c,
-            (None, Some(mut f)) => {
+            (Some(c), None) => object_in("conditions", c)?,
+            (None, Some(f)) => {
+                let mut f = object_in("filters", f)?;
                 // `{filters: {filterName, conditions}}` is the spec's example nested in `filters`.
                 match (f.remove("conditions"), f.is_empty()) {
                     (Some(Value::Object(c)), _) => {
