@@ -227,25 +227,28 @@ pub struct NewSavedFilter {
     /// The `filters` object to save.
     #[serde(default, deserialize_with = "given")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub conditions: Option<Value>,
+    pub conditions: Option<Option<Map<String, Value>>>,
     /// The same, in the shape of the view routes.
     #[serde(default, deserialize_with = "given")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub filters: Option<Value>,
+    pub filters: Option<Option<Map<String, Value>>>,
 }
 
 /// `Some` for a field that was sent, even as `null`: `{"filters": null, "conditions": {…}}` sends
-/// both shapes and is refused like any other pair.
-fn given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+/// both shapes and is refused like any other pair. Anything but an object or `null` is refused
+/// while parsing, naming the field like every other wrong kind.
+fn given<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Map<String, Value>>>, D::Error> {
+    Option::<Map<String, Value>>::deserialize(d).map(Some)
 }
 
-/// The object a saved filter's `field` holds.
-fn object_in(field: &str, value: Value) -> Result<Map<String, Value>, ToolError> {
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(ToolError::field(field, "must be an object of conditions")),
-    }
+/// The object a saved filter's `field` holds (a sent `null` is refused).
+fn object_in(
+    field: &str,
+    value: Option<Map<String, Value>>,
+) -> Result<Map<String, Value>, ToolError> {
+    value.ok_or_else(|| ToolError::field(field, "must be an object of conditions"))
 }
 
 /// One saved filter.
