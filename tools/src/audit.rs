@@ -35,13 +35,11 @@ pub async fn record(
     } else {
         None
     });
-    if op.data_name != "auditLog" {
-        // createAuditLog writes its own row: the event is the row.
-        write_audit_row(db, ctx, op, actor, object_id).await?;
-    }
+    // createAuditLog writes its own row: the event is the row.
+    let audited = (op.data_name != "auditLog").then_some((ctx, op));
     let audience = audience(actor, output);
     let payload = event_payload(op.data_name, op.action.as_str(), output);
-    let changed = write_event(db, op.name, object_id, actor, payload, &audience).await?;
+    let changed = write_event(db, op.name, object_id, actor, payload, &audience, audited).await?;
     // The users whose principals the call changed (noted by the triggers of migration 0016 in
     // the transaction-local `haven.principals_changed`): the dispatcher's principal cache forgets
     // them after the commit, before the answer.
@@ -80,7 +78,7 @@ pub async fn record_system(
         .and_then(|s| Uuid::parse_str(s).ok());
     let audience = audience(None, output);
     let payload = event_payload(data_name, "update", output);
-    write_event(db, kind, object_id, None, payload, &audience).await?;
+    write_event(db, kind, object_id, None, payload, &audience, None).await?;
     crate::notification::automatic::on_event(
         db,
         &ctx.services.settings.notifications,
@@ -92,7 +90,32 @@ pub async fn record_system(
     .await
 }
 
-/// Inserts one domain event and announces it on `haven_events` (delivered at commit).
+/// The statement's domain event (`$1` kind, `$2` object, `$3` actor, `$4` payload, `$5`
+/// audience).
+const EVENT_CTE: &str = "event AS (
+            INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
+            VALUES ($1, $2, $3, $4, $5) RETURNING id)";
+
+/// The audit row of one call, beside its event (`$1` the operation, `$2` the object, `$3` the
+/// actor as in [`EVENT_CTE`]; `$6` details, `$7` IP, `$8` data name, `$9` face, `$10` request,
+/// `$11` session, `$12` API key, `$13` agent run): who (user, credential, OAuth client, agent
+/// run), through which face and request, what operation on which object, and the before/after
+/// summary of the rows it changed (captured by the `platformadmin.capture_change` trigger in the
+/// same transaction).
+const AUDIT_CTE: &str = "grant_of AS (SELECT client_id FROM oauth.grants WHERE session_id = $11),
+         audit AS (
+            INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address,
+                action_object, action_type, operation, face, request_id, credential_kind, session_id,
+                api_key_id, oauth_client_id, agent_execution_id, changes)
+            VALUES ($3, $2, $6, $7, $8, $1, $1, $9, $10,
+                CASE WHEN $12::uuid IS NOT NULL THEN 'apiKey'
+                     WHEN EXISTS (SELECT 1 FROM grant_of) THEN 'oauth'
+                     WHEN $11::uuid IS NOT NULL THEN 'session' END,
+                $11, $12, (SELECT client_id FROM grant_of), $13, platformadmin.change_summary($2)))";
+
+/// Inserts one domain event, announces it on `haven_events` (delivered at commit) and, for a
+/// call (`audited`), writes the call's audit row; one round trip, which also answers the
+/// principals the transaction changed.
 async fn write_event(
     db: &mut PgConnection,
     kind: &str,
@@ -100,66 +123,44 @@ async fn write_event(
     actor: Option<Uuid>,
     payload: Value,
     audience: &[Uuid],
+    audited: Option<(&Ctx, &Operation)>,
 ) -> Result<Option<String>, ToolError> {
-    // One round trip: the event, its NOTIFY, and the principals the transaction changed.
-    let changed: Option<String> = sqlx::query_scalar(
-        "WITH event AS (
-            INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
-            VALUES ($1, $2, $3, $4, $5) RETURNING id)
-         SELECT current_setting('haven.principals_changed', true)
-           FROM event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS n",
-    )
-    .bind(kind)
-    .bind(object_id)
-    .bind(actor)
-    .bind(payload)
-    .bind(audience)
-    .fetch_one(&mut *db)
-    .await?;
-    Ok(changed)
-}
-
-/// The audit row of one call: who (user, credential, OAuth client, agent run), through which face
-/// and request, what operation on which object, and the before/after summary of the rows it
-/// changed (captured by the `platformadmin.capture_change` trigger in the same transaction).
-async fn write_audit_row(
-    db: &mut PgConnection,
-    ctx: &Ctx,
-    op: &Operation,
-    actor: Option<Uuid>,
-    object_id: Option<Uuid>,
-) -> Result<(), ToolError> {
-    let details = json!({ "operation": op.name, "requestId": ctx.request_id });
-    let (session, api_key) = match ctx.principal.as_ref().map(|p| &p.credential) {
-        Some(Credential::Session(id) | Credential::SecondFactorPending(id)) => (Some(*id), None),
-        Some(Credential::ApiKey(id)) => (None, Some(*id)),
-        None => (None, None),
+    let ctes = match audited {
+        Some(_) => format!("{AUDIT_CTE}, {EVENT_CTE}"),
+        None => EVENT_CTE.to_string(),
     };
-    sqlx::query(
-        "WITH grant_of AS (SELECT client_id FROM oauth.grants WHERE session_id = $9)
-         INSERT INTO platformadmin.audit_logs (performed_by, object_id, details, ip_address,
-             action_object, action_type, operation, face, request_id, credential_kind, session_id,
-             api_key_id, oauth_client_id, agent_execution_id, changes)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8,
-             CASE WHEN $10::uuid IS NOT NULL THEN 'apiKey'
-                  WHEN EXISTS (SELECT 1 FROM grant_of) THEN 'oauth'
-                  WHEN $9::uuid IS NOT NULL THEN 'session' END,
-             $9, $10, (SELECT client_id FROM grant_of), $11, platformadmin.change_summary($2))",
-    )
-    .bind(actor)
-    .bind(object_id)
-    .bind(&details)
-    .bind(ctx.ip.as_deref())
-    .bind(op.data_name)
-    .bind(op.name)
-    .bind(ctx.transport.as_str())
-    .bind(&ctx.request_id)
-    .bind(session)
-    .bind(api_key)
-    .bind(ctx.agent_execution)
-    .execute(&mut *db)
-    .await?;
-    Ok(())
+    let sql = format!(
+        "WITH {ctes}
+         SELECT current_setting('haven.principals_changed', true)
+           FROM event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS n"
+    );
+    let mut query = sqlx::query_scalar(&sql)
+        .bind(kind)
+        .bind(object_id)
+        .bind(actor)
+        .bind(payload)
+        .bind(audience);
+    if let Some((ctx, op)) = audited {
+        let details = json!({ "operation": op.name, "requestId": ctx.request_id });
+        let (session, api_key) = match ctx.principal.as_ref().map(|p| &p.credential) {
+            Some(Credential::Session(id) | Credential::SecondFactorPending(id)) => {
+                (Some(*id), None)
+            }
+            Some(Credential::ApiKey(id)) => (None, Some(*id)),
+            None => (None, None),
+        };
+        query = query
+            .bind(details)
+            .bind(ctx.ip.clone())
+            .bind(op.data_name)
+            .bind(ctx.transport.as_str())
+            .bind(ctx.request_id.clone())
+            .bind(session)
+            .bind(api_key)
+            .bind(ctx.agent_execution);
+    }
+    let changed: Option<String> = query.fetch_one(&mut *db).await?;
+    Ok(changed)
 }
 
 /// The fields of an operation's output that name a party of the object (who watches its events).

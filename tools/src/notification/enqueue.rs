@@ -104,9 +104,27 @@ pub async fn notify(
             None => return Ok(None),
         },
     };
+    // One statement: the in-app row and, when it was written (a used dedupe key writes
+    // nothing), its `notification` event on the recipient's `/events` stream, announced on
+    // `haven_events` (delivered at commit). The event carries the title and the ids, never the
+    // body: a body may quote a message that is later moderated or deleted, and the event history
+    // outlives that (the inbox is scrubbed instead).
+    let event = json!({
+        "dataName": "notification",
+        "action": "create",
+        "eventType": draft.event_type,
+        "title": title,
+        "data": draft.data,
+        "isSeen": false,
+    });
     let id: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO notification.notifications (user_id, event_type, title, body, data, language, sent_by, dedupe_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        "WITH n AS (
+            INSERT INTO notification.notifications (user_id, event_type, title, body, data, language, sent_by, dedupe_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id),
+         event AS (
+            INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
+            SELECT 'notification', n.id, $7, $9, ARRAY[$1::uuid] FROM n RETURNING id)
+         SELECT n.id FROM n, event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS announced",
     )
     .bind(draft.user_id)
     .bind(draft.event_type)
@@ -116,52 +134,18 @@ pub async fn notify(
     .bind(language)
     .bind(draft.sent_by)
     .bind(&draft.dedupe_key)
+    .bind(event)
     .fetch_optional(&mut *db)
     .await?;
     let Some(id) = id else {
         return Ok(None);
     };
-    announce(db, id, &draft, &title).await?;
     let deliveries =
         queue_deliveries(db, settings, id, &draft, &email, language, &title, &body).await?;
     Ok(Some(Written {
         notification_id: id,
         deliveries,
     }))
-}
-
-/// The `notification` event on the recipient's `/events` stream (audience: the recipient alone).
-/// It carries the title and the ids, never the body: a body may quote a message that is later
-/// moderated or deleted, and the event history outlives that (the inbox is scrubbed instead).
-async fn announce(
-    db: &mut PgConnection,
-    id: Uuid,
-    draft: &Draft,
-    title: &str,
-) -> Result<(), ToolError> {
-    let payload = json!({
-        "dataName": "notification",
-        "action": "create",
-        "eventType": draft.event_type,
-        "title": title,
-        "data": draft.data,
-        "isSeen": false,
-    });
-    let event_id: i64 = sqlx::query_scalar(
-        "INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
-         VALUES ('notification', $1, $2, $3, $4) RETURNING id",
-    )
-    .bind(id)
-    .bind(draft.sent_by)
-    .bind(payload)
-    .bind(vec![draft.user_id])
-    .fetch_one(&mut *db)
-    .await?;
-    sqlx::query("SELECT pg_notify('haven_events', $1)")
-        .bind(event_id.to_string())
-        .execute(&mut *db)
-        .await?;
-    Ok(())
 }
 
 /// Queues one delivery per configured, wanted channel with a destination; wakes the workers.
