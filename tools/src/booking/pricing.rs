@@ -87,21 +87,60 @@ pub async fn load_terms_locking(
     lock: bool,
 ) -> Result<ListingTerms, ToolError> {
     let mut db = ctx.db().await?;
-    let sql = format!(
-        "SELECT id, host_id, approval_type, price_per_night, cleaning_fee, currency, max_guests,
-                min_stay, max_stay, (city_tax_percent * 100)::bigint AS city_tax_hundredths,
-                seasonal_pricing, booking_policies, cancellation_policy
-           FROM catalog.listings
-          WHERE id = $1 AND is_active AND (is_published OR host_id = $2 OR $3){}",
-        if lock { " FOR NO KEY UPDATE" } else { "" }
-    );
-    sqlx::query_as(&sql)
+    sqlx::query_as(&terms_sql("", lock))
         .bind(listing_id)
         .bind(ctx.user_id())
         .bind(ctx.is_admin())
         .fetch_optional(&mut *db)
         .await?
         .ok_or_else(|| ToolError::not_found("listing"))
+}
+
+/// The statement reading a bookable listing's terms (`$1` the listing, `$2` the caller, `$3`
+/// whether an admin calls), with `extra` select-list entries, under the row lock when `lock`.
+fn terms_sql(extra: &str, lock: bool) -> String {
+    format!(
+        "SELECT id, host_id, approval_type, price_per_night, cleaning_fee, currency, max_guests,
+                min_stay, max_stay, (city_tax_percent * 100)::bigint AS city_tax_hundredths,
+                seasonal_pricing, booking_policies, cancellation_policy{extra}
+           FROM catalog.listings l
+          WHERE id = $1 AND is_active AND (is_published OR host_id = $2 OR $3){}",
+        if lock { " FOR NO KEY UPDATE" } else { "" }
+    )
+}
+
+/// A listing's terms with its active calendar entries overlapping a stay, read in one round trip.
+#[derive(sqlx::FromRow)]
+struct TermsAndCalendar {
+    #[sqlx(flatten)]
+    terms: ListingTerms,
+    calendar: sqlx::types::Json<Vec<CalendarEntry>>,
+}
+
+/// [`load_terms_locking`] and the listing's active calendar entries overlapping `stay`, in one
+/// statement (the row lock, when taken, covers the listing row only).
+async fn terms_and_calendar(
+    ctx: &Ctx,
+    listing_id: Uuid,
+    stay: &StayRange,
+    lock: bool,
+) -> Result<(ListingTerms, Vec<CalendarEntry>), ToolError> {
+    let mut db = ctx.db().await?;
+    let calendar = ",
+                (SELECT coalesce(jsonb_agg(jsonb_build_object('date', c.date, 'end_date', c.end_date,
+                        'price_override', c.price_override, 'min_stay', c.min_stay)), '[]')
+                   FROM catalog.listing_calendars c
+                  WHERE c.listing_id = l.id AND c.is_active AND c.date < $5 AND c.end_date > $4) AS calendar";
+    let row: TermsAndCalendar = sqlx::query_as(&terms_sql(calendar, lock))
+        .bind(listing_id)
+        .bind(ctx.user_id())
+        .bind(ctx.is_admin())
+        .bind(stay.check_in())
+        .bind(stay.check_out())
+        .fetch_optional(&mut *db)
+        .await?
+        .ok_or_else(|| ToolError::not_found("listing"))?;
+    Ok((row.terms, row.calendar.0))
 }
 
 /// Where a night's price came from.
@@ -228,7 +267,7 @@ pub fn check_rules(
 }
 
 /// A calendar entry overlapping the stay: its nights, price override and minimum stay.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, Deserialize)]
 pub struct CalendarEntry {
     /// First night covered.
     pub date: NaiveDate,
@@ -238,24 +277,6 @@ pub struct CalendarEntry {
     pub price_override: Option<Money>,
     /// Minimum stay when arriving on a covered night.
     pub min_stay: Option<i32>,
-}
-
-/// The active calendar entries of a listing overlapping `stay`.
-pub async fn calendar_entries(
-    ctx: &Ctx,
-    listing_id: Uuid,
-    stay: &StayRange,
-) -> Result<Vec<CalendarEntry>, ToolError> {
-    let mut db = ctx.db().await?;
-    Ok(sqlx::query_as(
-        "SELECT date, end_date, price_override, min_stay FROM catalog.listing_calendars
-          WHERE listing_id = $1 AND is_active AND date < $3 AND end_date > $2",
-    )
-    .bind(listing_id)
-    .bind(stay.check_in())
-    .bind(stay.check_out())
-    .fetch_all(&mut *db)
-    .await?)
 }
 
 /// Prices a stay (pure: no I/O). Fees are in hundredths of a percent.
@@ -353,8 +374,7 @@ pub async fn price_stay_locking(
 ) -> Result<(ListingTerms, StayRange, Quote), ToolError> {
     let today = Utc::now().date_naive();
     let stay = StayRange::upcoming(check_in, check_out, today)?;
-    let terms = load_terms_locking(ctx, listing_id, lock).await?;
-    let calendar = calendar_entries(ctx, listing_id, &stay).await?;
+    let (terms, calendar) = terms_and_calendar(ctx, listing_id, &stay, lock).await?;
     let arrival_min_stay = calendar
         .iter()
         .find(|e| e.date <= stay.check_in() && stay.check_in() < e.end_date)
