@@ -887,3 +887,66 @@ async fn calendar_entries_block_nights_without_overlapping() {
     .await;
     assert_eq!(b["listingCalendars"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn calendar_prices_and_minimum_stays_shape_quotes_and_bookings() {
+    let app = TestApp::spawn().await;
+    let host = app.user("host@haven.test").await;
+    let guest = app.user("guest@haven.test").await;
+    let listing = create_listing(&app, &host.token, listing_body("Lisbon", json!({}))).await;
+    let lid = id_of(&listing);
+    // Nights 5, 6 and 7 cost 150.25 each, and a stay arriving on one of them lasts 3 nights.
+    let (s, b) = app
+        .rest(
+            Method::POST,
+            CALENDARS,
+            Some(&host.token),
+            Some(
+                json!({ "listingId": lid, "date": day(5), "endDate": day(8), "isAvailable": true,
+                         "priceOverride": 150.25, "minStay": 3 }),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    // Arriving the night before: the base price, then the calendar's; no calendar minimum.
+    let stay = |from: u64, to: u64| json!({ "listingId": lid, "checkIn": day(from), "checkOut": day(to), "guestCount": 1 });
+    let (is_error, quote) = app
+        .tool(Some(&guest.token), "quoteReservation", stay(4, 6))
+        .await;
+    assert!(!is_error, "{quote}");
+    let nightly: Vec<(Value, Value)> = quote["nightly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["price"].clone(), n["source"].clone()))
+        .collect();
+    assert_eq!(
+        nightly,
+        [
+            (json!(100.0), json!("base")),
+            (json!(150.25), json!("calendar"))
+        ]
+    );
+    assert_eq!(quote["accommodation"], json!(250.25));
+
+    // Arriving on a covered night: the calendar's minimum stay holds, for quotes and bookings.
+    let (is_error, refused) = app
+        .tool(Some(&guest.token), "quoteReservation", stay(5, 7))
+        .await;
+    assert!(is_error, "{refused}");
+    assert!(refused.to_string().contains('3'), "{refused}");
+    let (is_error, refused) = app
+        .tool(Some(&guest.token), "createReservation", stay(5, 7))
+        .await;
+    assert!(is_error, "{refused}");
+    let (is_error, booked) = app
+        .tool(Some(&guest.token), "createReservation", stay(5, 8))
+        .await;
+    assert!(!is_error, "{booked}");
+    assert_eq!(
+        booked["totalPrice"].as_f64().map(|t| t > 450.0),
+        Some(true),
+        "{booked}"
+    );
+}

@@ -267,16 +267,23 @@ pub fn check_rules(
 }
 
 /// A calendar entry overlapping the stay: its nights, price override and minimum stay.
-#[derive(Debug, Clone, sqlx::FromRow, Deserialize)]
+/// Read from the JSON the pricing statement aggregates (`terms_and_calendar`).
+#[derive(Debug, Clone, Deserialize)]
 pub struct CalendarEntry {
     /// First night covered.
     pub date: NaiveDate,
     /// First night not covered.
     pub end_date: NaiveDate,
-    /// Price for each covered night.
+    /// Price for each covered night (the column holds cents).
+    #[serde(deserialize_with = "cents")]
     pub price_override: Option<Money>,
     /// Minimum stay when arriving on a covered night.
     pub min_stay: Option<i32>,
+}
+
+/// An amount in cents, as the calendar's `price_override` column holds it.
+fn cents<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.map(Money::from_cents))
 }
 
 /// Prices a stay (pure: no I/O). Fees are in hundredths of a percent.
