@@ -141,6 +141,7 @@ impl AppState {
         settings.notifications.max_attempts =
             config.notify.notify_max_attempts.clamp(1, 100) as i32;
         let services = Services {
+            announcer: haven_tools::announce::Announcer::start(&pool),
             db: pool,
             tokens: Arc::new(tokens),
             settings: Arc::new(settings),

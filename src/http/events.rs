@@ -1,9 +1,10 @@
 //! `GET /events`: the domain events the caller may watch, as Server-Sent Events.
 //!
 //! Every successful change writes a row to `events.domain_events` (with its audience: the actor and
-//! the parties the object names) and `NOTIFY haven_events` with its id, in the change's own
-//! transaction. One listener per process fetches each new event once and broadcasts it to the
-//! streams open here, which keep the caller's own (admins: all). So a change made through any
+//! the parties the object names) in the change's own transaction, and once it committed its id is
+//! announced on `NOTIFY haven_events` (several ids per payload under load, see
+//! [`haven_tools::announce`]). One listener per process fetches each new event once and broadcasts
+//! it to the streams open here, which keep the caller's own (admins: all). So a change made through any
 //! replica reaches every viewer, and `Last-Event-ID` (or `?lastEventId=`) resumes from the table.
 
 use std::convert::Infallible;
@@ -31,8 +32,8 @@ use super::auth::Caller;
 use super::envelope;
 use crate::app::AppState;
 
-/// The channel changes announce their event ids on.
-pub const CHANNEL: &str = "haven_events";
+/// The channel committed changes announce their event ids on.
+pub const CHANNEL: &str = haven_tools::announce::EVENTS_CHANNEL;
 /// Most events replayed on a resume.
 const REPLAY_LIMIT: i64 = 500;
 
@@ -95,23 +96,26 @@ impl Feed {
                             note = listener.recv() => note,
                         };
                         let Ok(note) = note else { break };
-                        let Ok(id) = note.payload().parse::<i64>() else {
+                        let ids = haven_tools::announce::event_ids(note.payload());
+                        if ids.is_empty() {
                             continue;
-                        };
-                        let sql =
-                            format!("SELECT {COLUMNS} FROM events.domain_events WHERE id = $1");
+                        }
+                        let sql = format!(
+                            "SELECT {COLUMNS} FROM events.domain_events WHERE id = ANY($1) ORDER BY id"
+                        );
                         // Read on the listener's own connection: a busy request pool must not
                         // make the feed drop an event.
                         match sqlx::query_as::<_, DomainEvent>(&sql)
-                            .bind(id)
-                            .fetch_optional(&mut listener)
+                            .bind(&ids)
+                            .fetch_all(&mut listener)
                             .await
                         {
-                            Ok(Some(event)) => {
-                                let _ = self.tx.send(Arc::new(event));
+                            Ok(events) => {
+                                for event in events {
+                                    let _ = self.tx.send(Arc::new(event));
+                                }
                             }
-                            Ok(None) => {}
-                            Err(err) => tracing::debug!(%err, "could not read event {id}"),
+                            Err(err) => tracing::debug!(%err, "could not read events {ids:?}"),
                         }
                     }
                 }

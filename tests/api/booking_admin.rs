@@ -827,6 +827,7 @@ async fn payment_flow_helpers_upsert_and_deduplicate() {
         )),
         extension: None,
         limits: Arc::default(),
+        announcer: haven_tools::announce::Announcer::start(&app.db),
     };
     // A system context (webhook-like): no principal; everything stays in its transaction.
     let ctx = haven_tools::Ctx::new(services, None, "test".into(), None);

@@ -211,3 +211,80 @@ async fn the_live_page_is_served_by_haven_itself_with_the_registry_s_event_types
     }
     assert!(html.contains("id=\"reply\""), "a reply form");
 }
+
+/// Changes are announced after their commit, many ids per `NOTIFY` under load: 32 concurrent
+/// changes (through two routers) reach a viewer exactly once each, every announced id is a
+/// committed event, and a refused change announces nothing.
+#[tokio::test]
+async fn concurrent_changes_are_announced_after_commit_each_exactly_once() {
+    let app = TestApp::spawn().await;
+    let host = app.user("host@haven.test").await;
+    let admin = app.user_with_role("admin@haven.test", "admin").await;
+    let mut raw = sqlx::postgres::PgListener::connect_with(&app.db)
+        .await
+        .unwrap();
+    raw.listen("haven_events").await.unwrap();
+    let mut viewer = Events::open(&app.base, &admin.token, None).await;
+    let (replica, stop) = app.spawn_replica().await;
+    let listing_id = listing(&app, &host, json!({})).await;
+
+    // A refused change (a price out of range) writes and announces nothing.
+    let (status, body) = app
+        .rest(
+            reqwest::Method::PATCH,
+            &format!("/propertycatalog-api/v1/listings/{listing_id}"),
+            Some(&host.token),
+            Some(json!({ "pricePerNight": -5 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let calls = (0..32).map(|i| {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            replica.clone()
+        };
+        let http = app.http.clone();
+        let token = host.token.clone();
+        async move {
+            let resp = http
+                .patch(format!(
+                    "{base}/propertycatalog-api/v1/listings/{listing_id}"
+                ))
+                .bearer_auth(token)
+                .json(&json!({ "title": format!("Sea view loft, take {i}") }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+        }
+    });
+    futures::future::join_all(calls).await;
+
+    let seen = viewer.within(Duration::from_secs(3)).await;
+    let mut ids: Vec<i64> = seen.iter().map(|(id, _, _)| id.parse().unwrap()).collect();
+    let mut kinds = kinds(&seen);
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(kinds, ["createListing", "updateListing"], "{seen:?}");
+    assert_eq!(ids.len(), 33, "the listing and its 32 updates: {seen:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 33, "each change arrives once: {seen:?}");
+
+    // Everything announced is a committed event of this test, listed at most once.
+    let mut announced = Vec::new();
+    while let Ok(Ok(note)) = tokio::time::timeout(Duration::from_millis(500), raw.recv()).await {
+        announced.extend(haven_tools::announce::event_ids(note.payload()));
+    }
+    announced.sort();
+    let unique = announced.len();
+    announced.dedup();
+    assert_eq!(unique, announced.len(), "no id announced twice");
+    assert_eq!(
+        announced, ids,
+        "exactly the committed updates were announced"
+    );
+    stop.cancel();
+}

@@ -1,5 +1,6 @@
 //! The audit trail: every successful mutating operation writes one audit-log row and one domain
 //! event inside the operation's own transaction, so history and change commit or vanish together.
+//! The event is announced to live viewers after the commit ([`crate::announce`]).
 
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -39,7 +40,9 @@ pub async fn record(
     let audited = (op.data_name != "auditLog").then_some((ctx, op));
     let audience = audience(actor, output);
     let payload = event_payload(op.data_name, op.action.as_str(), output);
-    let changed = write_event(db, op.name, object_id, actor, payload, &audience, audited).await?;
+    let (changed, event) =
+        write_event(db, op.name, object_id, actor, payload, &audience, audited).await?;
+    ctx.announce_event(event);
     // The users whose principals the call changed (noted by the triggers of migration 0016 in
     // the transaction-local `haven.principals_changed`): the dispatcher's principal cache forgets
     // them after the commit, before the answer.
@@ -51,15 +54,7 @@ pub async fn record(
         .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
     // Automatic notifications for the people the change concerns, in the same transaction.
-    crate::notification::automatic::on_event(
-        db,
-        &ctx.services.settings.notifications,
-        op.name,
-        actor,
-        &audience,
-        output,
-    )
-    .await
+    crate::notification::automatic::on_event(db, ctx, op.name, actor, &audience, output).await
 }
 
 /// Records a change the system made by itself, outside any operation (an unpaid hold expiring, a
@@ -78,16 +73,9 @@ pub async fn record_system(
         .and_then(|s| Uuid::parse_str(s).ok());
     let audience = audience(None, output);
     let payload = event_payload(data_name, "update", output);
-    write_event(db, kind, object_id, None, payload, &audience, None).await?;
-    crate::notification::automatic::on_event(
-        db,
-        &ctx.services.settings.notifications,
-        kind,
-        None,
-        &audience,
-        output,
-    )
-    .await
+    let (_, event) = write_event(db, kind, object_id, None, payload, &audience, None).await?;
+    ctx.announce_event(event);
+    crate::notification::automatic::on_event(db, ctx, kind, None, &audience, output).await
 }
 
 /// The statement's domain event (`$1` kind, `$2` object, `$3` actor, `$4` payload, `$5`
@@ -113,9 +101,9 @@ const AUDIT_CTE: &str = "grant_of AS (SELECT client_id FROM oauth.grants WHERE s
                      WHEN $11::uuid IS NOT NULL THEN 'session' END,
                 $11, $12, (SELECT client_id FROM grant_of), $13, platformadmin.change_summary($2)))";
 
-/// Inserts one domain event, announces it on `haven_events` (delivered at commit) and, for a
-/// call (`audited`), writes the call's audit row; one round trip, which also answers the
-/// principals the transaction changed.
+/// Inserts one domain event and, for a call (`audited`), writes the call's audit row; one round
+/// trip, which answers the principals the transaction changed and the event's id (for the
+/// caller to announce after the commit).
 async fn write_event(
     db: &mut PgConnection,
     kind: &str,
@@ -124,17 +112,16 @@ async fn write_event(
     payload: Value,
     audience: &[Uuid],
     audited: Option<(&Ctx, &Operation)>,
-) -> Result<Option<String>, ToolError> {
+) -> Result<(Option<String>, i64), ToolError> {
     let ctes = match audited {
         Some(_) => format!("{AUDIT_CTE}, {EVENT_CTE}"),
         None => EVENT_CTE.to_string(),
     };
     let sql = format!(
         "WITH {ctes}
-         SELECT current_setting('haven.principals_changed', true)
-           FROM event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS n"
+         SELECT current_setting('haven.principals_changed', true), event.id FROM event"
     );
-    let mut query = sqlx::query_scalar(&sql)
+    let mut query = sqlx::query_as(&sql)
         .bind(kind)
         .bind(object_id)
         .bind(actor)
@@ -159,8 +146,8 @@ async fn write_event(
             .bind(api_key)
             .bind(ctx.agent_execution);
     }
-    let changed: Option<String> = query.fetch_one(&mut *db).await?;
-    Ok(changed)
+    let written: (Option<String>, i64) = query.fetch_one(&mut *db).await?;
+    Ok(written)
 }
 
 /// The fields of an operation's output that name a party of the object (who watches its events).

@@ -10,6 +10,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::announce::{Announcer, Pending};
 use crate::auth::tokens::TokenService;
 use crate::booking::payments::provider::PaymentProvider;
 use crate::error::ToolError;
@@ -34,6 +35,8 @@ pub struct Services {
     pub extension: Option<Arc<dyn Any + Send + Sync>>,
     /// Request rates, login lockout, hashing and database-call bounds.
     pub limits: Arc<Limits>,
+    /// Sends the `NOTIFY`s of committed calls ([`Ctx::commit`]).
+    pub announcer: Announcer,
 }
 
 /// Operation-level settings (the server's config passes these down).
@@ -153,6 +156,9 @@ pub struct Ctx {
     /// Users whose principals this call's committed writes changed (read by
     /// [`crate::audit::record`] before the commit; the principal cache forgets them after it).
     pub(crate) principals_changed: Arc<std::sync::Mutex<Vec<Uuid>>>,
+    /// What the call's transaction will announce once committed (events written, outbox
+    /// deliveries queued): sent by [`Ctx::commit`], forgotten by [`Ctx::rollback`].
+    pending: Arc<std::sync::Mutex<Pending>>,
     db_slot: Arc<std::sync::OnceLock<tokio::sync::OwnedSemaphorePermit>>,
 }
 
@@ -216,6 +222,7 @@ impl Ctx {
             plain: false,
             tx: Arc::new(Mutex::new(None)),
             principals_changed: Arc::default(),
+            pending: Arc::default(),
             db_slot: Arc::default(),
         }
     }
@@ -323,6 +330,58 @@ impl Ctx {
             Some(CallConn::Tx(tx)) => Some(tx),
             Some(CallConn::Plain(_)) | None => None,
         }
+    }
+
+    /// Commits the call's transaction (a read-only call has none), then acts on what it
+    /// changed: this process's principal cache forgets the users whose principals changed
+    /// (other replicas hear it from the database's own `NOTIFY`), and the events and outbox
+    /// deliveries it wrote are announced ([`crate::announce`]).
+    pub async fn commit(&self) -> Result<(), ToolError> {
+        let Some(tx) = self.take_tx().await else {
+            return Ok(());
+        };
+        tx.commit().await?;
+        let changed = std::mem::take(
+            &mut *self
+                .principals_changed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for user in changed {
+            self.services.tokens.principals().forget_user(user);
+        }
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        self.services.announcer.send(pending);
+        Ok(())
+    }
+
+    /// Rolls the call's transaction back (drops it) and forgets what it would have announced,
+    /// for a run that is about to be tried again.
+    pub(crate) async fn rollback(&self) {
+        drop(self.take_tx().await);
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Pending::default();
+        self.principals_changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Notes domain event `id`, written in the call's transaction, for announcing at commit.
+    pub(crate) fn announce_event(&self, id: i64) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .events
+            .push(id);
+    }
+
+    /// Notes that the call's transaction queued outbox deliveries (the workers are woken at
+    /// commit).
+    pub(crate) fn wake_outbox(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .outbox = true;
     }
 
     /// Ends the call's use of its connection and says whether it held one: a read-only call

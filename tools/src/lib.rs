@@ -3,6 +3,7 @@
 //! Each operation is declared once (see [`registry`]) and every interface — MCP tools, REST
 //! routes, the agent catalog, OpenAPI — is derived from that declaration by the server.
 
+pub mod announce;
 pub mod audit;
 pub mod auth;
 pub mod booking;

@@ -592,7 +592,7 @@ impl Operation {
                 {
                     // Postgres aborted the transaction to break a deadlock or a serialization
                     // conflict: nothing was written, so roll back and run the whole call again.
-                    drop(ctx.take_tx().await);
+                    ctx.rollback().await;
                     tokio::select! {
                         _ = ctx.cancellation().cancelled() => return Err(cancelled()),
                         _ = tokio::time::sleep(retry_pause(attempt)) => {}
@@ -636,22 +636,11 @@ impl Operation {
         if cancel.is_cancelled() {
             return Err(cancelled());
         }
-        if let Some(tx) = ctx.take_tx().await {
-            tx.commit().await?;
-            // This process forgets the principals the call changed now, before answering; other
-            // replicas hear it from the database's NOTIFY.
-            let changed = std::mem::take(
-                &mut *ctx
-                    .principals_changed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            for user in changed {
-                ctx.services.tokens.principals().forget_user(user);
-            }
-        } else {
+        if self.annotations.read_only {
             // A read-only call's plain connection goes back to the pool.
             ctx.release().await;
+        } else {
+            ctx.commit().await?;
         }
         Ok(output)
     }

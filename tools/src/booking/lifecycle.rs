@@ -337,8 +337,6 @@ pub async fn sweep(services: &Services) -> Result<(u64, u64), ToolError> {
     let ctx = Ctx::new(services.clone(), None, "sweep".into(), None);
     let expired = expire_overdue(&ctx, None).await?;
     let completed = complete_past_stays(&ctx).await?;
-    if let Some(tx) = ctx.take_tx().await {
-        tx.commit().await?;
-    }
+    ctx.commit().await?;
     Ok((expired, completed))
 }

@@ -22,7 +22,8 @@ use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::enqueue::{notify, Draft, NotificationSettings};
+use super::enqueue::{notify, Draft};
+use crate::context::Ctx;
 use crate::error::ToolError;
 
 /// A reservation and the names its texts use.
@@ -114,7 +115,7 @@ fn positive_amount(v: Option<&Value>) -> Option<String> {
 /// made the change; `audience` is who the change concerns (the domain event's audience).
 pub async fn on_event(
     db: &mut PgConnection,
-    settings: &NotificationSettings,
+    ctx: &Ctx,
     kind: &str,
     actor: Option<Uuid>,
     audience: &[Uuid],
@@ -347,7 +348,7 @@ pub async fn on_event(
         _ => {}
     }
     for draft in drafts {
-        notify(db, settings, draft).await?;
+        notify(db, ctx, draft).await?;
     }
     Ok(())
 }

@@ -8,10 +8,8 @@ use uuid::Uuid;
 
 use super::channels::ChannelSet;
 use super::texts;
+use crate::context::Ctx;
 use crate::error::ToolError;
-
-/// The Postgres channel that wakes the outbox workers when deliveries are queued.
-pub const OUTBOX_CHANNEL: &str = "haven_outbox";
 
 /// How notifications are delivered on this server.
 #[derive(Debug, Clone)]
@@ -81,9 +79,10 @@ pub struct Written {
 /// key was used before.
 pub async fn notify(
     db: &mut PgConnection,
-    settings: &NotificationSettings,
+    ctx: &Ctx,
     draft: Draft,
 ) -> Result<Option<Written>, ToolError> {
+    let settings = &ctx.services.settings.notifications;
     let recipient: Option<(String, Option<String>)> = sqlx::query_as(
         "SELECT email, preferred_language FROM auth.users WHERE id = $1 AND is_active",
     )
@@ -106,7 +105,7 @@ pub async fn notify(
     };
     // One statement: the in-app row and, when it was written (a used dedupe key writes
     // nothing), its `notification` event on the recipient's `/events` stream, announced on
-    // `haven_events` (delivered at commit). The event carries the title and the ids, never the
+    // `haven_events` once the transaction commits ([`Ctx::commit`]). The event carries the title and the ids, never the
     // body: a body may quote a message that is later moderated or deleted, and the event history
     // outlives that (the inbox is scrubbed instead).
     let event = json!({
@@ -117,14 +116,14 @@ pub async fn notify(
         "data": draft.data,
         "isSeen": false,
     });
-    let id: Option<Uuid> = sqlx::query_scalar(
+    let written: Option<(Uuid, i64)> = sqlx::query_as(
         "WITH n AS (
             INSERT INTO notification.notifications (user_id, event_type, title, body, data, language, sent_by, dedupe_key)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id),
          event AS (
             INSERT INTO events.domain_events (kind, object_id, actor_id, payload, audience)
             SELECT 'notification', n.id, $7, $9, ARRAY[$1::uuid] FROM n RETURNING id)
-         SELECT n.id FROM n, event CROSS JOIN LATERAL pg_notify('haven_events', event.id::text) AS announced",
+         SELECT n.id, event.id FROM n, event",
     )
     .bind(draft.user_id)
     .bind(draft.event_type)
@@ -137,11 +136,15 @@ pub async fn notify(
     .bind(event)
     .fetch_optional(&mut *db)
     .await?;
-    let Some(id) = id else {
+    let Some((id, event_id)) = written else {
         return Ok(None);
     };
+    ctx.announce_event(event_id);
     let deliveries =
         queue_deliveries(db, settings, id, &draft, &email, language, &title, &body).await?;
+    if deliveries > 0 {
+        ctx.wake_outbox();
+    }
     Ok(Some(Written {
         notification_id: id,
         deliveries,
@@ -238,10 +241,6 @@ async fn queue_deliveries(
         .execute(&mut *db)
         .await?;
     }
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *db)
-        .await?;
     Ok(targets.len())
 }
 
@@ -252,13 +251,14 @@ async fn queue_deliveries(
 #[allow(clippy::too_many_arguments)]
 pub async fn send_direct(
     db: &mut PgConnection,
-    settings: &NotificationSettings,
+    ctx: &Ctx,
     user_id: Uuid,
     channel: &'static str,
     destination: &str,
     subject: &str,
     text: &str,
 ) -> Result<bool, ToolError> {
+    let settings = &ctx.services.settings.notifications;
     if !settings.channels.has(channel) {
         return Ok(false);
     }
@@ -277,9 +277,6 @@ pub async fn send_direct(
     .bind(settings.max_attempts)
     .execute(&mut *db)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *db)
-        .await?;
+    ctx.wake_outbox();
     Ok(true)
 }

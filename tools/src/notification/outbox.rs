@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::channels::{Outgoing, Providers, SendError};
-use super::enqueue::OUTBOX_CHANNEL;
+use crate::announce::OUTBOX_CHANNEL;
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]

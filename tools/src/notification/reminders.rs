@@ -11,7 +11,6 @@ use crate::error::ToolError;
 /// Writes tomorrow's check-in reminders not yet written; returns how many it wrote.
 pub async fn remind_check_ins(services: &Services) -> Result<u64, ToolError> {
     let ctx = Ctx::new(services.clone(), None, "check-in-reminders".into(), None);
-    let settings = services.settings.notifications.clone();
     let mut written = 0;
     {
         let mut db = ctx.db().await?;
@@ -32,13 +31,11 @@ pub async fn remind_check_ins(services: &Services) -> Result<u64, ToolError> {
                 .insert("checkIn".into(), check_in.to_string().into());
             d.data = serde_json::json!({ "reservationId": reservation, "listingId": listing });
             d.dedupe_key = Some(format!("checkInReminder:{reservation}"));
-            if notify(&mut db, &settings, d).await?.is_some() {
+            if notify(&mut db, &ctx, d).await?.is_some() {
                 written += 1;
             }
         }
     }
-    if let Some(tx) = ctx.take_tx().await {
-        tx.commit().await?;
-    }
+    ctx.commit().await?;
     Ok(written)
 }

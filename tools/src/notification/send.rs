@@ -85,7 +85,6 @@ async fn send(ctx: Ctx, input: NewNotification) -> Result<SentNotification, Tool
         .channels
         .map(|cs| cs.iter().map(|c| c.as_str()).collect());
     let data = input.data.map(Value::Object).unwrap_or_else(|| json!({}));
-    let settings = ctx.services.settings.notifications.clone();
     let mut db = ctx.db().await?;
     let mut out = SentNotification {
         notification_ids: Vec::new(),
@@ -99,7 +98,7 @@ async fn send(ctx: Ctx, input: NewNotification) -> Result<SentNotification, Tool
         draft.sent_by = Some(admin);
         draft.only_channels = only.clone();
         draft.data = data.clone();
-        match notify(&mut db, &settings, draft).await? {
+        match notify(&mut db, &ctx, draft).await? {
             Some(written) => {
                 out.notification_ids.push(written.notification_id);
                 out.recipient_count += 1;

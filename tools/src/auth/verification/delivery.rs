@@ -69,16 +69,7 @@ pub async fn send(
         Destination::Email(email) => ("email", email, "HAVEN_SMTP_URL"),
         Destination::Sms(mobile) => ("sms", mobile, "HAVEN_SMS_BASE_URL"),
     };
-    let queued = send_direct(
-        db,
-        &settings.notifications,
-        user_id,
-        channel,
-        destination,
-        &subject,
-        &text,
-    )
-    .await?;
+    let queued = send_direct(db, ctx, user_id, channel, destination, &subject, &text).await?;
     if !queued && !settings.verification.codes_in_responses {
         return Err(ToolError::unavailable(
             format!("this Haven cannot send codes by {channel}: no {channel} provider is configured ({setting})"),

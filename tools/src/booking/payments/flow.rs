@@ -719,9 +719,7 @@ pub async fn handle_webhook(
     } else {
         WebhookOutcome::Ignored
     };
-    if let Some(tx) = ctx.take_tx().await {
-        tx.commit().await?;
-    }
+    ctx.commit().await?;
     Ok(outcome)
 }
 
