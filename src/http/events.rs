@@ -19,6 +19,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use haven_tools::pools::own_connection_pool;
 use haven_tools::{Principal, ToolError};
 use serde::Serialize;
 use serde_json::Value;
@@ -88,7 +89,7 @@ impl Feed {
     /// Reconnects after a lost connection (viewers then resume from their last id).
     pub async fn listen(self, pool: PgPool, stop: CancellationToken) {
         while !stop.is_cancelled() {
-            if let Ok(mut listener) = PgListener::connect_with(&listener_pool(&pool)).await {
+            if let Ok(mut listener) = PgListener::connect_with(&own_connection_pool(&pool)).await {
                 if listener.listen(CHANNEL).await.is_ok() {
                     loop {
                         let note = tokio::select! {
@@ -126,14 +127,6 @@ impl Feed {
             }
         }
     }
-}
-
-/// A one-connection pool for a `LISTEN`, outside `pool`'s limit: a listener holds its connection
-/// for as long as it runs, which must not take one from the requests.
-pub fn listener_pool(pool: &PgPool) -> PgPool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with((*pool.connect_options()).clone())
 }
 
 impl Default for Feed {

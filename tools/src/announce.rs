@@ -91,10 +91,7 @@ impl Announcer {
     /// ends when the last clone is dropped.
     pub fn start(pool: &PgPool) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let own = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with((*pool.connect_options()).clone());
-        tokio::spawn(send_all(own, rx));
+        tokio::spawn(send_all(crate::pools::own_connection_pool(pool), rx));
         Announcer { tx }
     }
 

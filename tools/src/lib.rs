@@ -15,6 +15,7 @@ pub mod messaging;
 pub mod money;
 pub mod notification;
 pub mod platformadmin;
+pub mod pools;
 pub mod principal;
 pub mod registry;
 pub mod reviews;

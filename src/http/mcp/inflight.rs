@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::auth::Caller;
-use crate::http::events::listener_pool;
+use haven_tools::pools::own_connection_pool;
 
 /// Who a call belongs to: the user, or an anonymous caller's address.
 pub fn caller_key(caller: &Caller) -> String {
@@ -69,7 +69,7 @@ impl InFlight {
             return;
         };
         while !stop.is_cancelled() {
-            if let Ok(mut listener) = PgListener::connect_with(&listener_pool(&pool)).await {
+            if let Ok(mut listener) = PgListener::connect_with(&own_connection_pool(&pool)).await {
                 if listener.listen(CANCEL_CHANNEL).await.is_ok() {
                     loop {
                         tokio::select! {

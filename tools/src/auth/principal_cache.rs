@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -150,10 +150,7 @@ impl PrincipalCache {
     /// while it listens.
     pub fn listen(self: &Arc<Self>, pool: &PgPool) {
         let weak = Arc::downgrade(self);
-        let own = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with((*pool.connect_options()).clone());
-        tokio::spawn(follow(weak, own));
+        tokio::spawn(follow(weak, crate::pools::own_connection_pool(pool)));
     }
 }
 

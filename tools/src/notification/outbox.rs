@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -196,9 +196,7 @@ impl Outbox {
     /// Drains until `stop`: after each full batch at once, otherwise when woken by
     /// `NOTIFY haven_outbox` or every poll interval (for due retries).
     pub async fn run(self, stop: CancellationToken) {
-        let listen_pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with((*self.db.connect_options()).clone());
+        let listen_pool = crate::pools::own_connection_pool(&self.db);
         let mut listener = match PgListener::connect_with(&listen_pool).await {
             Ok(mut l) => match l.listen(OUTBOX_CHANNEL).await {
                 Ok(()) => Some(l),
