@@ -1020,18 +1020,42 @@ impl Search<'_> {
     /// constraint's index, which leads with `listing_id` and must be walked whole for a
     /// stay-only probe (~20 ms at 110k holds), cannot serve it and the planner does not pick it.
     /// Collected once and probed as a hashed set, the plan stays the same whether the statement
-    /// is planned for its values or generically.
+    /// is planned for its values or generically. With a city filter only the holds of those
+    /// cities are collected (each hold carries its listing's folded city, `city_key`, and
+    /// `listing_holds_city_span_idx` serves the pair index-only).
     fn push_busy(&self, qb: &mut QueryBuilder<'_, Postgres>) {
-        if let Some(stay) = self.stay {
-            qb.push(
-                ", busy AS MATERIALIZED (SELECT h.listing_id FROM catalog.listing_holds h \
-                 WHERE daterange(lower(h.stay), upper(h.stay)) && daterange(",
-            );
-            qb.push_bind(stay.check_in());
-            qb.push(", ");
-            qb.push_bind(stay.check_out());
-            qb.push("))");
+        let Some(stay) = self.stay else {
+            return;
+        };
+        qb.push(
+            ", busy AS MATERIALIZED (SELECT h.listing_id FROM catalog.listing_holds h \
+             WHERE daterange(lower(h.stay), upper(h.stay)) && daterange(",
+        );
+        qb.push_bind(stay.check_in());
+        qb.push(", ");
+        qb.push_bind(stay.check_out());
+        qb.push(")");
+        let cities = self.input.city.as_ref().map(Filter::values);
+        // An empty city filter filters nothing (see `push_city_filter`), so all holds count.
+        if let Some(cities) = cities.filter(|c| !c.is_empty()) {
+            // `null` (a listing without a city) matches no listing: cities are required.
+            let named: Vec<&str> = cities.into_iter().filter(|c| *c != "null").collect();
+            if named.is_empty() {
+                qb.push(" AND false");
+            } else {
+                qb.push(" AND h.city_key IN (");
+                for (i, city) in named.into_iter().enumerate() {
+                    if i > 0 {
+                        qb.push(", ");
+                    }
+                    qb.push("catalog.fold_text(");
+                    qb.push_bind(city.to_string());
+                    qb.push(")");
+                }
+                qb.push(")");
+            }
         }
+        qb.push(")");
     }
 
     /// Appends ` WHERE …`: visibility and every filter, over listing `l` alone (no joins), so the
