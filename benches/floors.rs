@@ -3,7 +3,8 @@
 //! - a bare axum handler and a bare rmcp tool, built here (no Haven code on their path), running
 //!   Haven's very `getListing` SELECT through the same pool;
 //! - Haven MCP `tools/call getListing` (API key, and anonymous) and REST `GET …/listings/{id}`;
-//! - Haven `listListings` city + dates + guests, `createReservation`, `tools/list` per role;
+//! - Haven `listListings` city + dates + guests, a page of the BFF `ListingDetailView` for a city
+//!   (REST), `createReservation`, `tools/list` per role;
 //! - a `haven serve` child process's RSS idle and under load.
 //!
 //! Every case runs `ROUNDS` times for `SECONDS` s each, cases interleaved round by round, so a
@@ -318,6 +319,22 @@ async fn get_ok(http: &reqwest::Client, url: &str, token: Option<&str>) -> bool 
     }
 }
 
+/// POSTs `body` as JSON to `url`; true on a 2xx.
+async fn post_ok(http: &reqwest::Client, url: &str, token: Option<&str>, body: &Value) -> bool {
+    let mut req = http.post(url).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
+}
+
 /// Inserts `n` users `guest<i>@bench.haven` (and one admin) with API keys by SQL; returns the
 /// guests' keys and the admin's.
 async fn users_with_keys(pool: &PgPool, n: usize) -> anyhow::Result<(Vec<String>, String)> {
@@ -572,6 +589,18 @@ async fn run(database: &Database) -> anyhow::Result<()> {
         }),
     ));
     cases.push((
+        "Haven BFF ListingDetailView city page (REST)",
+        Arc::new(|i, e| {
+            Box::pin(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(2_000_000 + i as u64);
+                let city = &e.cities[rng.gen_range(0..e.cities.len())];
+                let url = format!("{}/bff-api/v1/ListingDetailView/list?limit=20", e.base);
+                let body = json!({ "filters": { "city": city, "maxGuests": { "$gte": 2 } } });
+                post_ok(&e.http, &url, Some(&e.key), &body).await
+            })
+        }),
+    ));
+    cases.push((
         "Haven tools/list anonymous",
         Arc::new(|_, e| {
             Box::pin(async move {
@@ -703,12 +732,14 @@ async fn run(database: &Database) -> anyhow::Result<()> {
     let axum_floor = median(0).rps;
     let rmcp_floor = median(1).rps;
     let haven_get = median(2).rps;
+    let haven_rest_get = median(4).rps;
     for (k, (name, _)) in cases.iter().enumerate() {
         let m = median(k);
         let ratio = match k {
             2 | 3 => format!("{:.2}x rmcp floor", m.rps / rmcp_floor),
             4 => format!("{:.2}x axum floor", m.rps / axum_floor),
             5 => format!("{:.2}x Haven MCP getListing", m.rps / haven_get),
+            6 => format!("{:.2}x Haven REST getListing", m.rps / haven_rest_get),
             _ => String::new(),
         };
         println!(

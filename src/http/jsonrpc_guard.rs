@@ -7,9 +7,11 @@
 //!   request), with the message's `id` when it has a usable one;
 //! * a `Content-Type` other than `application/json`: `-32600`, saying which type is needed.
 //!
-//! The check uses rmcp's own message type, so everything the guard lets through is a message the
-//! transport can deserialize; requests for unknown methods still reach the server and get its
-//! `-32601`. Other methods (`GET`, `DELETE`) pass untouched.
+//! The body is parsed once, by the transport: the guard keeps a (shared, uncopied) handle on it and
+//! looks closer only when the transport refuses it as undeserializable (its 415), answering that
+//! refusal in JSON-RPC terms. The closer look uses rmcp's own message type, so what it accepts is
+//! exactly what the transport can deserialize; requests for unknown methods still reach the server
+//! and get its `-32601`. Other methods (`GET`, `DELETE`) pass untouched.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
@@ -25,8 +27,9 @@ pub const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC "Invalid Request": JSON, but not a valid request object.
 pub const INVALID_REQUEST: i64 = -32600;
 
-/// The middleware: checks a `POST`'s content type and body, then hands the request on unchanged.
-/// `max_body` bounds how much is read (the router's body limit applies first in any case).
+/// The middleware: checks a `POST`'s content type, hands the request on unchanged, and turns the
+/// transport's refusal of an undeserializable body into the JSON-RPC error. `max_body` bounds how
+/// much is read (the router's body limit applies first in any case).
 pub async fn guard(max_body: usize, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -53,11 +56,17 @@ pub async fn guard(max_body: usize, req: Request, next: Next) -> Response {
                 .into_response()
         }
     };
-    if let Err(refusal) = check(&bytes) {
-        return refuse(refusal.code, &refusal.message, refusal.id);
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    // The content type was right, so the transport could not deserialize the body: say why.
+    match check(&bytes) {
+        Err(refusal) => refuse(refusal.code, &refusal.message, refusal.id),
+        Ok(()) => response,
+    }
 }
 
 /// Why a body is not one JSON-RPC message: the JSON-RPC error to answer with.

@@ -172,7 +172,7 @@ pub async fn intercept_cancel(
                 .unwrap_or_default()
         }
     };
-    if bytes.windows(23).any(|w| w == b"notifications/cancelled") {
+    if memchr::memmem::find(&bytes, b"notifications/cancelled").is_some() {
         if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
             let messages = match &value {
                 Value::Array(items) => items.iter().collect(),
