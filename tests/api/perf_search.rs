@@ -1,7 +1,8 @@
 //! `listListings` page-first (issue 15): the page is chosen from the listing rows before texts,
 //! amenities and ratings are joined, and the count stops at a cap. The results must be those of
-//! the one-statement query it replaced, on seeded data, for every sort, filter and caller; and
-//! the city filter ignores case and accents.
+//! the one-statement query it replaced, on seeded data, for every sort, filter and caller; the
+//! city filter ignores case and accents; and the BFF indexes' page-first pages are those of the
+//! whole-row query.
 
 use haven_tools::catalog::listings::{list_listings_reference, ListingFilters};
 use haven_tools::registry::parse_input;
@@ -212,5 +213,72 @@ async fn the_city_filter_ignores_case_and_accents() {
     assert!(
         plan.contains("Index Only Scan using listings_city_newest_idx"),
         "{plan}"
+    );
+}
+
+/// The BFF indexes take their page first too (ids from the columns the filters and the sort
+/// read, then the whole documents of those ids): every page must be the one the whole-row query
+/// gave, for views and plain indexes, sorts both ways, filters, free text and every caller.
+#[tokio::test]
+async fn bff_pages_are_those_of_the_whole_row_query() {
+    let app = TestApp::spawn().await;
+    let host = app.user("bff-host@search.test").await;
+    let guest = app.user("bff-guest@search.test").await;
+    let admin = app.user_with_role("bff-admin@search.test", "admin").await;
+    seed(&app, host.id).await;
+    let mut inputs = Vec::new();
+    for index in ["listing", "ListingDetailView"] {
+        inputs.extend([
+            json!({ "indexName": index }),
+            json!({ "indexName": index, "filters": { "city": "lisbon" }, "limit": 20 }),
+            json!({ "indexName": index, "filters": { "city": "Porto", "maxGuests": { "$gte": 3 } },
+                    "sortBy": "pricePerNight", "sortOrder": "asc", "limit": 7, "page": 3 }),
+            json!({ "indexName": index, "sortBy": "pricePerNight", "sortOrder": "desc", "limit": 15, "page": 2 }),
+            json!({ "indexName": index, "filters": { "isPublished": false } }),
+            json!({ "indexName": index, "q": "stay", "limit": 10, "page": 4 }),
+            json!({ "indexName": index, "filters": { "city": ["Paris", "Zürich"] }, "sortBy": "title", "limit": 30 }),
+            json!({ "indexName": index, "filters": { "city": "Lisbon" }, "page": 99 }),
+        ]);
+    }
+    inputs.push(json!({ "indexName": "listingLocaleText", "sortBy": "localizedTitle", "limit": 12, "page": 2 }));
+    let mut compared = 0;
+    for caller in [None, Some(&guest), Some(&host), Some(&admin)] {
+        let principal = match caller {
+            None => None,
+            Some(user) => Some(
+                app.state
+                    .services
+                    .tokens
+                    .authenticate(&app.state.services.db, &user.token)
+                    .await
+                    .unwrap(),
+            ),
+        };
+        for input in &inputs {
+            let ctx = Ctx::new(
+                app.state.services.clone(),
+                principal.clone(),
+                "bff-page-first".into(),
+                None,
+            );
+            let expected =
+                haven_tools::search::ops::search_index_reference(ctx.clone(), input.clone())
+                    .await
+                    .unwrap();
+            let got = app
+                .state
+                .registry
+                .get("searchIndex")
+                .unwrap()
+                .invoke(ctx, input.clone())
+                .await
+                .unwrap();
+            assert_eq!(got, expected, "{input} as {:?}", caller.map(|c| &c.email));
+            compared += got["records"].as_array().map_or(0, Vec::len);
+        }
+    }
+    assert!(
+        compared > 500,
+        "the comparison saw real pages ({compared} rows)"
     );
 }

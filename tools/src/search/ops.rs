@@ -403,6 +403,25 @@ async fn conditions(
 }
 
 async fn run_search(ctx: Ctx, input: IndexSearch) -> Result<IndexPage, ToolError> {
+    search_page(ctx, input, false).await
+}
+
+/// `searchIndex` with the page taken by the one-statement query the page-first one replaced
+/// (every matching document built, then sorted and cut): the reference the equivalence test
+/// compares `searchIndex` with. Not an operation.
+#[doc(hidden)]
+pub async fn search_index_reference(ctx: Ctx, input: Value) -> Result<Value, ToolError> {
+    let input: IndexSearch = crate::registry::parse_input(input)?;
+    let page = search_page(ctx, input, true).await?;
+    serde_json::to_value(page).map_err(ToolError::internal)
+}
+
+/// One page of `input`'s search and the total; `reference` picks [`Query::reference`].
+async fn search_page(
+    ctx: Ctx,
+    input: IndexSearch,
+    reference: bool,
+) -> Result<IndexPage, ToolError> {
     let index = super::find(&input.index_name)?;
     let fields = index.fields(&ctx).await?;
     let page = page_of(input.page, input.limit)?;
@@ -432,6 +451,7 @@ async fn run_search(ctx: Ctx, input: IndexSearch) -> Result<IndexPage, ToolError
         sort,
         limit: page.limit(),
         offset: page.offset(),
+        reference,
     };
     let total = ENGINE.count(&ctx, index, &query).await?;
     let records = ENGINE
