@@ -305,23 +305,16 @@ async fn mcp(http: &reqwest::Client, url: &str, token: Option<&str>, body: &Valu
 
 /// GETs `url`; true on a 2xx.
 async fn get_ok(http: &reqwest::Client, url: &str, token: Option<&str>) -> bool {
-    let mut req = http.get(url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    match req.send().await {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
+    send_ok(http.get(url), token).await
 }
 
 /// POSTs `body` as JSON to `url`; true on a 2xx.
 async fn post_ok(http: &reqwest::Client, url: &str, token: Option<&str>, body: &Value) -> bool {
-    let mut req = http.post(url).json(body);
+    send_ok(http.post(url).json(body), token).await
+}
+
+/// Sends `req` (with `token` as a bearer credential), reads the whole answer; true on a 2xx.
+async fn send_ok(mut req: reqwest::RequestBuilder, token: Option<&str>) -> bool {
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

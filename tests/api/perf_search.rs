@@ -55,6 +55,27 @@ async fn seed(app: &TestApp, host: uuid::Uuid) {
     .unwrap();
 }
 
+/// An operation context for `caller` (anonymous when `None`), as the server would build it.
+async fn ctx_of(app: &TestApp, caller: Option<&TestUser>) -> Ctx {
+    let principal = match caller {
+        None => None,
+        Some(user) => Some(
+            app.state
+                .services
+                .tokens
+                .authenticate(&app.state.services.db, &user.token)
+                .await
+                .unwrap(),
+        ),
+    };
+    Ctx::new(
+        app.state.services.clone(),
+        principal,
+        "perf-search".into(),
+        None,
+    )
+}
+
 #[tokio::test]
 async fn page_first_search_returns_what_the_old_query_returned() {
     let app = TestApp::spawn().await;
@@ -100,25 +121,10 @@ async fn page_first_search_returns_what_the_old_query_returned() {
             .unwrap();
         }
         for caller in callers {
-            let principal = match caller {
-                None => None,
-                Some(user) => Some(
-                    app.state
-                        .services
-                        .tokens
-                        .authenticate(&app.state.services.db, &user.token)
-                        .await
-                        .unwrap(),
-                ),
-            };
             for input in &inputs {
-                let ctx = Ctx::new(
-                    app.state.services.clone(),
-                    principal.clone(),
-                    "perf-search".into(),
-                    None,
-                )
-                .with_languages(vec!["de".into(), "en".into()]);
+                let ctx = ctx_of(&app, caller)
+                    .await
+                    .with_languages(vec!["de".into(), "en".into()]);
                 let filters: ListingFilters = parse_input(input.clone()).unwrap();
                 let (expected, expected_total) =
                     list_listings_reference(&ctx, &filters).await.unwrap();
@@ -243,24 +249,8 @@ async fn bff_pages_are_those_of_the_whole_row_query() {
     inputs.push(json!({ "indexName": "listingLocaleText", "sortBy": "localizedTitle", "limit": 12, "page": 2 }));
     let mut compared = 0;
     for caller in [None, Some(&guest), Some(&host), Some(&admin)] {
-        let principal = match caller {
-            None => None,
-            Some(user) => Some(
-                app.state
-                    .services
-                    .tokens
-                    .authenticate(&app.state.services.db, &user.token)
-                    .await
-                    .unwrap(),
-            ),
-        };
         for input in &inputs {
-            let ctx = Ctx::new(
-                app.state.services.clone(),
-                principal.clone(),
-                "bff-page-first".into(),
-                None,
-            );
+            let ctx = ctx_of(&app, caller).await;
             let expected =
                 haven_tools::search::ops::search_index_reference(ctx.clone(), input.clone())
                     .await
